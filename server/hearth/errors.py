@@ -1,0 +1,48 @@
+"""Domain errors a user can cause.
+
+Services raise these; the HTTP edge maps them by type to one JSON shape
+`{"error": {"code", "message"}}` with the status below, and the CLI prints the
+message. The message always says what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every error that reaches a user."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(HearthError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidInput(HearthError):
+    """Well-formed request, but its content cannot be used (bad card, bad field)."""
+
+    status = 422
+    code = "invalid_input"
+
+
+class TooLarge(HearthError):
+    status = 413
+    code = "too_large"
+
+
+class Conflict(HearthError):
+    status = 409
+    code = "conflict"
+
+
+class Busy(HearthError):
+    """The model is taken and the wait queue is full: try again shortly."""
+
+    status = 503
+    code = "busy"

@@ -1,0 +1,52 @@
+"""The long-lived parts of a running Hearth, built once from settings and shared."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+
+from hearth.characters import normalise_data
+from hearth.chat import Chat
+from hearth.config import Settings
+from hearth.engines.llm import ModelOwner, load_model
+from hearth.store import Store, User
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER = "User"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    model: ModelOwner
+    chat: Chat
+    user: User  # the household's single user until accounts arrive
+
+    @classmethod
+    def start(cls, settings: Settings, model: ModelOwner | None = None) -> Services:
+        """Open the store and load the chat model (or share an already loaded one)."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.db_path)
+        seed_default_character(store)
+        if model is None:
+            log.info("loading chat model %s", settings.llm.model_path)
+            model = ModelOwner(load_model(settings.llm), queue_size=settings.llm.queue_size)
+        chat = Chat(store=store, model=model, settings=settings)
+        return cls(settings, store, model, chat, store.ensure_user(DEFAULT_USER))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def seed_default_character(store: Store) -> None:
+    """Give a fresh install someone to talk to, once (a deleted default stays deleted)."""
+    if store.get_meta("seeded_default_character"):
+        return
+    if store.count_characters() == 0:
+        text = resources.files("hearth.data").joinpath("default_character.json").read_text()
+        store.create_character(data=normalise_data(json.loads(text)["data"]), avatar=None)
+    store.set_meta("seeded_default_character", "1")

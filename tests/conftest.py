@@ -1,0 +1,66 @@
+"""Shared fixtures: the real small chat model, loaded once, and a live server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hearth.api.app import create_app
+from hearth.config import DEFAULT_MODEL, Settings, load_settings
+from hearth.engines.llm import LlamaModel, ModelOwner
+from hearth.services import Services
+from tests.utils.live import ThreadServer
+
+TEST_N_CTX = 2048
+
+
+def make_settings(data_dir: Path, **llm: Any) -> Settings:
+    """Settings for tests: a small window and greedy decoding, so runs repeat."""
+    return load_settings(
+        data_dir=data_dir,
+        llm={"n_ctx": TEST_N_CTX, "temperature": 0.0, "seed": 7, "max_reply_tokens": 96, **llm},
+    )
+
+
+@pytest.fixture(scope="session")
+def llama() -> LlamaModel:
+    if not DEFAULT_MODEL.is_file():
+        pytest.fail(f"{DEFAULT_MODEL} is missing: run `python scripts/install_models.py`")
+    return LlamaModel(DEFAULT_MODEL, n_ctx=TEST_N_CTX)
+
+
+@pytest.fixture()
+def start_services(llama: LlamaModel, tmp_path: Path) -> Iterator[Any]:
+    """Build Services over a data dir, sharing the loaded model; closed at the end."""
+    opened: list[Services] = []
+
+    def start(data_dir: Path | None = None, **llm: Any) -> Services:
+        settings = make_settings(data_dir or tmp_path / "data", **llm)
+        services = Services.start(settings, model=ModelOwner(llama, queue_size=4))
+        opened.append(services)
+        return services
+
+    yield start
+    for services in opened:
+        services.close()
+
+
+@pytest.fixture(scope="session")
+def server(llama: LlamaModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+    """One live server for the API tests (state accumulates: tests compare before/after)."""
+    settings = make_settings(tmp_path_factory.mktemp("server-data"))
+    services = Services.start(settings, model=ModelOwner(llama, queue_size=4))
+    with ThreadServer(create_app(settings, services)) as live:
+        live.services = services  # type: ignore[attr-defined]
+        yield live
+    services.close()
+
+
+@pytest.fixture()
+def client(server: ThreadServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        yield c

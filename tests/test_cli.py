@@ -1,0 +1,85 @@
+"""The `hearth` command as a user runs it: serve (and restart), chat, characters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from hearth.characters import parse_card, to_v3
+from hearth.store import Store
+from tests.utils.cards import as_json, rich_v3_data
+from tests.utils.live import ROOT, ProcessServer
+
+
+def hearth(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hearth", *args], input=stdin, text=True,
+                          capture_output=True, cwd=ROOT, timeout=300)
+
+
+def test_help_explains_every_command() -> None:
+    top = hearth("--help")
+    assert top.returncode == 0
+    for command in ("serve", "chat", "characters"):
+        assert command in top.stdout
+    serve = hearth("serve", "--help").stdout
+    for flag in ("--host", "--port", "--data-dir", "--model", "--config"):
+        assert flag in serve
+
+
+def test_state_survives_a_server_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with ProcessServer(data, "--n-ctx", "2048") as live:
+        c = httpx.Client(base_url=live.url, timeout=120)
+        character = c.post("/api/characters/import",
+                           files={"file": ("mira.json", as_json(to_v3(rich_v3_data())))}).json()
+        conversation = c.post("/api/conversations", json={"character_id": character["id"]}).json()
+        url = f"/api/conversations/{conversation['id']}/messages"
+        reply = c.post(url, json={"content": "Remember the lighthouse.", "stream": False}).json()
+        before = (c.get("/api/characters").json(), c.get("/api/conversations").json(),
+                  c.get(url).json())
+    with ProcessServer(data, "--n-ctx", "2048") as live:
+        c = httpx.Client(base_url=live.url, timeout=120)
+        after = (c.get("/api/characters").json(), c.get("/api/conversations").json(),
+                 c.get(url).json())
+    assert after == before
+    assert after[2][-1]["content"] == reply["content"]
+
+
+def test_characters_import_list_export(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    card = tmp_path / "mira.json"
+    card.write_bytes(as_json(to_v3(rich_v3_data())))
+    r = hearth("characters", "import", str(card), "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    listing = hearth("characters", "list", "--data-dir", data).stdout
+    assert "Ember" in listing and "Mira" in listing
+    mira_id = next(line.split()[0] for line in listing.splitlines() if "Mira" in line)
+    png, js = tmp_path / "out.png", tmp_path / "out.json"
+    assert hearth("characters", "export", mira_id, str(png), "--data-dir", data).returncode == 0
+    assert hearth("characters", "export", mira_id, str(js), "--data-dir", data).returncode == 0
+    assert parse_card(png.read_bytes()).data == json.loads(js.read_text())["data"]
+    assert json.loads(js.read_text())["data"]["nickname"] == "Mi"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    r = hearth("characters", "import", str(bad), "--data-dir", data)
+    assert r.returncode != 0 and "JSON" in r.stderr
+
+
+def test_chat_in_the_terminal_streams_and_stores(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = hearth("chat", "--character", "ember", "--data-dir", str(data), "--n-ctx", "2048",
+               stdin="Hello there!\n/quit\n")
+    assert r.returncode == 0, r.stderr
+    assert "Ember: " in r.stdout
+    store = Store(data / "hearth.db")
+    (conversation,) = store.list_conversations(user_id=store.ensure_user("User").id)
+    messages = store.list_messages(conversation.id)
+    assert [m.role for m in messages] == ["assistant", "user", "assistant"]
+    assert messages[1].content == "Hello there!"
+    assert messages[2].content and messages[2].content in r.stdout
+    store.close()

@@ -1,0 +1,60 @@
+"""The window packer on the real tokenizer: never over the context, newest turns kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hearth.chat import TurnFinished
+
+from hearth.errors import TooLarge
+
+TOPICS = ["the garden", "a trip to Lisbon", "my sister's wedding", "the new job", "jazz records",
+          "a broken bicycle", "learning Korean", "the cat, Miso", "rainy Sundays", "chess"]
+
+
+def test_300_message_conversation_never_exceeds_the_context(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    character = services.store.list_characters()[0]
+    conversation = services.chat.start_conversation(user, character.id)
+    builder = services.chat.context
+    n_ctx = services.model.n_ctx
+    dropped_any = False
+    for i in range(300):
+        role = "user" if i % 2 == 0 else "assistant"
+        content = f"Message {i}: let's talk about {TOPICS[i % len(TOPICS)]}. " * (1 + i % 4)
+        services.store.add_message(conversation_id=conversation.id, role=role, content=content)
+        if i % 10 != 9:
+            continue
+        question = f"What did we say about {TOPICS[i % len(TOPICS)]}?"
+        window = services.chat.window(user, conversation.id, question)
+        # Exact: the prompt is the tokenizer's count of the whole rendered window.
+        assert window.tokens == len(services.model.render(window.messages).tokens)
+        assert window.tokens + builder.reply_reserve <= n_ctx
+        assert window.messages[0].role == "system" and character.name in window.messages[0].content
+        assert window.messages[-1].content == question
+        history = services.store.list_messages(conversation.id)
+        kept = window.blocks[1].message_ids
+        assert kept == tuple(m.id for m in history[len(history) - len(kept):]), "newest turns kept"
+        dropped_any |= window.turns_dropped > 0
+    assert dropped_any, "the test should overflow the window"
+    # The packed window really runs: one reply on top of the 300 messages.
+    async def reply() -> TurnFinished:
+        events = [e async for e in services.chat.send(user, conversation.id, "And chess?")]
+        return events[-1]
+
+    finished = asyncio.run(reply())
+    assert isinstance(finished, TurnFinished) and finished.message.status == "complete"
+    assert finished.usage.prompt_tokens > n_ctx // 2
+    assert finished.usage.prompt_tokens + finished.usage.completion_tokens <= n_ctx
+
+
+def test_a_message_too_long_for_the_window_is_refused(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    conversation = services.chat.start_conversation(services.user, 1)
+    before = services.store.list_messages(conversation.id)
+    with pytest.raises(TooLarge, match="shorten it"):
+        services.chat.window(services.user, conversation.id, "word " * 3000)
+    assert services.store.list_messages(conversation.id) == before
