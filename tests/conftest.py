@@ -11,18 +11,21 @@ import pytest
 
 from hearth.api.app import create_app
 from hearth.config import DEFAULT_MODEL, Settings, load_settings
+from hearth.engines.embed import MiniLMEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.services import Services
 from tests.utils.live import ThreadServer
 
 TEST_N_CTX = 2048
+EMBEDDER_DIR = Settings().memory.embedder_dir
 
 
-def make_settings(data_dir: Path, **llm: Any) -> Settings:
+def make_settings(data_dir: Path, memory: dict[str, Any] | None = None, **llm: Any) -> Settings:
     """Settings for tests: a small window and greedy decoding, so runs repeat."""
     return load_settings(
         data_dir=data_dir,
         llm={"n_ctx": TEST_N_CTX, "temperature": 0.0, "seed": 7, "max_reply_tokens": 96, **llm},
+        memory=memory or {},
     )
 
 
@@ -33,14 +36,21 @@ def llama() -> LlamaModel:
     return LlamaModel(DEFAULT_MODEL, n_ctx=TEST_N_CTX)
 
 
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(EMBEDDER_DIR)
+
+
 @pytest.fixture()
-def start_services(llama: LlamaModel, tmp_path: Path) -> Iterator[Any]:
+def start_services(llama: LlamaModel, embedder: MiniLMEmbedder, tmp_path: Path) -> Iterator[Any]:
     """Build Services over a data dir, sharing the loaded model; closed at the end."""
     opened: list[Services] = []
 
-    def start(data_dir: Path | None = None, **llm: Any) -> Services:
-        settings = make_settings(data_dir or tmp_path / "data", **llm)
-        services = Services.start(settings, model=ModelOwner(llama, queue_size=4))
+    def start(data_dir: Path | None = None, memory: dict[str, Any] | None = None,
+              **llm: Any) -> Services:
+        settings = make_settings(data_dir or tmp_path / "data", memory, **llm)
+        services = Services.start(settings, model=ModelOwner(llama, queue_size=4),
+                                  embedder=embedder)
         opened.append(services)
         return services
 
@@ -50,10 +60,12 @@ def start_services(llama: LlamaModel, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def server(llama: LlamaModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadServer]:
+def server(
+    llama: LlamaModel, embedder: MiniLMEmbedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadServer]:
     """One live server for the API tests (state accumulates: tests compare before/after)."""
     settings = make_settings(tmp_path_factory.mktemp("server-data"))
-    services = Services.start(settings, model=ModelOwner(llama, queue_size=4))
+    services = Services.start(settings, model=ModelOwner(llama, queue_size=4), embedder=embedder)
     with ThreadServer(create_app(settings, services)) as live:
         live.services = services  # type: ignore[attr-defined]
         yield live

@@ -1,22 +1,29 @@
-"""One chat turn: text in, streamed text out, both stored.
+"""One chat turn: text in, streamed text out, both stored, memory kept up to date.
 
 The user's message is committed before any model work starts. The reply is
 stored when it ends; a reply cut short (the client went away, or a newer turn
-took over) keeps what was said so far, marked `interrupted`.
+took over) keeps what was said so far, marked `interrupted`. Indexing, the
+rolling summary and fact extraction run afterwards, in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import datetime
 
 from hearth.characters import substitute
 from hearth.config import Settings
-from hearth.context import ContextBuilder, Window
+from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
 from hearth.engines.llm import Finished, ModelOwner, SamplingParams, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
+from hearth.jobs import Jobs
+from hearth.memory.recall import Recalled
+from hearth.memory.service import Memory
 from hearth.store import Conversation, Message, Store, User
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,7 @@ class TurnStarted:
     """The turn is under way; `user_message` is the stored new message (None on regenerate)."""
 
     user_message: Message | None
+    window: Window
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,26 @@ class TurnFinished:
 TurnEvent = TurnStarted | ReplyDelta | TurnFinished
 
 
+@dataclass(frozen=True)
+class ImportItem:
+    role: str
+    content: str
+    created_at: float
+
+
 class Chat:
-    def __init__(self, *, store: Store, model: ModelOwner, settings: Settings) -> None:
+    def __init__(
+        self, *, store: Store, model: ModelOwner, settings: Settings, memory: Memory | None,
+        jobs: Jobs,
+    ) -> None:
         self.store = store
         self.model = model
         self.settings = settings
-        self.context = ContextBuilder(model, reply_reserve=settings.llm.max_reply_tokens)
+        self.memory = memory
+        self.jobs = jobs
+        self.context = ContextBuilder(
+            model, reply_reserve=settings.llm.max_reply_tokens, memory=settings.memory
+        )
 
     def _params(self) -> SamplingParams:
         llm = self.settings.llm
@@ -68,16 +90,56 @@ class Chat:
             for g in [card.get("first_mes", ""), *card.get("alternate_greetings", [])]
             if g.strip()
         ]
-        return self.store.create_conversation(
+        conversation = self.store.create_conversation(
             user_id=user.id, character_id=character.id, title=card["name"], greetings=greetings
         )
+        if self.memory is not None:
+            self.memory.index_messages([m.id for m in self.store.list_messages(conversation.id)])
+        return conversation
 
-    def window(self, user: User, conversation_id: int, content: str | None) -> Window:
-        """The packed prompt for `content` (None: for answering the last message)."""
+    # -- the window ----------------------------------------------------------------
+
+    def _turn(self, user: User, conversation: Conversation, history: Sequence[Message],
+              content: str | None, now: float) -> Turn:
+        store = self.store
+        card = store.get_character(conversation.character_id).data
+        owner = {"user_id": user.id, "character_id": conversation.character_id}
+        window = store.get_window(conversation.id)
+        summary = store.get_summary(conversation.id)
+        first = history[0].created_at if history else now
+        return Turn(
+            card=card, user=user.name, history=history, notes=store.notes(conversation.id),
+            state=None if window is None else WindowState(*window), new_message=content, now=now,
+            facts=store.list_facts(**owner) if self.memory else (),
+            summary=summary[0] if summary else "",
+            known_since=store.first_message_time(**owner),
+            last_talked=store.last_message_before(**owner, before=first),
+        )
+
+    def _recall_for(self, user: User, conversation: Conversation) -> RecallFn | None:
+        if self.memory is None:
+            return None
+        memory = self.memory
+
+        def recall(query: str, exclude: set[str], now: datetime) -> list[Recalled]:
+            # The conversation's own summary is already in the window.
+            return memory.recall(query, user_id=user.id, character_id=conversation.character_id,
+                                 now=now, exclude=exclude | {f"s{conversation.id}"})
+
+        return recall
+
+    def build(self, user: User, conversation: Conversation, history: Sequence[Message],
+              content: str | None, now: float) -> Window:
+        turn = self._turn(user, conversation, history, content, now)
+        return self.context.build(turn, recall=self._recall_for(user, conversation))
+
+    def window(self, user: User, conversation_id: int, content: str, now: float | None = None
+               ) -> Window:
+        """What the window would be for `content`, without storing or generating anything."""
         conversation = self.store.get_conversation(conversation_id, user_id=user.id)
-        card = self.store.get_character(conversation.character_id).data
         history = self.store.list_messages(conversation.id)
-        return self.context.build(card=card, user=user.name, history=history, new_message=content)
+        return self.build(user, conversation, history, self.check_content(content),
+                          now or time.time())
 
     def check_content(self, content: str) -> str:
         if not content.strip():
@@ -90,44 +152,64 @@ class Chat:
             )
         return content
 
+    # -- turns -----------------------------------------------------------------------
+
     async def send(self, user: User, conversation_id: int, content: str) -> AsyncIterator[TurnEvent]:
         """Store the user's message, then stream and store the reply."""
         content = self.check_content(content)
-        window = self.window(user, conversation_id, content)  # refuses before anything is stored
+        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
+        history = self.store.list_messages(conversation.id)
+        now = time.time()
+        # Recall and packing run off the event loop; they refuse before anything is stored.
+        window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
         self.model.check_capacity()
-        stored = self.store.add_message(conversation_id=conversation_id, role="user", content=content)
-        yield TurnStarted(stored)
-        async with aclosing(self._reply(window, conversation_id, None)) as events:
+        stored = self.store.add_message(conversation_id=conversation.id, role="user",
+                                        content=content, created_at=now)
+        self._keep(conversation.id, stored.id, window)
+        yield TurnStarted(stored, window)
+        async with aclosing(self._reply(window, conversation, None)) as events:
             async for event in events:
                 yield event
+                if isinstance(event, TurnFinished):
+                    self._after(user, conversation, stored, event.message)
 
     async def regenerate(self, user: User, conversation_id: int) -> AsyncIterator[TurnEvent]:
         """A new alternative for the last reply (kept as a swipe), or a reply to a lone user message."""
-        self.store.get_conversation(conversation_id, user_id=user.id)
+        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
         history = self.store.list_messages(conversation_id)
         if not history:
             raise Conflict("the conversation has no messages to answer; send one first")
         target = history[-1] if history[-1].role == "assistant" else None
         if target is not None and len(history) == 1:
             raise Conflict("only the greeting is here; send a message first")
-        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
-        card = self.store.get_character(conversation.character_id).data
         answered = history[:-1] if target is not None else history
-        window = self.context.build(card=card, user=user.name, history=answered, new_message=None)
+        window = await asyncio.to_thread(self.build, user, conversation, answered, None,
+                                         time.time())
         self.model.check_capacity()
-        yield TurnStarted(None)
-        async with aclosing(self._reply(window, conversation_id, target)) as events:
+        yield TurnStarted(None, window)
+        async with aclosing(self._reply(window, conversation, target)) as events:
             async for event in events:
                 yield event
 
+    def _keep(self, conversation_id: int, message_id: int, window: Window) -> None:
+        """Store what this turn's prompt was built from, so later turns repeat it exactly."""
+        if window.note:
+            self.store.set_note(message_id, text=window.note, sources=window.note_sources)
+        if window.rebased and window.state is not None:
+            self.store.set_window(
+                conversation_id, start_message_id=window.state.start_message_id,
+                profile=window.state.profile, summary=window.state.summary,
+            )
+
     async def _reply(
-        self, window: Window, conversation_id: int, target: Message | None
+        self, window: Window, conversation: Conversation, target: Message | None
     ) -> AsyncIterator[TurnEvent]:
         parts: list[str] = []
         usage: Usage | None = None
         stored: Message | None = None
+        stream = self.model.stream(window.prompt, self._params(), session=f"c{conversation.id}")
         try:
-            async with aclosing(self.model.stream(window.prompt, self._params())) as stream:
+            async with aclosing(stream):
                 async for item in stream:
                     if isinstance(item, Finished):
                         usage = item.usage
@@ -142,10 +224,54 @@ class Chat:
                 status = "complete" if complete else "interrupted"
                 if target is None:
                     stored = self.store.add_message(
-                        conversation_id=conversation_id, role="assistant", content=text,
+                        conversation_id=conversation.id, role="assistant", content=text,
                         status=status,
                     )
                 else:
                     stored = self.store.add_swipe(target.id, content=text, status=status)
         assert stored is not None and usage is not None
         yield TurnFinished(stored, usage)
+
+    # -- memory upkeep -----------------------------------------------------------------
+
+    def _after(self, user: User, conversation: Conversation, said: Message, reply: Message) -> None:
+        """Queue the background work of a finished turn."""
+        memory = self.memory
+        if memory is None:
+            return
+        char = self.store.get_character(conversation.character_id).name
+        self.jobs.submit("index", lambda: asyncio.to_thread(
+            memory.index_messages, [said.id, reply.id]))
+        if not self.settings.memory.background:
+            return
+        self.jobs.submit("facts", lambda: memory.extract_facts(
+            said, user=user.name, user_id=user.id, character_id=conversation.character_id))
+
+        async def summary() -> None:
+            history = self.store.list_messages(conversation.id)
+            turn = self._turn(user, conversation, history, None, time.time())
+            upto = await asyncio.to_thread(self.context.summary_cut, turn)
+            if upto is not None:
+                await memory.summarise(conversation.id, upto_message_id=upto, user=user.name,
+                                       char=char)
+
+        self.jobs.submit("summary", summary)
+
+    def import_messages(self, user: User, conversation_id: int,
+                        items: Sequence[ImportItem]) -> list[int]:
+        """Append past history in bulk (all or nothing) and index it like live messages."""
+        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
+        limit = self.settings.limits.max_message_chars
+        for n, item in enumerate(items):
+            if not item.content.strip():
+                raise InvalidInput(f"messages[{n}]: the content is empty")
+            if len(item.content) > limit:
+                raise TooLarge(f"messages[{n}]: {len(item.content)} characters; the limit is "
+                               f"{limit} (limits.max_message_chars)")
+        ids = self.store.add_messages(
+            conversation_id=conversation.id,
+            items=[(i.role, i.content, i.created_at) for i in items],
+        )
+        if self.memory is not None:
+            self.memory.index_messages(ids)
+        return ids

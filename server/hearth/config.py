@@ -64,6 +64,33 @@ class LLMSettings(BaseModel):
         return path.expanduser()
 
 
+class MemorySettings(BaseModel):
+    embedder_dir: Path = Field(
+        PROJECT_ROOT / "models" / "minilm-l6-v2", description="ONNX sentence embedder + tokenizer."
+    )
+    enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
+    recent_share: float = Field(
+        0.45, ge=0.05, le=1.0, description="Share of the free window for recent turns, verbatim."
+    )
+    profile_tokens: int = Field(256, ge=0, description="Budget of the user-profile facts block.")
+    summary_tokens: int = Field(256, ge=0, description="Budget of the rolling summary block.")
+    turn_recall_tokens: int = Field(
+        160, ge=0, description="Budget of memories newly recalled on an ordinary turn."
+    )
+    lorebook_tokens: int = Field(256, ge=0, description="Budget of triggered lorebook entries.")
+    recall_candidates: int = Field(
+        60, ge=1, le=1000, description="Candidates fetched from each retriever before fusion."
+    )
+    background: bool = Field(
+        True, description="Write summaries and extract facts with the chat model after replies."
+    )
+
+    @field_validator("embedder_dir")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()
+
+
 class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted."
@@ -85,6 +112,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where the database and indexes live.")
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @field_validator("data_dir")
@@ -95,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "hearth.db"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "memory"
 
     @classmethod
     def settings_customise_sources(

@@ -1,25 +1,44 @@
-"""The context builder: packs one turn's prompt into the model's window.
+"""The context builder: packs every turn's prompt into the model's window.
 
-Order: system prompt + card, then as many recent turns as fit (newest kept,
-oldest dropped first), then the new message, then the card's post-history
-instructions. A reply reserve is never given away, and every count comes from
-the model's own tokenizer, with the final prompt checked whole.
+    system message   card (+ constant lorebook entries) | profile facts | rolling summary
+    recent turns     verbatim, each user turn carrying the memory note it was sent with
+    new user turn    this turn's note (recalled memories, triggered lore, the time) + message
+    [post-history instructions]
+    (reply reserve: never given away)
+
+Speed on a CPU comes from never rewriting what llama.cpp already evaluated.
+Profile, summary and the start of the verbatim turns form a *window state*
+that changes only on a rebase, when the turns no longer fit: then the oldest
+turns (which the summary covers) go, down to a low-water mark, and profile and
+summary are refreshed at once. Between rebases the prompt only grows at the end,
+and every note is stored with its message, so later turns render the same prefix.
+
+Trimming order: lowest-ranked memories, then the oldest turns. The card and the
+new message are never trimmed; a message that cannot fit is refused (413).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from hearth import lorebook
 from hearth.characters import substitute
+from hearth.config import MemorySettings
 from hearth.engines.llm import ChatMessage, ModelOwner, Prompt
 from hearth.errors import TooLarge
-from hearth.store import Message
+from hearth.memory.recall import Recalled
+from hearth.store import Fact, Message
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are {{char}}, talking with {{user}}. Stay in character, speak in the first person, "
     "and keep replies to a few natural sentences."
 )
+
+# recall(query, exclude=ids already in the window, now=...) -> ranked memories
+RecallFn = Callable[[str, set[str], datetime], list[Recalled]]
 
 
 @dataclass(frozen=True)
@@ -30,10 +49,23 @@ class Block:
 
 
 @dataclass(frozen=True)
+class WindowState:
+    start_message_id: int
+    profile: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class Window:
     messages: list[ChatMessage]
     prompt: Prompt
     blocks: list[Block] = field(default_factory=list)
+    memories: list[Recalled] = field(default_factory=list)
+    lore: list[lorebook.LoreEntry] = field(default_factory=list)
+    note: str = ""
+    note_sources: tuple[str, ...] = ()
+    state: WindowState | None = None
+    rebased: bool = False
     turns_dropped: int = 0
 
     @property
@@ -41,7 +73,24 @@ class Window:
         return len(self.prompt.tokens)
 
 
-def system_text(card: dict, *, user: str) -> str:
+@dataclass(frozen=True)
+class Turn:
+    """What the builder needs to know about one turn's setting."""
+
+    card: dict
+    user: str
+    history: Sequence[Message]  # the conversation so far, oldest first
+    notes: dict[int, tuple[str, list[str]]]  # message id -> (note text, memory ids)
+    state: WindowState | None  # None: never packed before
+    new_message: str | None  # None: answer the last message of `history`
+    now: float
+    facts: Sequence[Fact] = ()
+    summary: str = ""
+    known_since: float | None = None
+    last_talked: float | None = None
+
+
+def system_text(card: dict, *, user: str, constant_lore: Sequence[str] = ()) -> str:
     """The card as one system message: persona, scenario and example dialogue."""
     char = card["name"]
     parts = [card.get("system_prompt") or DEFAULT_SYSTEM_PROMPT]
@@ -51,74 +100,274 @@ def system_text(card: dict, *, user: str) -> str:
         parts.append(f"{char}'s personality: {card['personality']}")
     if card.get("scenario"):
         parts.append(f"Scenario: {card['scenario']}")
+    parts.extend(constant_lore)
     if card.get("mes_example"):
         parts.append("Example dialogue:\n" + card["mes_example"].replace("<START>", "").strip())
     return substitute("\n\n".join(parts), char=char, user=user)
 
 
+def day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%-d %b %Y")
+
+
+def ago(seconds: float) -> str:
+    days = seconds / 86400
+    if days >= 2:
+        return f"{int(days)} days"
+    hours = seconds / 3600
+    return f"{int(hours)} hours" if hours >= 2 else f"{int(seconds // 60)} minutes"
+
+
 class ContextBuilder:
-    def __init__(self, model: ModelOwner, *, reply_reserve: int) -> None:
+    def __init__(self, model: ModelOwner, *, reply_reserve: int, memory: MemorySettings) -> None:
         self.model = model
         self.reply_reserve = reply_reserve
+        self.memory = memory
 
     @property
     def budget(self) -> int:
         """Prompt tokens available: the window less the reply reserve."""
         return self.model.n_ctx - self.reply_reserve
 
-    def build(
-        self, *, card: dict, user: str, history: Sequence[Message], new_message: str | None
-    ) -> Window:
-        """Pack the window. `new_message` None means: answer the last message of `history`."""
-        char = card["name"]
-        system = ChatMessage("system", system_text(card, user=user))
+    def _tokens(self, messages: list[ChatMessage]) -> int:
+        return len(self.model.render(messages).tokens)
+
+    def _cost(self, message: ChatMessage) -> int:
+        """Tokens one turn adds as it renders after a system message (memoised).
+
+        Measured after a one-character system message, so the long card is not
+        tokenized again for every turn; the whole prompt is checked at the end.
+        """
+        return self._costs(message.role, message.content)
+
+    @functools.lru_cache(maxsize=8192)  # noqa: B019 - one builder lives as long as the app
+    def _costs(self, role: str, content: str) -> int:
+        stub = ChatMessage("system", "-")
+        return self._tokens([stub, ChatMessage(role, content)]) - self._tokens([stub])  # type: ignore[arg-type]
+
+    def _fit_lines(self, lines: Sequence[str], budget: int) -> int:
+        """How many of `lines`, in order, fit `budget` tokens."""
+        used = 0
+        for n, line in enumerate(lines):
+            used += self.model.count(line + "\n")
+            if used > budget:
+                return n
+        return len(lines)
+
+    # -- the pieces --------------------------------------------------------------
+
+    def _profile(self, turn: Turn) -> str:
+        char, user = turn.card["name"], turn.user
+        lines = []
+        if turn.known_since is not None:
+            lines.append(f"{char} and {user} first talked on {day(turn.known_since)}.")
+        if turn.facts:
+            facts = [f"- {f.text} (said {day(f.said_at)})" for f in reversed(turn.facts)]
+            keep = self._fit_lines(facts, self.memory.profile_tokens)
+            lines.append(f"What {char} knows about {user}:")
+            lines.extend(reversed(facts[:keep]))  # newest facts win the budget
+        return "\n".join(lines)
+
+    def _summary(self, turn: Turn) -> str:
+        if not turn.summary:
+            return ""
+        words = turn.summary.split()
+        while words and self.model.count(" ".join(words)) > self.memory.summary_tokens:
+            words = words[: int(len(words) * 0.9)]
+        return "Earlier in this conversation: " + " ".join(words)
+
+    def _system(self, turn: Turn, state: WindowState) -> ChatMessage:
+        # With nothing scanned, only `constant` entries trigger.
+        constant = [e.content for e in lorebook.select(
+            turn.card.get("character_book"), [], budget=self.memory.lorebook_tokens,
+            count=self.model.count)]
+        parts = [system_text(turn.card, user=turn.user, constant_lore=constant)]
+        parts += [p for p in (state.profile, state.summary) if p]
+        return ChatMessage("system", "\n\n".join(parts))
+
+    def _turn_message(self, message: Message, notes: dict[int, tuple[str, list[str]]]) -> ChatMessage:
+        note = notes.get(message.id)
+        content = f"{note[0]}\n\n{message.content}" if note else message.content
+        return ChatMessage(message.role, content)  # type: ignore[arg-type]
+
+    def _clock(self, turn: Turn) -> str:
+        now = datetime.fromtimestamp(turn.now, UTC)
+        text = f"[Now: {now.strftime('%a %-d %b %Y, %H:%M')}"
+        previous = [m.created_at for m in turn.history if m.role == "user"]
+        last = previous[-1] if previous else turn.last_talked
+        if last is not None and turn.now - last > 3600:
+            text += f"; last talked {ago(turn.now - last)} ago"
+        return text + "]"
+
+    def _memory_lines(self, turn: Turn, memories: Sequence[Recalled]) -> list[str]:
+        char = turn.card["name"]
+        lines = []
+        for m in memories:
+            who = "" if m.kind != "message" else (turn.user if m.role == "user" else char) + ": "
+            label = {"fact": "fact", "summary": "summary"}.get(m.kind, day(m.ts))
+            lines.append(f"({label}) {who}{m.text}")
+        return lines
+
+    # -- packing -----------------------------------------------------------------
+
+    def build(self, turn: Turn, recall: RecallFn | None = None) -> Window:
+        """Pack the window for `turn`; `recall` finds memories (None: recent turns only)."""
+        card, user = turn.card, turn.user
         tail: list[ChatMessage] = []
-        if new_message is not None:
-            tail.append(ChatMessage("user", new_message))
         if card.get("post_history_instructions"):
-            text = substitute(card["post_history_instructions"], char=char, user=user)
+            text = substitute(card["post_history_instructions"], char=card["name"], user=user)
             tail.append(ChatMessage("system", text))
+        clock = self._clock(turn) if turn.new_message is not None else ""
 
-        fixed = self.model.render([system, *tail])
-        if len(fixed.tokens) > self.budget:
-            raise TooLarge(
-                f"the message does not fit the window: with the character card it needs "
-                f"{len(fixed.tokens)} tokens, but {self.budget} are free ({self.model.n_ctx} "
-                f"context less a {self.reply_reserve}-token reply reserve); shorten it"
-            )
+        def new_turn(note: str) -> list[ChatMessage]:
+            if turn.new_message is None:
+                return tail
+            return [ChatMessage("user", f"{note}\n\n{turn.new_message}"), *tail]
 
-        # Newest turns first, each costed exactly as it renders after the system prompt.
-        base = len(self.model.render([system]).tokens)
-        free = self.budget - len(fixed.tokens)
+        state = turn.state
+        turns = [m for m in turn.history if state is not None and m.id >= state.start_message_id]
+        rebased = state is None
+        if state is not None:
+            used = self._tokens([self._system(turn, state), *self._turns(turns, turn.notes),
+                                 *new_turn(clock)])
+            rebased = used > self.budget
+        if rebased:
+            state, turns = self._rebase(turn, clock, new_turn)
+        assert state is not None
+        system = self._system(turn, state)
+        turn_messages = self._turns(turns, turn.notes)
+        fixed = self._tokens([system, *turn_messages, *new_turn(clock)])
+
+        # This turn's note: memories and lore not already in the window, best first.
+        memories: list[Recalled] = []
+        lore: list[lorebook.LoreEntry] = []
+        if turn.new_message is not None:
+            in_window = {f"m{m.id}" for m in turns}
+            for message_id in (m.id for m in turns):
+                in_window.update(turn.notes.get(message_id, ("", []))[1])
+            free = self.budget - fixed
+            fresh_window = rebased or not any(m.id in turn.notes for m in turns)
+            recall_budget = free if fresh_window else min(free, self.memory.turn_recall_tokens)
+            lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
+            recall_budget -= sum(e.tokens + 1 for e in lore)
+            if recall is not None and recall_budget > 0:
+                found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC))
+                lines = self._memory_lines(turn, found)
+                memories = found[: self._fit_lines(lines, recall_budget)]
+
+        # Render, check the whole prompt, and trim in order until it fits.
+        while True:
+            note = self._note(turn, memories, lore, clock)
+            messages = [system, *turn_messages, *new_turn(note)]
+            prompt = self.model.render(messages)
+            if len(prompt.tokens) <= self.budget:
+                break
+            if memories:
+                memories = memories[:-1]
+            elif lore:
+                lore = lore[:-1]
+            elif turns:
+                turns, turn_messages = turns[1:], turn_messages[1:]
+            else:
+                raise self._too_large(len(prompt.tokens))
+
+        sources = tuple(m.id for m in memories) + tuple(f"lore:{e.index}" for e in lore)
+        blocks = self._blocks(turn, state, system, turns, turn_messages, memories, lore, clock,
+                              len(prompt.tokens))
+        return Window(
+            messages=messages, prompt=prompt, blocks=blocks, memories=memories, lore=lore,
+            note=note, note_sources=sources, state=state, rebased=rebased,
+            turns_dropped=len(turn.history) - len(turns),
+        )
+
+    def _turns(self, turns: Sequence[Message], notes: dict) -> list[ChatMessage]:  # type: ignore[type-arg]
+        return [self._turn_message(m, notes) for m in turns]
+
+    def _note(self, turn: Turn, memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry],
+              clock: str) -> str:
+        parts = []
+        if memories:
+            parts.append(f"[Memories {turn.card['name']} recalls]\n"
+                         + "\n".join(self._memory_lines(turn, memories)))
+        if lore:
+            parts.append("[Lore]\n" + "\n".join(e.content for e in lore))
+        if clock:
+            parts.append(clock)
+        return "\n".join(parts)
+
+    def _lore(self, turn: Turn, turns: Sequence[Message], in_window: set[str],
+              budget: int) -> list[lorebook.LoreEntry]:
+        book = turn.card.get("character_book")
+        if not isinstance(book, dict) or budget <= 0:
+            return []
+        texts = [m.content for m in turns] + [turn.new_message or ""]
+        return [e for e in lorebook.select(book, texts, budget=budget, count=self.model.count)
+                if not e.constant and f"lore:{e.index}" not in in_window]
+
+    def _rebase(self, turn: Turn, clock: str,
+                new_turn: Callable[[str], list[ChatMessage]]) -> tuple[WindowState, list[Message]]:
+        """Start the window afresh: newest turns up to the low-water mark, fresh profile and summary."""
+        history = list(turn.history)
+        probe = WindowState(history[0].id if history else 0, self._profile(turn),
+                            self._summary(turn))
+        system = self._system(turn, probe)
+        fixed = self._tokens([system, *new_turn(clock)])
+        if fixed > self.budget:
+            raise self._too_large(fixed)
+        room = int((self.budget - fixed) * self.memory.recent_share)
         kept: list[Message] = []
         for message in reversed(history):
-            turn = ChatMessage(message.role, message.content)  # type: ignore[arg-type]
-            cost = len(self.model.render([system, turn]).tokens) - base
-            if cost > free:
+            cost = self._cost(self._turn_message(message, turn.notes))
+            if cost > room:
                 break
-            free -= cost
+            room -= cost
             kept.append(message)
         kept.reverse()
+        start = kept[0].id if kept else (history[-1].id + 1 if history else 0)
+        return WindowState(start, probe.profile, probe.summary), kept
 
-        # Boundaries between turns can tokenize differently from turns alone:
-        # check the whole prompt and drop the oldest turn until it fits.
-        while True:
-            turns = [ChatMessage(m.role, m.content) for m in kept]  # type: ignore[arg-type]
-            messages = [system, *turns, *tail]
-            prompt = self.model.render(messages)
-            if len(prompt.tokens) <= self.budget or not kept:
-                break
-            kept.pop(0)
+    def summary_cut(self, turn: Turn) -> int | None:
+        """The last message the rolling summary should cover now, if any.
 
-        history_tokens = len(prompt.tokens) - len(fixed.tokens)
-        blocks = [
-            Block("system", base),
-            Block("recent_turns", history_tokens, tuple(m.id for m in kept)),
-            Block("new_message", len(fixed.tokens) - base),
-        ]
-        return Window(
-            messages=messages,
-            prompt=prompt,
-            blocks=blocks,
-            turns_dropped=len(history) - len(kept),
+        That is every message already out of the window and, once the window is
+        nearly full, those the next rebase will drop, so the summary is ready then.
+        """
+        history, state = list(turn.history), turn.state
+        if state is None or not history:
+            return None
+        turns = [m for m in history if m.id >= state.start_message_id]
+        out = [m.id for m in history if m.id < state.start_message_id]
+        used = self._tokens([self._system(turn, state), *self._turns(turns, turn.notes)])
+        if used > 0.8 * self.budget:
+            _, kept = self._rebase(turn, "", lambda note: [])
+            out = [m.id for m in history if not kept or m.id < kept[0].id]
+        return max(out) if out else None
+
+    def _too_large(self, tokens: int) -> TooLarge:
+        return TooLarge(
+            f"the message does not fit the window: with the character card it needs {tokens} "
+            f"tokens, but {self.budget} are free ({self.model.n_ctx} context less a "
+            f"{self.reply_reserve}-token reply reserve); shorten it"
         )
+
+    def _blocks(self, turn: Turn, state: WindowState, system: ChatMessage,
+                turns: Sequence[Message], turn_messages: list[ChatMessage],
+                memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry], clock: str,
+                total: int) -> list[Block]:
+        count = self.model.count
+        system_tokens = self._tokens([system])
+        profile = count(state.profile) if state.profile else 0
+        summary = count(state.summary) if state.summary else 0
+        with_turns = self._tokens([system, *turn_messages])
+        memory_ids = tuple(i for m in memories for i in m.message_ids)
+        memory_tokens = count("\n".join(self._memory_lines(turn, memories))) if memories else 0
+        lore_tokens = count("\n".join(e.content for e in lore)) if lore else 0
+        return [
+            Block("system", system_tokens - profile - summary),
+            Block("profile", profile),
+            Block("summary", summary),
+            Block("recent_turns", with_turns - system_tokens, tuple(m.id for m in turns)),
+            Block("memories", memory_tokens, memory_ids),
+            Block("lorebook", lore_tokens),
+            Block("new_message", total - with_turns - memory_tokens - lore_tokens),
+        ]

@@ -10,7 +10,11 @@ from importlib import resources
 from hearth.characters import normalise_data
 from hearth.chat import Chat
 from hearth.config import Settings
+from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
+from hearth.jobs import Jobs
+from hearth.memory.index import MemoryIndex
+from hearth.memory.service import Memory
 from hearth.store import Store, User
 
 log = logging.getLogger(__name__)
@@ -23,22 +27,35 @@ class Services:
     settings: Settings
     store: Store
     model: ModelOwner
+    memory: Memory | None
+    jobs: Jobs
     chat: Chat
     user: User  # the household's single user until accounts arrive
 
     @classmethod
-    def start(cls, settings: Settings, model: ModelOwner | None = None) -> Services:
-        """Open the store and load the chat model (or share an already loaded one)."""
+    def start(
+        cls, settings: Settings, model: ModelOwner | None = None, embedder: Embedder | None = None
+    ) -> Services:
+        """Open the store and index, load the models (or share already loaded ones)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.db_path)
         seed_default_character(store)
         if model is None:
             log.info("loading chat model %s", settings.llm.model_path)
             model = ModelOwner(load_model(settings.llm), queue_size=settings.llm.queue_size)
-        chat = Chat(store=store, model=model, settings=settings)
-        return cls(settings, store, model, chat, store.ensure_user(DEFAULT_USER))
+        memory = None
+        if settings.memory.enabled:
+            embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
+            index = MemoryIndex(settings.index_path, embedder)
+            memory = Memory(store=store, index=index, embedder=embedder, model=model,
+                            settings=settings)
+        jobs = Jobs()
+        chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
+        return cls(settings, store, model, memory, jobs, chat, store.ensure_user(DEFAULT_USER))
 
     def close(self) -> None:
+        if self.memory is not None:
+            self.memory.index.close()
         self.store.close()
 
 

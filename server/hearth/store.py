@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,40 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+-- Lexical search over what was said (rowid = message id), kept in step by the methods below.
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(content, tokenize='porter unicode61');
+-- What memory the context builder put beside a user message, so later turns
+-- render the same prompt prefix (and llama.cpp reuses its cache).
+CREATE TABLE IF NOT EXISTS notes (
+    message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    sources TEXT NOT NULL          -- JSON list of memory ids ("m12", "f3", "lore:2")
+);
+-- Where the verbatim part of a conversation's window starts, and the profile and
+-- summary text frozen with it: all change together, rarely, so the prefix is stable.
+CREATE TABLE IF NOT EXISTS windows (
+    conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    start_message_id INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS summaries (
+    conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    upto_message_id INTEGER NOT NULL,  -- covers every message up to and including this id
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS facts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source_message_ids TEXT NOT NULL,  -- JSON list
+    said_at REAL NOT NULL,             -- when the user said it
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS facts_owner ON facts(user_id, character_id);
 """
 
 
@@ -98,6 +132,22 @@ class Message:
     @property
     def content(self) -> str:
         return self.swipes[self.swipe_index]
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: int
+    user_id: int
+    character_id: int
+    text: str
+    source_message_ids: list[int]
+    said_at: float
+    created_at: float
+    updated_at: float
+
+
+def _fact(row: sqlite3.Row) -> Fact:
+    return Fact(**{**dict(row), "source_message_ids": json.loads(row["source_message_ids"])})
 
 
 def _character(row: sqlite3.Row) -> Character:
@@ -234,12 +284,17 @@ class Store:
             raise NotFound(f"no character with id {character_id}; list them at /api/characters")
         return self.get_character(character_id)
 
-    def delete_character(self, character_id: int) -> None:
-        """Delete a character and, with it, every conversation held with it."""
+    def delete_character(self, character_id: int) -> list[int]:
+        """Delete a character and every conversation held with it; returns deleted message ids."""
         with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE c.character_id = ?", (character_id,))]
+            db.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in ids])
             cur = db.execute("DELETE FROM characters WHERE id = ?", (character_id,))
         if cur.rowcount == 0:
             raise NotFound(f"no character with id {character_id}; list them at /api/characters")
+        return ids
 
     def get_avatar(self, character_id: int) -> bytes | None:
         row = self._one("SELECT avatar FROM characters WHERE id = ?", character_id)
@@ -280,9 +335,14 @@ class Store:
             )
         return Conversation(**dict(row))
 
-    def delete_conversation(self, conversation_id: int) -> None:
+    def delete_conversation(self, conversation_id: int) -> list[int]:
+        """Delete a conversation with its messages; returns the deleted message ids."""
         with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT id FROM messages WHERE conversation_id = ?", (conversation_id,))]
+            db.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in ids])
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return ids
 
     def list_conversations(self, *, user_id: int) -> list[Conversation]:
         rows = self._all(
@@ -304,16 +364,47 @@ class Store:
     ) -> Message:
         now = time.time()
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO messages (conversation_id, role, swipes, status, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, json.dumps([content], ensure_ascii=False), status,
-                 created_at or now, now),
-            )
+            message_id = self._insert_message(db, conversation_id, role, content, status,
+                                              created_at or now, now)
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )
-        return self._get_message(cur.lastrowid)  # type: ignore[arg-type]
+        return self._get_message(message_id)
+
+    def add_messages(
+        self, *, conversation_id: int, items: Sequence[tuple[str, str, float]]
+    ) -> list[int]:
+        """Append (role, content, created_at) items in one transaction: all or nothing."""
+        now = time.time()
+        with self._tx() as db:
+            ids = [
+                self._insert_message(db, conversation_id, role, content, "complete", at, now)
+                for role, content, at in items
+            ]
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+        return ids
+
+    @staticmethod
+    def _insert_message(
+        db: sqlite3.Connection, conversation_id: int, role: str, content: str, status: str,
+        created_at: float, now: float,
+    ) -> int:
+        cur = db.execute(
+            "INSERT INTO messages (conversation_id, role, swipes, status, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (conversation_id, role, json.dumps([content], ensure_ascii=False), status,
+             created_at, now),
+        )
+        db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)",
+                   (cur.lastrowid, content))
+        return cur.lastrowid  # type: ignore[return-value]
+
+    @staticmethod
+    def _reindex_text(db: sqlite3.Connection, message_id: int, content: str) -> None:
+        db.execute("DELETE FROM messages_fts WHERE rowid = ?", (message_id,))
+        db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", (message_id, content))
 
     def add_swipe(self, message_id: int, *, content: str, status: str = "complete") -> Message:
         """Append an alternative reply and show it."""
@@ -326,6 +417,7 @@ class Store:
                 (json.dumps(swipes, ensure_ascii=False), len(swipes) - 1, status, time.time(),
                  message_id),
             )
+            self._reindex_text(db, message_id, content)
         return self._get_message(message_id)
 
     def _get_message(self, message_id: int) -> Message:
@@ -366,8 +458,159 @@ class Store:
                 "UPDATE messages SET swipes = ?, swipe_index = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(swipes, ensure_ascii=False), index, time.time(), message.id),
             )
+            self._reindex_text(db, message.id, swipes[index])
         return self._get_message(message.id)
 
     def delete_message(self, message_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            db.execute("DELETE FROM messages_fts WHERE rowid = ?", (message_id,))
+
+    # -- memory: lexical search, owners, neighbours ---------------------------
+
+    def search_messages(
+        self, query: str, *, user_id: int, character_id: int, limit: int
+    ) -> list[int]:
+        """Message ids best matching an FTS5 query (BM25), for one user and character."""
+        rows = self._all(
+            "SELECT f.rowid FROM messages_fts f "
+            "JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE messages_fts MATCH ? AND c.user_id = ? AND c.character_id = ? "
+            "ORDER BY bm25(messages_fts) LIMIT ?",
+            query, user_id, character_id, limit,
+        )
+        return [r[0] for r in rows]
+
+    def memory_rows(
+        self, *, ids: Sequence[int] | None = None, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[Message, int, int]]:
+        """Messages with their owner (user id, character id): by id, or in id order."""
+        sql = ("SELECT m.*, c.user_id AS owner, c.character_id AS character FROM messages m "
+               "JOIN conversations c ON c.id = m.conversation_id ")
+        if ids is not None:
+            marks = ",".join("?" * len(ids))
+            rows = self._all(sql + f"WHERE m.id IN ({marks})", *ids)
+        else:
+            rows = self._all(sql + "WHERE m.id > ? ORDER BY m.id LIMIT ?", after_id, limit)
+        return [(_message(r), r["owner"], r["character"]) for r in rows]
+
+    def neighbour(self, message_id: int, *, after: bool) -> Message | None:
+        """The next (or previous) message of the same conversation."""
+        op, order = (">", "ASC") if after else ("<", "DESC")
+        row = self._one(
+            f"SELECT n.* FROM messages m JOIN messages n ON n.conversation_id = m.conversation_id "
+            f"WHERE m.id = ? AND n.id {op} m.id ORDER BY n.id {order} LIMIT 1",
+            message_id,
+        )
+        return _message(row) if row else None
+
+    def user_ids(self) -> list[int]:
+        return [r[0] for r in self._all("SELECT id FROM users ORDER BY id")]
+
+    def summarised_conversations(self) -> list[int]:
+        return [r[0] for r in self._all("SELECT conversation_id FROM summaries")]
+
+    def message_ids(self) -> list[int]:
+        return [r[0] for r in self._all("SELECT id FROM messages ORDER BY id")]
+
+    def last_message_before(self, *, user_id: int, character_id: int, before: float) -> float | None:
+        """When this user last spoke with this character before `before` (any conversation)."""
+        row = self._one(
+            "SELECT MAX(m.created_at) AS t FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.user_id = ? AND c.character_id = ? AND m.role = 'user' AND m.created_at < ?",
+            user_id, character_id, before,
+        )
+        return row["t"] if row else None
+
+    def first_message_time(self, *, user_id: int, character_id: int) -> float | None:
+        row = self._one(
+            "SELECT MIN(m.created_at) AS t FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.user_id = ? AND c.character_id = ? AND m.role = 'user'",
+            user_id, character_id,
+        )
+        return row["t"] if row else None
+
+    # -- notes, windows, summaries --------------------------------------------
+
+    def set_note(self, message_id: int, *, text: str, sources: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO notes (message_id, text, sources) VALUES (?, ?, ?)",
+                       (message_id, text, json.dumps(list(sources))))
+
+    def notes(self, conversation_id: int) -> dict[int, tuple[str, list[str]]]:
+        rows = self._all(
+            "SELECT n.* FROM notes n JOIN messages m ON m.id = n.message_id "
+            "WHERE m.conversation_id = ?", conversation_id,
+        )
+        return {r["message_id"]: (r["text"], json.loads(r["sources"])) for r in rows}
+
+    def get_window(self, conversation_id: int) -> tuple[int, str, str] | None:
+        row = self._one("SELECT * FROM windows WHERE conversation_id = ?", conversation_id)
+        return (row["start_message_id"], row["profile"], row["summary"]) if row else None
+
+    def set_window(
+        self, conversation_id: int, *, start_message_id: int, profile: str, summary: str
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO windows (conversation_id, start_message_id, profile, "
+                "summary) VALUES (?, ?, ?, ?)",
+                (conversation_id, start_message_id, profile, summary),
+            )
+
+    def get_summary(self, conversation_id: int) -> tuple[str, int, float] | None:
+        row = self._one("SELECT * FROM summaries WHERE conversation_id = ?", conversation_id)
+        return (row["text"], row["upto_message_id"], row["updated_at"]) if row else None
+
+    def set_summary(self, conversation_id: int, *, text: str, upto_message_id: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO summaries (conversation_id, text, upto_message_id, "
+                "updated_at) VALUES (?, ?, ?, ?)",
+                (conversation_id, text, upto_message_id, time.time()),
+            )
+
+    # -- facts ------------------------------------------------------------------
+
+    def add_fact(
+        self, *, user_id: int, character_id: int, text: str, source_message_ids: Sequence[int],
+        said_at: float,
+    ) -> Fact:
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO facts (user_id, character_id, text, source_message_ids, said_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user_id, character_id, text, json.dumps(list(source_message_ids)), said_at, now,
+                 now),
+            )
+        return self.get_fact(cur.lastrowid, user_id=user_id)  # type: ignore[arg-type]
+
+    def get_fact(self, fact_id: int, *, user_id: int) -> Fact:
+        row = self._one("SELECT * FROM facts WHERE id = ? AND user_id = ?", fact_id, user_id)
+        if row is None:
+            raise NotFound(f"no fact with id {fact_id}; list them at /api/facts")
+        return _fact(row)
+
+    def list_facts(self, *, user_id: int, character_id: int | None = None) -> list[Fact]:
+        if character_id is None:
+            rows = self._all("SELECT * FROM facts WHERE user_id = ? ORDER BY said_at, id", user_id)
+        else:
+            rows = self._all(
+                "SELECT * FROM facts WHERE user_id = ? AND character_id = ? ORDER BY said_at, id",
+                user_id, character_id,
+            )
+        return [_fact(r) for r in rows]
+
+    def update_fact(self, fact_id: int, *, user_id: int, text: str) -> Fact:
+        with self._tx() as db:
+            db.execute("UPDATE facts SET text = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+                       (text, time.time(), fact_id, user_id))
+        return self.get_fact(fact_id, user_id=user_id)
+
+    def delete_fact(self, fact_id: int, *, user_id: int) -> None:
+        self.get_fact(fact_id, user_id=user_id)
+        with self._tx() as db:
+            db.execute("DELETE FROM facts WHERE id = ?", (fact_id,))

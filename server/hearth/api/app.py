@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hearth.api.routes import characters, conversations, health
+from hearth.api.routes import characters, conversations, health, memory
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.services import Services
@@ -69,12 +70,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = Services.start(settings) if owned else services
+        running = Services.start(settings) if owned else services
+        app.state.services = running
+        memory = running.memory
+        if memory is not None:
+            # An index left behind (say, by a crash) is repaired in the background.
+            running.jobs.submit("catch-up", lambda: asyncio.to_thread(memory.catch_up))
         try:
             yield
         finally:
+            await running.jobs.close()
             if owned:
-                app.state.services.close()
+                running.close()
 
     app = FastAPI(
         title="Hearth",
@@ -108,7 +115,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return error_response(500, "internal_error", "something went wrong on the server; see its log")
 
     for router in (
-        health.router, characters.router, conversations.router, conversations.messages_router
+        health.router, characters.router, conversations.router, conversations.messages_router,
+        memory.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)

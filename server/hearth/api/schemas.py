@@ -116,3 +116,78 @@ class UsageOut(BaseModel):
 
 class ReplyOut(MessageOut):
     usage: UsageOut | None = None
+
+
+class ContextIn(BaseModel):
+    content: str = Field(description="The message to build the window for (nothing is stored).")
+
+
+class BlockOut(BaseModel):
+    name: str
+    tokens: int
+    message_ids: list[int] = Field(description="Source messages (recent turns, memories).")
+
+
+class MemoryOut(BaseModel):
+    id: str = Field(description='"m<id>" a message, "f<id>" a fact, "s<id>" a summary.')
+    kind: str
+    text: str
+    said_at: datetime
+    source_message_ids: list[int]
+    score: float
+
+
+class WindowMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ContextOut(BaseModel):
+    n_ctx: int
+    reply_reserve: int
+    prompt_tokens: int
+    turns_dropped: int
+    messages: list[WindowMessage]
+    blocks: list[BlockOut]
+    memories: list[MemoryOut]
+    lorebook: list[str] = Field(description="Names (or starts) of the triggered lorebook entries.")
+
+
+class ImportMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: datetime = Field(description="ISO-8601; without a zone, UTC is assumed.")
+
+
+class ImportIn(BaseModel):
+    messages: list[ImportMessage] = Field(min_length=1, max_length=100_000)
+
+
+class ImportOut(BaseModel):
+    imported: int
+    message_ids: list[int]
+
+
+class FactIn(BaseModel):
+    character_id: int
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class FactPatch(BaseModel):
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class FactOut(BaseModel):
+    id: int
+    character_id: int
+    text: str
+    source_message_ids: list[int]
+    said_at: datetime
+    updated_at: datetime
+
+
+class SummaryOut(BaseModel):
+    conversation_id: int
+    text: str
+    upto_message_id: int | None
+    updated_at: datetime | None

@@ -9,9 +9,11 @@ stops it at once when the caller goes away.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,10 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}"
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+class Preempted(Exception):
+    """Background model work gave way to a user's turn; try it again later."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,8 @@ class ChatModel(Protocol):
     def count(self, text: str) -> int: ...
 
     def generate(
-        self, prompt: Prompt, params: SamplingParams, cancel: threading.Event
+        self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
+        session: str | None = None, interruptible: bool = False,
     ) -> Iterator[Token | Finished]: ...
 
 
@@ -105,6 +112,7 @@ class LlamaModel:
         n_gpu_layers: int = 0,
         n_threads: int | None = None,
         n_batch: int = 512,
+        kv_sessions: int = 4,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -129,6 +137,9 @@ class LlamaModel:
         )
         self.n_ctx = self._llama.n_ctx()
         self.path = Path(path)
+        self._session: str | None = None  # whose prompt the KV cache holds now
+        self._saved: OrderedDict[str, _SavedKV] = OrderedDict()  # LRU of parked sessions
+        self._kv_sessions = kv_sessions
         meta = self._llama.metadata
         template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
         if "tokenizer.chat_template" not in meta:
@@ -166,16 +177,70 @@ class LlamaModel:
         # llama.cpp re-evaluates the last prompt token to get fresh logits.
         return min(n, len(tokens) - 1)
 
+    def _switch_session(self, session: str | None) -> None:
+        """Park the KV cache of the current conversation and bring back `session`'s.
+
+        Interleaved conversations would otherwise re-evaluate their whole prompt
+        each time they take turns. Only the sequence's KV cells are copied (tens
+        of MB for a full small-model window, a few ms), not llama's logits.
+        """
+        import llama_cpp
+
+        if session == self._session:
+            return
+        llama, ctx = self._llama, self._llama._ctx.ctx
+        if self._session is not None and llama.n_tokens > 0:
+            size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+            buf = (ctypes.c_uint8 * size)()
+            written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+            self._saved[self._session] = _SavedKV(
+                bytes(buf[:written]), llama.input_ids[: llama.n_tokens].tolist())
+            self._saved.move_to_end(self._session)
+            while len(self._saved) > self._kv_sessions:
+                self._saved.popitem(last=False)
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llama.n_tokens = 0
+        saved = self._saved.pop(session, None) if session is not None else None
+        if saved is not None:
+            data = (ctypes.c_uint8 * len(saved.kv)).from_buffer_copy(saved.kv)
+            if llama_cpp.llama_state_seq_set_data(ctx, data, len(saved.kv), 0) == len(saved.kv):
+                llama.input_ids[: len(saved.tokens)] = saved.tokens
+                llama.n_tokens = len(saved.tokens)
+                llama._requires_eval = True  # logits were not saved: re-evaluate the last token
+        self._session = session
+
+    def _prefill(self, tokens: list[int], cancel: threading.Event, chunk: int = 64) -> None:
+        """Evaluate all but the last prompt token in small steps, stopping on `cancel`.
+
+        create_completion then finds them cached. Used for background work, so a
+        user's turn never waits behind a long summary prompt.
+        """
+        llama = self._llama
+        keep = self._reusable_prefix(tokens)
+        llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llama.n_tokens = keep
+        for i in range(keep, len(tokens) - 1, chunk):
+            if cancel.is_set():
+                return
+            llama.eval(tokens[i : min(i + chunk, len(tokens) - 1)])
+
     def generate(
-        self, prompt: Prompt, params: SamplingParams, cancel: threading.Event
+        self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
+        session: str | None = None, interruptible: bool = False,
     ) -> Iterator[Token | Finished]:
         if len(prompt.tokens) + params.max_tokens > self.n_ctx:
             raise InvalidInput(
                 f"prompt of {len(prompt.tokens)} tokens plus a {params.max_tokens}-token reply "
                 f"does not fit the {self.n_ctx}-token context"
             )
+        self._switch_session(session)
         reused = self._reusable_prefix(prompt.tokens)
         start = time.perf_counter()
+        if interruptible:
+            self._prefill(prompt.tokens, cancel)
+        if cancel.is_set():
+            yield Finished(Usage(len(prompt.tokens), reused, 0, 0.0, 0.0, "cancelled"))
+            return
         first = None
         completion = 0
         finish = "cancelled"
@@ -217,6 +282,12 @@ class LlamaModel:
         )
 
 
+@dataclass(frozen=True)
+class _SavedKV:
+    kv: bytes
+    tokens: list[int]
+
+
 @dataclass
 class _Failed:
     error: BaseException
@@ -231,6 +302,8 @@ class ModelOwner:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # fair queue of requests
     _running: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
     _waiting: int = 0
+    _foreground: int = 0  # user-facing requests waiting or running
+    _background_cancel: threading.Event | None = None
 
     @property
     def n_ctx(self) -> int:
@@ -250,29 +323,64 @@ class ModelOwner:
                 f"the model is busy with {self._waiting} waiting requests; try again in a few seconds"
             )
 
-    async def stream(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Token | Finished]:
-        """Yield the reply as it is generated. Closing the iterator stops generation at once."""
-        self.check_capacity()
+    @property
+    def idle(self) -> bool:
+        return self._foreground == 0
+
+    async def stream(
+        self, prompt: Prompt, params: SamplingParams, *, session: str | None = None,
+        background: bool = False,
+    ) -> AsyncIterator[Token | Finished]:
+        """Yield the reply as it is generated. Closing the iterator stops generation at once.
+
+        `session` names whose KV cache this prompt extends (a conversation). Background
+        work (summaries, facts) waits until no user is waiting and gives way at once to
+        a user's request: it then ends with finish_reason "cancelled".
+        """
+        cancel = threading.Event()
+        if background:
+            while not self.idle:
+                await asyncio.sleep(0.05)
+            self._background_cancel = cancel
+        else:
+            self.check_capacity()
+            self._foreground += 1
+            if self._background_cancel is not None:
+                self._background_cancel.set()
         self._waiting += 1
         try:
             await self._lock.acquire()
+        except BaseException:
+            if not background:
+                self._foreground -= 1
+            raise
         finally:
             self._waiting -= 1
         try:
-            async for item in self._pull(prompt, params):
+            if background and not self.idle:
+                cancel.set()  # a user arrived while we queued: don't start at all
+            async for item in self._pull(prompt, params, session, cancel, background):
                 yield item
         finally:
             self._lock.release()
+            if background:
+                self._background_cancel = None
+            else:
+                self._foreground -= 1
 
-    async def _pull(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Token | Finished]:
+    async def _pull(
+        self, prompt: Prompt, params: SamplingParams, session: str | None,
+        cancel: threading.Event, background: bool,
+    ) -> AsyncIterator[Token | Finished]:
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Token | Finished | _Failed | None] = asyncio.Queue()
-        cancel = threading.Event()
 
         def produce() -> None:
             try:
                 with self._running:
-                    for item in self.model.generate(prompt, params, cancel):
+                    for item in self.model.generate(
+                        prompt, params, cancel, session, interruptible=background
+                    ):
                         loop.call_soon_threadsafe(items.put_nowait, item)
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
                 loop.call_soon_threadsafe(items.put_nowait, _Failed(e))

@@ -110,7 +110,9 @@ def get_conversation(
 @router.delete("/{conversation_id}", status_code=204)
 def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_id: int) -> Response:
     services.store.get_conversation(conversation_id, user_id=user.id)
-    services.store.delete_conversation(conversation_id)
+    deleted = services.store.delete_conversation(conversation_id)
+    if services.memory is not None:
+        services.memory.forget(deleted)
     return Response(status_code=204)
 
 
@@ -159,13 +161,17 @@ def edit_message(
         )
     if body.content is not None:
         services.chat.check_content(body.content)
-    return MessageOut.of(
-        services.store.edit_message(message, content=body.content, swipe_index=body.swipe_index)
-    )
+    edited = services.store.edit_message(message, content=body.content,
+                                         swipe_index=body.swipe_index)
+    if services.memory is not None:
+        services.memory.index_messages([edited.id])
+    return MessageOut.of(edited)
 
 
 @messages_router.delete("/{message_id}", status_code=204)
 def delete_message(services: ServicesDep, user: CurrentUser, message_id: int) -> Response:
     services.store.get_message(message_id, user_id=user.id)
     services.store.delete_message(message_id)
+    if services.memory is not None:
+        services.memory.forget([message_id])
     return Response(status_code=204)

@@ -1,0 +1,127 @@
+"""Memory in the user's hands: the window a message would get, imports, facts, summaries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC
+
+from fastapi import APIRouter, Response
+
+from hearth.api.deps import CurrentUser, ServicesDep
+from hearth.api.schemas import (
+    BlockOut,
+    ContextIn,
+    ContextOut,
+    FactIn,
+    FactOut,
+    FactPatch,
+    ImportIn,
+    ImportOut,
+    MemoryOut,
+    SummaryOut,
+    WindowMessage,
+    iso,
+)
+from hearth.chat import ImportItem
+from hearth.errors import Conflict
+from hearth.memory.service import Memory
+from hearth.services import Services
+from hearth.store import Fact
+
+router = APIRouter(prefix="/api", tags=["memory"])
+
+
+def _fact(f: Fact) -> FactOut:
+    return FactOut(id=f.id, character_id=f.character_id, text=f.text,
+                   source_message_ids=f.source_message_ids, said_at=iso(f.said_at),
+                   updated_at=iso(f.updated_at))
+
+
+def _memory(services: Services) -> Memory:
+    if services.memory is None:
+        raise Conflict("long-term memory is turned off (memory.enabled = false)")
+    return services.memory
+
+
+@router.post("/conversations/{conversation_id}/context")
+async def context(
+    services: ServicesDep, user: CurrentUser, conversation_id: int, body: ContextIn
+) -> ContextOut:
+    """The window the model would see for this message (nothing is stored or generated):
+    each block with its token count, and the sources of every recalled memory."""
+    window = await asyncio.to_thread(services.chat.window, user, conversation_id, body.content)
+    return ContextOut(
+        n_ctx=services.model.n_ctx,
+        reply_reserve=services.chat.context.reply_reserve,
+        prompt_tokens=window.tokens,
+        turns_dropped=window.turns_dropped,
+        messages=[WindowMessage(role=m.role, content=m.content) for m in window.messages],
+        blocks=[BlockOut(name=b.name, tokens=b.tokens, message_ids=list(b.message_ids))
+                for b in window.blocks],
+        memories=[MemoryOut(id=m.id, kind=m.kind, text=m.text, said_at=iso(m.ts),
+                            source_message_ids=list(m.message_ids), score=round(m.score, 6))
+                  for m in window.memories],
+        lorebook=[e.name or e.content[:40] for e in window.lore],
+    )
+
+
+@router.post("/conversations/{conversation_id}/import", status_code=201)
+async def import_history(
+    services: ServicesDep, user: CurrentUser, conversation_id: int, body: ImportIn
+) -> ImportOut:
+    """Append past history in bulk (all or nothing), indexed like live messages."""
+    items = [
+        ImportItem(m.role, m.content,
+                   (m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC))
+                   .timestamp())
+        for m in body.messages
+    ]
+    ids = await asyncio.to_thread(services.chat.import_messages, user, conversation_id, items)
+    return ImportOut(imported=len(ids), message_ids=ids)
+
+
+@router.get("/conversations/{conversation_id}/summary")
+def summary(services: ServicesDep, user: CurrentUser, conversation_id: int) -> SummaryOut:
+    """The rolling summary of what has left the conversation's window."""
+    services.store.get_conversation(conversation_id, user_id=user.id)
+    found = services.store.get_summary(conversation_id)
+    if found is None:
+        return SummaryOut(conversation_id=conversation_id, text="", upto_message_id=None,
+                          updated_at=None)
+    text, upto, updated = found
+    return SummaryOut(conversation_id=conversation_id, text=text, upto_message_id=upto,
+                      updated_at=iso(updated))
+
+
+@router.get("/facts")
+def list_facts(
+    services: ServicesDep, user: CurrentUser, character_id: int | None = None
+) -> list[FactOut]:
+    """What the characters know about you, oldest first."""
+    return [_fact(f) for f in services.store.list_facts(user_id=user.id,
+                                                        character_id=character_id)]
+
+
+@router.post("/facts", status_code=201)
+def add_fact(services: ServicesDep, user: CurrentUser, body: FactIn) -> FactOut:
+    memory = _memory(services)
+    services.store.get_character(body.character_id)
+    fact = memory.add_fact(user_id=user.id, character_id=body.character_id,
+                           text=body.text.strip(), source_message_ids=[], said_at=time.time())
+    if fact is None:
+        raise Conflict("that fact is already known; edit the existing one instead")
+    return _fact(fact)
+
+
+@router.patch("/facts/{fact_id}")
+def edit_fact(services: ServicesDep, user: CurrentUser, fact_id: int, body: FactPatch) -> FactOut:
+    memory = _memory(services)
+    return _fact(memory.edit_fact(fact_id, user_id=user.id, text=body.text.strip()))
+
+
+@router.delete("/facts/{fact_id}", status_code=204)
+def delete_fact(services: ServicesDep, user: CurrentUser, fact_id: int) -> Response:
+    memory = _memory(services)
+    memory.delete_fact(fact_id, user_id=user.id)
+    return Response(status_code=204)

@@ -1,0 +1,151 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 on onnxruntime, and nothing else imports it.
+
+`MiniLMEmbedder` turns texts into unit-length float32 vectors (mean pooling over
+the attention mask, then L2 normalisation), the same as sentence-transformers
+does for this model, without torch. One short query takes a few milliseconds on
+a small CPU, so it can sit in front of every chat turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hearth.config import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def disable_onnxruntime_telemetry() -> None:
+    """Opt out of onnxruntime's telemetry, on by default in its recent Linux wheels.
+
+    onnxruntime reads ORT_DISABLE_TELEMETRY once, when it is first imported, and
+    otherwise writes a device id under ~/.cache/Microsoft and uploads events to
+    Microsoft. faster-whisper and piper import it too, so call this (or set the
+    variable) at process start; an explicit ORT_DISABLE_TELEMETRY=0 is respected.
+    """
+    if "ORT_DISABLE_TELEMETRY" in os.environ:
+        return
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    if "onnxruntime" in sys.modules:
+        log.warning(
+            "onnxruntime was imported before its telemetry was disabled; "
+            "set ORT_DISABLE_TELEMETRY=1 at process start"
+        )
+
+
+class Embedder(Protocol):
+    """What the rest of Hearth needs from an embedder."""
+
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Shape (len(texts), dim), float32, unit rows; no texts gives (0, dim)."""
+        ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (ONNX) with its WordPiece tokenizer. Safe to share between threads."""
+
+    dim = 384
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        batch_size: int = 64,
+        max_length: int = 256,
+        threads: int | None = None,
+    ) -> None:
+        disable_onnxruntime_telemetry()
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as e:  # pragma: no cover - install problem
+            raise RuntimeError(
+                "onnxruntime and tokenizers are needed for memory embeddings: run `make run` "
+                "or `pip install onnxruntime tokenizers`"
+            ) from e
+        if batch_size < 1 or not 8 <= max_length <= 512:  # 512: the model's position limit
+            raise ValueError("batch_size must be >= 1 and max_length within 8..512")
+        model_dir = Path(model_dir)
+        missing = [n for n in (MODEL_FILE, TOKENIZER_FILE) if not (model_dir / n).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"embedding model incomplete in {model_dir} (missing {', '.join(missing)}): "
+                "run `python scripts/install_models.py`"
+            )
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+        self._tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        self._tokenizer.enable_truncation(max_length=max_length)
+        # The file pads every input to a fixed 128 tokens; we pad per batch ourselves.
+        self._tokenizer.no_padding()
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        # Idle worker threads would otherwise busy-wait after each call, taking CPU
+        # from llama.cpp, which starts on the same cores right after a query embedding.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        inputs = {i.name for i in self._session.get_inputs()}
+        self._with_token_types = "token_type_ids" in inputs
+        log.info(
+            "embedder %s loaded (%d threads)", model_dir.name, options.intra_op_num_threads
+        )
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts, not one string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:
+            return self._run([self._tokenizer.encode(texts[0]).ids])
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = [e.ids for e in encodings]
+        # Batching texts of similar length keeps padding (wasted compute) small.
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self._run([ids[i] for i in chunk])
+        return out
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in ids)
+        input_ids = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": mask}
+        if self._with_token_types:
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feed)
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("bsd,bs->bd", hidden, weights) / weights.sum(axis=1, keepdims=True)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def load_embedder(
+    model_dir: Path = DEFAULT_EMBEDDER_DIR, *, threads: int | None = None
+) -> MiniLMEmbedder:
+    return MiniLMEmbedder(model_dir, threads=threads)

@@ -1,0 +1,1 @@
+"""Long-term memory: the vector index over what was said."""

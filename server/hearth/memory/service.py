@@ -1,0 +1,252 @@
+"""Long-term memory: keeps the index in step with SQLite, recalls, writes summaries and facts.
+
+SQLite is the record; the Chroma index is derived from it (`reindex` rebuilds it,
+`catch_up` repairs one left behind by a crash). Summaries and facts are written
+by the chat model in the background, after a reply, and give way to any user turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from contextlib import aclosing
+from datetime import datetime
+
+import numpy as np
+
+from hearth.config import Settings
+from hearth.engines.embed import Embedder
+from hearth.engines.llm import (
+    ChatMessage,
+    Finished,
+    ModelOwner,
+    Preempted,
+    SamplingParams,
+    Token,
+)
+from hearth.memory.index import MemoryIndex, MemoryItem
+from hearth.memory.recall import STOPWORDS, Recalled, Recaller
+from hearth.store import Fact, Message, Store
+
+log = logging.getLogger(__name__)
+
+FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|i'd|my|me|mine|we|our)\b", re.IGNORECASE)
+_NORMAL = re.compile(r"[^a-z0-9 ]+")
+DUPLICATE_SIMILARITY = 0.9
+_FACT_FILLER = frozenset({"speaker", "user", "person", "they", "she", "he", "likes", "has"})
+
+
+def _normal(text: str) -> str:
+    return " ".join(_NORMAL.sub(" ", text.lower()).split())
+
+
+def grounded(fact: str, source: str, *, share: float = 0.6) -> bool:
+    """Most of the fact's content words were in what the user said.
+
+    Small chat models embellish ("two cats" becomes "two cats, Grey and Max"):
+    a fact must be mostly the user's own words to be kept.
+    """
+    said = {w[:5] for w in _content_words(source)}
+    words = [w[:5] for w in _content_words(fact)]
+    return bool(words) and sum(w in said for w in words) >= share * len(words)
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _NORMAL.sub(" ", text.lower()).split()
+            if len(w) > 2 and w not in STOPWORDS and w not in _FACT_FILLER]
+
+
+def parse_facts(text: str) -> list[str]:
+    """Fact lines of the model's answer: "- ..." bullets, without filler."""
+    facts = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not re.match(r"^([-*•]|\d+[.)])\s+", line):
+            continue
+        fact = re.sub(r"^([-*•]|\d+[.)])\s+", "", line).strip().rstrip(".") + "."
+        if 8 <= len(fact) <= 200 and _normal(fact) not in ("none", "no facts", "n a"):
+            facts.append(fact)
+    return facts
+
+
+class Memory:
+    def __init__(
+        self, *, store: Store, index: MemoryIndex, embedder: Embedder, model: ModelOwner,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.model = model
+        self.settings = settings
+        self.recaller = Recaller(
+            store=store, index=index, embedder=embedder,
+            candidates=settings.memory.recall_candidates,
+        )
+
+    # -- the index -------------------------------------------------------------
+
+    @staticmethod
+    def _message_item(message: Message, user_id: int, character_id: int) -> MemoryItem:
+        return MemoryItem(
+            id=f"m{message.id}", text=message.content, user_id=user_id,
+            character_id=character_id, kind="message", ts=message.created_at,
+            conversation_id=message.conversation_id, message_ids=(message.id,),
+            role=message.role, importance=min(1.0, len(message.content) / 400),
+        )
+
+    def index_messages(self, ids: Sequence[int]) -> None:
+        """Embed and index these messages (each text once, in batches)."""
+        for start in range(0, len(ids), 512):
+            rows = self.store.memory_rows(ids=list(ids[start : start + 512]))
+            items = [self._message_item(m, u, c) for m, u, c in rows if m.content.strip()]
+            if items:
+                self.index.add(items)
+
+    def forget(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            self.index.delete([f"m{i}" for i in message_ids])
+
+    def catch_up(self) -> int:
+        """Index what SQLite has and the index lacks (after a crash); returns how many."""
+        have = self.index.indexed_ids("message")
+        ids = self.store.message_ids()
+        missing = [i for i in ids if f"m{i}" not in have]
+        stale = have - {f"m{i}" for i in ids}
+        if stale:
+            self.index.delete(sorted(stale))
+        self.index_messages(missing)
+        if missing or stale:
+            log.info("memory index caught up: %d added, %d removed", len(missing), len(stale))
+        return len(missing)
+
+    def reindex(self) -> int:
+        """Rebuild the whole index from SQLite: messages, facts and summaries."""
+        self.index.reset()
+        ids = self.store.message_ids()
+        self.index_messages(ids)
+        for user_id in self.store.user_ids():
+            for fact in self.store.list_facts(user_id=user_id):
+                self._index_fact(fact)
+        for conversation_id in self.store.summarised_conversations():
+            self._index_summary(conversation_id)
+        return len(ids)
+
+    def _index_fact(self, fact: Fact) -> None:
+        self.index.add([MemoryItem(
+            id=f"f{fact.id}", text=fact.text, user_id=fact.user_id,
+            character_id=fact.character_id, kind="fact", ts=fact.said_at,
+            message_ids=tuple(fact.source_message_ids), importance=1.0,
+        )])
+
+    def _index_summary(self, conversation_id: int) -> None:
+        summary = self.store.get_summary(conversation_id)
+        rows = self.store.memory_rows(ids=[summary[1]]) if summary else []
+        if summary and rows:
+            message, user_id, character_id = rows[0]
+            self.index.add([MemoryItem(
+                id=f"s{conversation_id}", text=summary[0], user_id=user_id,
+                character_id=character_id, kind="summary", ts=message.created_at,
+                conversation_id=conversation_id, importance=0.5,
+            )])
+
+    # -- recall ------------------------------------------------------------------
+
+    def recall(
+        self, query: str, *, user_id: int, character_id: int, now: datetime,
+        exclude: set[str], limit: int = 40,
+    ) -> list[Recalled]:
+        return self.recaller.recall(query, user_id=user_id, character_id=character_id,
+                                    now=now, exclude=exclude, limit=limit)
+
+    # -- facts ---------------------------------------------------------------------
+
+    def add_fact(self, *, user_id: int, character_id: int, text: str,
+                 source_message_ids: Sequence[int], said_at: float) -> Fact | None:
+        """Store a fact unless the user already has it (same words, or nearly the same meaning)."""
+        existing = self.store.list_facts(user_id=user_id, character_id=character_id)
+        if any(_normal(f.text) == _normal(text) for f in existing):
+            return None
+        if existing:
+            vectors = self.embedder.embed([text] + [f.text for f in existing])
+            if float(np.max(vectors[1:] @ vectors[0])) >= DUPLICATE_SIMILARITY:
+                return None
+        fact = self.store.add_fact(user_id=user_id, character_id=character_id, text=text,
+                                   source_message_ids=source_message_ids, said_at=said_at)
+        self._index_fact(fact)
+        return fact
+
+    def edit_fact(self, fact_id: int, *, user_id: int, text: str) -> Fact:
+        fact = self.store.update_fact(fact_id, user_id=user_id, text=text)
+        self._index_fact(fact)
+        return fact
+
+    def delete_fact(self, fact_id: int, *, user_id: int) -> None:
+        self.store.delete_fact(fact_id, user_id=user_id)
+        self.index.delete([f"f{fact_id}"])
+
+    async def _generate(self, messages: list[ChatMessage], max_tokens: int) -> str:
+        """Background generation with the chat model; raises Preempted if a user came first."""
+        prompt = self.model.render(messages)
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1)
+        parts: list[str] = []
+        async with aclosing(self.model.stream(prompt, params, background=True)) as stream:
+            async for item in stream:
+                if isinstance(item, Token):
+                    parts.append(item.text)
+                elif isinstance(item, Finished) and item.usage.finish_reason == "cancelled":
+                    raise Preempted
+        return "".join(parts).strip()
+
+    async def extract_facts(self, message: Message, *, user: str, user_id: int,
+                            character_id: int) -> list[Fact]:
+        """Facts about the user in one of their messages, deduplicated, with date and source."""
+        if message.role != "user" or not FIRST_PERSON.search(message.content):
+            return []
+        answer = await self._generate([
+            ChatMessage("system", "You are a helpful assistant."),
+            ChatMessage("user", f'Message: "{message.content}"\n\n'
+                                "Write a numbered list of short facts about the speaker."),
+        ], max_tokens=96)
+        answer = re.sub(r"\b[Tt]he speaker\b", user, answer)
+        stored = []
+        for text in parse_facts(answer):
+            if not grounded(text, message.content):
+                continue
+            fact = self.add_fact(user_id=user_id, character_id=character_id, text=text,
+                                 source_message_ids=[message.id], said_at=message.created_at)
+            if fact is not None:
+                stored.append(fact)
+        return stored
+
+    # -- rolling summary -----------------------------------------------------------
+
+    async def summarise(self, conversation_id: int, *, upto_message_id: int, user: str,
+                        char: str, chunk_tokens: int = 1200) -> bool:
+        """Extend the conversation's summary to cover every message up to `upto_message_id`."""
+        current = self.store.get_summary(conversation_id)
+        text, done = (current[0], current[1]) if current else ("", 0)
+        pending = [m for m in self.store.list_messages(conversation_id)
+                   if done < m.id <= upto_message_id]
+        if not pending:
+            return False
+        while pending:
+            lines, used = [], 0
+            while pending and (used < chunk_tokens or not lines):
+                m = pending.pop(0)
+                line = f"{user if m.role == 'user' else char}: {m.content}"
+                used += self.model.count(line)
+                lines.append((m.id, line))
+            text = await self._generate([
+                ChatMessage("system", "You summarise conversations faithfully and briefly."),
+                ChatMessage("user", (
+                    (f"Summary so far: {text}\n\n" if text else "")
+                    + "Conversation:\n" + "\n".join(line for _, line in lines)
+                    + f"\n\nWrite the updated summary of the conversation between {user} and "
+                    f"{char} in at most five sentences. Keep names, dates, plans and feelings."
+                )),
+            ], max_tokens=self.settings.memory.summary_tokens)
+            self.store.set_summary(conversation_id, text=text, upto_message_id=lines[-1][0])
+        self._index_summary(conversation_id)
+        return True
