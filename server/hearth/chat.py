@@ -120,11 +120,12 @@ class Chat:
         if self.memory is None:
             return None
         memory = self.memory
+        names = (user.name, self.store.get_character(conversation.character_id).name)
 
         def recall(query: str, exclude: set[str], now: datetime) -> list[Recalled]:
             # The conversation's own summary is already in the window.
             return memory.recall(query, user_id=user.id, character_id=conversation.character_id,
-                                 now=now, exclude=exclude | {f"s{conversation.id}"})
+                                 now=now, exclude=exclude | {f"s{conversation.id}"}, names=names)
 
         return recall
 

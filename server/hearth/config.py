@@ -70,16 +70,16 @@ class MemorySettings(BaseModel):
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(
-        0.45, ge=0.05, le=1.0, description="Share of the free window for recent turns, verbatim."
+        0.1, ge=0.0, le=1.0, description="Share of the free window kept for recent turns at a rebase."
     )
     profile_tokens: int = Field(256, ge=0, description="Budget of the user-profile facts block.")
     summary_tokens: int = Field(256, ge=0, description="Budget of the rolling summary block.")
     turn_recall_tokens: int = Field(
-        160, ge=0, description="Budget of memories newly recalled on an ordinary turn."
+        96, ge=0, description="Budget of memories newly recalled on an ordinary turn."
     )
     lorebook_tokens: int = Field(256, ge=0, description="Budget of triggered lorebook entries.")
     recall_candidates: int = Field(
-        60, ge=1, le=1000, description="Candidates fetched from each retriever before fusion."
+        150, ge=1, le=1000, description="Candidates fetched from each retriever before fusion."
     )
     background: bool = Field(
         True, description="Write summaries and extract facts with the chat model after replies."

@@ -37,6 +37,9 @@ DEFAULT_SYSTEM_PROMPT = (
     "and keep replies to a few natural sentences."
 )
 
+MIN_LINE_TOKENS = 8  # below this much room, no memory line fits
+CLOCK_AFTER = 1800  # seconds of silence after which a turn is told the date and time
+
 # recall(query, exclude=ids already in the window, now=...) -> ranked memories
 RecallFn = Callable[[str, set[str], datetime], list[Recalled]]
 
@@ -191,22 +194,51 @@ class ContextBuilder:
         return ChatMessage(message.role, content)  # type: ignore[arg-type]
 
     def _clock(self, turn: Turn) -> str:
-        now = datetime.fromtimestamp(turn.now, UTC)
-        text = f"[Now: {now.strftime('%a %-d %b %Y, %H:%M')}"
+        """The date and time, when the user comes back after a while (or for the first time)."""
         previous = [m.created_at for m in turn.history if m.role == "user"]
         last = previous[-1] if previous else turn.last_talked
-        if last is not None and turn.now - last > 3600:
+        if last is not None and turn.now - last < CLOCK_AFTER:
+            return ""
+        now = datetime.fromtimestamp(turn.now, UTC)
+        text = f"[Now: {now.strftime('%a %-d %b %Y, %H:%M')}"
+        if last is not None:
             text += f"; last talked {ago(turn.now - last)} ago"
         return text + "]"
 
-    def _memory_lines(self, turn: Turn, memories: Sequence[Recalled]) -> list[str]:
-        char = turn.card["name"]
-        lines = []
-        for m in memories:
-            who = "" if m.kind != "message" else (turn.user if m.role == "user" else char) + ": "
-            label = {"fact": "fact", "summary": "summary"}.get(m.kind, day(m.ts))
-            lines.append(f"({label}) {who}{m.text}")
-        return lines
+    def _memory_line(self, turn: Turn, m: Recalled) -> str:
+        if m.kind != "message":
+            return f"({m.kind}) {m.text}"
+        return f"{turn.user if m.role == 'user' else turn.card['name']}: {m.text}"
+
+    def _memory_text(self, turn: Turn, memories: Sequence[Recalled]) -> str:
+        """Memories in the order they were said, under a line for each day."""
+        lines, last = [], ""
+        for m in sorted(memories, key=lambda m: m.ts):
+            if day(m.ts) != last:
+                last = day(m.ts)
+                lines.append(f"{last}:")
+            lines.append(self._memory_line(turn, m))
+        return "\n".join(lines)
+
+    def _pick_memories(self, turn: Turn, found: Sequence[Recalled], budget: int) -> list[Recalled]:
+        """The best-ranked memories that fit `budget`, counting each line and day heading."""
+        picked: list[Recalled] = []
+        days: set[str] = set()
+        used = self._count(f"[Memories {turn.card['name']} recalls]\n")
+        for m in found:
+            if budget - used < MIN_LINE_TOKENS:
+                break
+            heading = 0 if day(m.ts) in days else self._count(f"{day(m.ts)}:\n")
+            cost = self._count(self._memory_line(turn, m) + "\n") + heading
+            if used + cost <= budget:
+                used += cost
+                picked.append(m)
+                days.add(day(m.ts))
+        return picked
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one builder lives as long as the app
+    def _count(self, text: str) -> int:
+        return self.model.count(text)
 
     # -- packing -----------------------------------------------------------------
 
@@ -241,19 +273,20 @@ class ContextBuilder:
         # This turn's note: memories and lore not already in the window, best first.
         memories: list[Recalled] = []
         lore: list[lorebook.LoreEntry] = []
+        lore_tokens = 0
         if turn.new_message is not None:
             in_window = {f"m{m.id}" for m in turns}
             for message_id in (m.id for m in turns):
                 in_window.update(turn.notes.get(message_id, ("", []))[1])
             free = self.budget - fixed
-            fresh_window = rebased or not any(m.id in turn.notes for m in turns)
-            recall_budget = free if fresh_window else min(free, self.memory.turn_recall_tokens)
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
-            recall_budget -= sum(e.tokens + 1 for e in lore)
-            if recall is not None and recall_budget > 0:
+            lore_tokens = sum(e.tokens + 1 for e in lore)
+            # After a rebase the whole prompt is evaluated anyway: recall fills the free
+            # room. On other turns only a little is added, to keep evaluation short.
+            recall_budget = (free if rebased else min(free, self.memory.turn_recall_tokens))
+            if recall is not None and recall_budget - lore_tokens > 0:
                 found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC))
-                lines = self._memory_lines(turn, found)
-                memories = found[: self._fit_lines(lines, recall_budget)]
+                memories = self._pick_memories(turn, found, recall_budget - lore_tokens)
 
         # Render, check the whole prompt, and trim in order until it fits.
         while True:
@@ -271,13 +304,18 @@ class ContextBuilder:
             else:
                 raise self._too_large(len(prompt.tokens))
 
-        sources = tuple(m.id for m in memories) + tuple(f"lore:{e.index}" for e in lore)
+        # What stays with the message for later turns: a rebase's large recall would
+        # crowd out the turns to come, so only its best part is kept.
+        kept = memories
+        if rebased:
+            kept = self._pick_memories(turn, memories, self.memory.turn_recall_tokens - lore_tokens)
+        sources = tuple(m.id for m in kept) + tuple(f"lore:{e.index}" for e in lore)
         blocks = self._blocks(turn, state, system, turns, turn_messages, memories, lore, clock,
                               len(prompt.tokens))
         return Window(
             messages=messages, prompt=prompt, blocks=blocks, memories=memories, lore=lore,
-            note=note, note_sources=sources, state=state, rebased=rebased,
-            turns_dropped=len(turn.history) - len(turns),
+            note=self._note(turn, kept, lore, clock) if rebased else note, note_sources=sources,
+            state=state, rebased=rebased, turns_dropped=len(turn.history) - len(turns),
         )
 
     def _turns(self, turns: Sequence[Message], notes: dict) -> list[ChatMessage]:  # type: ignore[type-arg]
@@ -288,7 +326,7 @@ class ContextBuilder:
         parts = []
         if memories:
             parts.append(f"[Memories {turn.card['name']} recalls]\n"
-                         + "\n".join(self._memory_lines(turn, memories)))
+                         + self._memory_text(turn, memories))
         if lore:
             parts.append("[Lore]\n" + "\n".join(e.content for e in lore))
         if clock:
@@ -360,7 +398,7 @@ class ContextBuilder:
         summary = count(state.summary) if state.summary else 0
         with_turns = self._tokens([system, *turn_messages])
         memory_ids = tuple(i for m in memories for i in m.message_ids)
-        memory_tokens = count("\n".join(self._memory_lines(turn, memories))) if memories else 0
+        memory_tokens = count(self._memory_text(turn, memories)) if memories else 0
         lore_tokens = count("\n".join(e.content for e in lore)) if lore else 0
         return [
             Block("system", system_tokens - profile - summary),

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS messages_said ON messages(conversation_id, role, created_at);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(user_id, character_id);
 -- Lexical search over what was said (rowid = message id), kept in step by the methods below.
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(content, tokenize='porter unicode61');
 -- What memory the context builder put beside a user message, so later turns
@@ -515,19 +517,20 @@ class Store:
 
     def last_message_before(self, *, user_id: int, character_id: int, before: float) -> float | None:
         """When this user last spoke with this character before `before` (any conversation)."""
+        # Per conversation, so each inner MAX is one look-up in the messages_said index.
         row = self._one(
-            "SELECT MAX(m.created_at) AS t FROM messages m "
-            "JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE c.user_id = ? AND c.character_id = ? AND m.role = 'user' AND m.created_at < ?",
-            user_id, character_id, before,
+            "SELECT MAX((SELECT MAX(created_at) FROM messages WHERE conversation_id = c.id "
+            "AND role = 'user' AND created_at < ?)) AS t FROM conversations c "
+            "WHERE c.user_id = ? AND c.character_id = ?",
+            before, user_id, character_id,
         )
         return row["t"] if row else None
 
     def first_message_time(self, *, user_id: int, character_id: int) -> float | None:
         row = self._one(
-            "SELECT MIN(m.created_at) AS t FROM messages m "
-            "JOIN conversations c ON c.id = m.conversation_id "
-            "WHERE c.user_id = ? AND c.character_id = ? AND m.role = 'user'",
+            "SELECT MIN((SELECT MIN(created_at) FROM messages WHERE conversation_id = c.id "
+            "AND role = 'user')) AS t FROM conversations c "
+            "WHERE c.user_id = ? AND c.character_id = ?",
             user_id, character_id,
         )
         return row["t"] if row else None
@@ -593,6 +596,10 @@ class Store:
         if row is None:
             raise NotFound(f"no fact with id {fact_id}; list them at /api/facts")
         return _fact(row)
+
+    def get_facts(self, ids: Sequence[int]) -> list[Fact]:
+        marks = ",".join("?" * len(ids))
+        return [_fact(r) for r in self._all(f"SELECT * FROM facts WHERE id IN ({marks})", *ids)]
 
     def list_facts(self, *, user_id: int, character_id: int | None = None) -> list[Fact]:
         if character_id is None:

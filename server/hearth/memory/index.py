@@ -124,10 +124,12 @@ class MemoryIndex:
         )
         self._max_batch = self._client.get_max_batch_size()
         self._collections: dict[str, Collection] = {}
+        self._sizes: dict[str, int] = {}  # count() costs ~10 ms at 100k: kept up to date here
 
     def close(self) -> None:
         """Release the on-disk store (Chroma shares one system per path in a process)."""
         self._collections.clear()
+        self._sizes.clear()
         self._client.close()
 
     def _open(self, name: str, *, create: bool) -> Collection | None:
@@ -145,6 +147,7 @@ class MemoryIndex:
                 )
             except NotFoundError:
                 return None
+            self._sizes[name] = self._collections[name].count()
         return self._collections[name]
 
     def _all(self) -> list[Collection]:
@@ -182,6 +185,7 @@ class MemoryIndex:
                     documents=[items[i].text for i in chunk],
                     metadatas=[_metadata(items[i]) for i in chunk],
                 )
+            self._sizes[name] = collection.count()
         log.debug("indexed %d memories", len(last))
 
     def _embed_unique(self, texts: list[str]) -> np.ndarray:
@@ -213,7 +217,7 @@ class MemoryIndex:
         if collection is None:
             return []
         filtered = kinds is not None or since is not None or until is not None
-        size = collection.count()
+        size = self._sizes[collection.name]
         if size == 0:
             return []
         result = collection.query(
@@ -232,6 +236,24 @@ class MemoryIndex:
         hits = [h for h in hits if _matches(h.item, kinds, since, until)]
         hits.sort(key=lambda h: h.similarity, reverse=True)
         return hits[:k]
+
+    def nearest(
+        self, embedding: np.ndarray, *, user_id: int, character_id: int, k: int
+    ) -> list[tuple[str, float]]:
+        """Ids and similarities of the `k` nearest memories, best first.
+
+        Without documents and metadata: fetching those costs more than the search
+        itself, and SQLite, the record, has them.
+        """
+        collection = self._open(_collection_name(user_id, character_id), create=False)
+        size = self._sizes.get(collection.name, 0) if collection is not None else 0
+        if collection is None or size == 0 or k <= 0:
+            return []
+        vector = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+        result = collection.query(query_embeddings=vector, n_results=min(size, k),
+                                  include=["distances"])
+        distances = (result["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
 
     def get(self, ids: Sequence[str]) -> list[MemoryItem]:
         """The stored items among `ids` (missing ids are skipped), in no particular order."""
@@ -254,9 +276,10 @@ class MemoryIndex:
         for collection in self._all():
             for start in range(0, len(ids), self._max_batch):
                 collection.delete(ids=ids[start : start + self._max_batch])
+            self._sizes[collection.name] = collection.count()
 
     def count(self) -> int:
-        return sum(c.count() for c in self._all())
+        return sum(self._sizes[c.name] for c in self._all())
 
     def indexed_ids(self, kind: str | None = None) -> set[str]:
         """Every id in the index, of one `kind` if given: to find what SQLite has and we lack."""
@@ -277,4 +300,5 @@ class MemoryIndex:
         for name in self._names():
             self._client.delete_collection(name)
         self._collections.clear()
+        self._sizes.clear()
         log.info("memory index at %s reset", self.path)

@@ -21,6 +21,10 @@ from hearth.memory.timeref import resolve
 from hearth.store import Store
 
 RRF_K = 60
+TIME_OVERFETCH = 8  # dense candidates scanned for memories of a named time
+SHORT_WORDS = 12  # a recalled message this short brings its neighbouring turn along
+FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my|mine|myself)\b")
+SECOND_PERSON = re.compile(r"\b(you|you're|you've|your|yours|yourself)\b")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 STOPWORDS = frozenset(
     "a an and are as at be been but by can could did do does for from had has have he her "
@@ -43,6 +47,33 @@ class Recalled:
     role: str | None
     message_ids: tuple[int, ...]
     score: float
+
+
+def subject_role(query: str, names: tuple[str, str] | None) -> str | None:
+    """Whose words a question is about: "user", "assistant", or None for both.
+
+    By name when exactly one of the two is named; otherwise by pronoun when only
+    one person is spoken of ("my sister" is the user's, "your garden" the character's).
+    """
+    text = query.lower()
+    if names is not None:
+        user, char = (bool(re.search(rf"\b{re.escape(n.lower())}\b", text)) for n in names)
+        if user != char:
+            return "user" if user else "assistant"
+        if user and char:
+            return None
+    mine, yours = bool(FIRST_PERSON.search(text)), bool(SECOND_PERSON.search(text))
+    if mine != yours:
+        return "user" if mine else "assistant"
+    return None
+
+
+def search_text(query: str, names: tuple[str, str] | None, phrase: str) -> str:
+    """The query without the speakers' names and the time phrase."""
+    text = query.replace(phrase, " ") if phrase else query
+    for name in names or ():
+        text = re.sub(rf"\b{re.escape(name)}(?:'s)?\b", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
 
 
 def lexical_query(text: str) -> str | None:
@@ -69,41 +100,38 @@ class Recaller:
         now: datetime,
         exclude: Collection[str] = (),
         limit: int = 40,
+        names: tuple[str, str] | None = None,
     ) -> list[Recalled]:
-        """Memories for `query`, best first; none of `exclude`, none of another user's."""
-        embedding = self.embedder.embed([query])[0]
+        """Memories for `query`, best first; none of `exclude`, none of another user's.
+
+        `names` (the user's, the character's) lets a question about one of the two
+        ("what did Anna say...", "where does my sister live?") prefer that one's words.
+        """
         owner = {"user_id": user_id, "character_id": character_id}
-        ranked: list[list[str]] = []
-        found: dict[str, Recalled] = {}
-
-        def take(hits: list) -> list[str]:  # noqa: ANN001 - index hits
-            for hit in hits:
-                item = hit.item
-                found.setdefault(item.id, Recalled(
-                    item.id, item.kind, item.text, item.ts, item.role, item.message_ids, 0.0))
-            return [hit.item.id for hit in hits]
-
-        ranked.append(take(self.index.query(embedding, k=self.candidates, **owner)))
         span = resolve(query, now=now)
-        timed: list[str] = []
+        # Names of the two speakers are in nearly every memory, and the time phrase is
+        # handled by `span`: neither should steer the search for content.
+        text = search_text(query, names, span.phrase if span else "")
+        embedding = self.embedder.embed([text or query])[0]
+        ranked = [[i for i, _ in self.index.nearest(embedding, k=self.candidates, **owner)]]
+        wide: list[str] = []
         if span is not None:
-            timed = take(self.index.query(
-                embedding, k=self.candidates, since=span.start, until=span.end, **owner))
-            ranked.append(timed)
-        fts = lexical_query(query)
+            wide = [i for i, _ in self.index.nearest(
+                embedding, k=self.candidates * TIME_OVERFETCH, **owner)]
+        fts = lexical_query(text)
         if fts is not None:
-            ids = self.store.search_messages(fts, limit=self.candidates, **owner)
-            ranked.append([f"m{i}" for i in ids])
-            missing = [i for i in ids if f"m{i}" not in found]
-            for message, _, _ in self.store.memory_rows(ids=missing) if missing else []:
-                found[f"m{message.id}"] = Recalled(
-                    f"m{message.id}", "message", message.content, message.created_at,
-                    message.role, (message.id,), 0.0)
+            ranked.append([f"m{i}" for i in self.store.search_messages(
+                fts, limit=self.candidates, **owner)])
+        found = self._resolve({i for ids in ranked for i in ids} | set(wide))
+        if span is not None:
+            # Memories of the time the message speaks of: their own ranked list, and first.
+            ranked.append([i for i in wide if i in found and span.start <= found[i].ts < span.end])
 
         scores: dict[str, float] = {}
         for ids in ranked:
             for rank, memory_id in enumerate(ids):
-                scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+                if memory_id in found:
+                    scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (RRF_K + rank + 1)
         newest = now.timestamp()
         for memory_id in scores:
             memory = found[memory_id]
@@ -111,25 +139,46 @@ class Recaller:
             # Tie-breakers, an order of magnitude below one rank step of fusion.
             scores[memory_id] += 2e-5 * math.exp(-age_days / 30) + 2e-5 * min(
                 1.0, len(memory.text) / 400)
-            if memory_id in set(timed):
-                scores[memory_id] += 1.0 / RRF_K  # the time the user asked about comes first
+            if span is not None and span.start <= memory.ts < span.end:
+                scores[memory_id] += 1.0 / RRF_K
 
         best = sorted((i for i in scores if i not in exclude), key=scores.__getitem__, reverse=True)
+        role = subject_role(query, names)
+        if role is not None:
+            # A stable partition: the subject's own words first, each side in fused order.
+            best.sort(key=lambda i: found[i].role not in (role, None))
         result = [
             Recalled(m.id, m.kind, m.text, m.ts, m.role, m.message_ids, scores[m.id])
             for m in (found[i] for i in best[:limit])
         ]
         return self._with_neighbours(result, exclude, limit)
 
+    def _resolve(self, ids: Collection[str]) -> dict[str, Recalled]:
+        """Recalled memories by id, read from SQLite (the record; the index holds vectors)."""
+        found: dict[str, Recalled] = {}
+        messages = [int(i[1:]) for i in ids if i.startswith("m")]
+        for m, _, _ in self.store.memory_rows(ids=messages) if messages else []:
+            found[f"m{m.id}"] = Recalled(f"m{m.id}", "message", m.content, m.created_at,
+                                         m.role, (m.id,), 0.0)
+        facts = [int(i[1:]) for i in ids if i.startswith("f")]
+        for f in self.store.get_facts(facts) if facts else []:
+            found[f"f{f.id}"] = Recalled(f"f{f.id}", "fact", f.text, f.said_at, None,
+                                         tuple(f.source_message_ids), 0.0)
+        for i in ids:
+            if i.startswith("s") and (summary := self.store.get_summary(int(i[1:]))):
+                found[i] = Recalled(i, "summary", summary[0], summary[2], None, (), 0.0)
+        return found
+
     def _with_neighbours(
         self, hits: list[Recalled], exclude: Collection[str], limit: int
     ) -> list[Recalled]:
-        """Follow each recalled message with the turn that completes its exchange."""
+        """Follow a short recalled message ("Yes, in June!") with the turn it answers or
+        that answers it: alone it means little, and a long one stands on its own."""
         taken = {h.id for h in hits} | set(exclude)
         out: list[Recalled] = []
         for hit in hits:
             out.append(hit)
-            if hit.kind != "message" or len(out) >= limit:
+            if hit.kind != "message" or len(hit.text.split()) > SHORT_WORDS:
                 continue
             neighbour = self.store.neighbour(hit.message_ids[0], after=hit.role == "user")
             if neighbour is not None and f"m{neighbour.id}" not in taken:
@@ -137,4 +186,4 @@ class Recaller:
                 out.append(Recalled(
                     f"m{neighbour.id}", "message", neighbour.content, neighbour.created_at,
                     neighbour.role, (neighbour.id,), hit.score * 0.99))
-        return out[: limit * 2]
+        return out

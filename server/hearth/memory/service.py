@@ -155,10 +155,10 @@ class Memory:
 
     def recall(
         self, query: str, *, user_id: int, character_id: int, now: datetime,
-        exclude: set[str], limit: int = 40,
+        exclude: set[str], names: tuple[str, str], limit: int = 150,
     ) -> list[Recalled]:
         return self.recaller.recall(query, user_id=user_id, character_id=character_id,
-                                    now=now, exclude=exclude, limit=limit)
+                                    now=now, exclude=exclude, limit=limit, names=names)
 
     # -- facts ---------------------------------------------------------------------
 

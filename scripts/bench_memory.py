@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Evidence recall of the context window on LoCoMo-format long conversations.
+
+Each conversation is imported through the same code as
+`POST /api/conversations/{id}/import` (speaker_a is the user, speaker_b the
+character), each session at its own date. Then, for every question of
+categories 1-4, the window is built exactly as a real turn would build it, with
+the question as the new message, an hour after the last session. Evidence
+recall is the share of evidence turns whose text reaches the packed window:
+"any" (at least one evidence turn of a question) and "all" (every one).
+
+Three windows, same run, same window size:
+  hearth   the context builder: recent turns + hybrid recall (dense + FTS5 + time + neighbours)
+  recent   recent turns only, filling the whole window
+  dense    recent turns + plain dense top-k from the same index
+
+    python scripts/bench_memory.py --locomo ../shared/data/locomo-dev.json [--window 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "server"))
+
+from hearth.characters import normalise_data  # noqa: E402
+from hearth.chat import ImportItem  # noqa: E402
+from hearth.config import load_settings  # noqa: E402
+from hearth.context import ContextBuilder, Window  # noqa: E402
+from hearth.memory.recall import Recalled  # noqa: E402
+from hearth.services import Services  # noqa: E402
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+METHODS = ("hearth", "recent", "dense")
+
+
+def session_time(text: str) -> float:
+    """"1:56 pm on 8 May, 2023" -> epoch seconds (UTC)."""
+    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC).timestamp()
+
+
+def normalise_evidence(ids: list[str]) -> list[str]:
+    """Fix the few malformed ids ("D8:6; D9:17", "D:11:26", "D30:05")."""
+    out = []
+    for raw in ids:
+        for part in re.split(r"[;,\s]+", raw):
+            m = re.fullmatch(r"D:?(\d+):0*(\d+)", part.strip())
+            if m:
+                out.append(f"D{m.group(1)}:{m.group(2)}")
+    return out
+
+
+def turns(conversation: dict) -> list[tuple[str, str, str, float]]:
+    """(dia_id, speaker, text, said_at) in order; sessions at their dates, turns 30 s apart."""
+    sessions = sorted((int(k.split("_")[1]), v) for k, v in conversation.items()
+                      if k.startswith("session_") and isinstance(v, list))
+    out = []
+    for n, session in sessions:
+        start = session_time(conversation[f"session_{n}_date_time"])
+        for i, turn in enumerate(session):
+            text = turn["text"]
+            if turn.get("blip_caption"):
+                text += f" [shares a photo: {turn['blip_caption']}]"
+            out.append((turn["dia_id"], turn["speaker"], text, start + 30 * i))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--locomo", type=Path, required=True, help="LoCoMo-format JSON file")
+    parser.add_argument("--window", type=int, default=4096, help="context size in tokens")
+    parser.add_argument("--reserve", type=int, default=512, help="reply reserve in tokens")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N conversations")
+    args = parser.parse_args()
+    data = json.loads(args.locomo.read_text())[: args.limit or None]
+
+    hits: dict[str, dict[str, list[tuple[bool, bool]]]] = {m: defaultdict(list) for m in METHODS}
+    memory_tokens: list[int] = []
+    build_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            data_dir=Path(tmp), llm={"n_ctx": args.window, "max_reply_tokens": args.reserve},
+        )
+        services = Services.start(settings)
+        chat, memory = services.chat, services.memory
+        assert memory is not None
+        recent_only = ContextBuilder(
+            services.model, reply_reserve=args.reserve,
+            memory=settings.memory.model_copy(update={"recent_share": 1.0}),
+        )
+        for sample in data:
+            conv = sample["conversation"]
+            user = services.store.ensure_user(conv["speaker_a"])
+            character = services.store.create_character(data=normalise_data({
+                "name": conv["speaker_b"],
+                "description": f"{conv['speaker_b']} is a close friend of {conv['speaker_a']}.",
+            }), avatar=None)
+            conversation = chat.start_conversation(user, character.id)
+            said = turns(conv)
+            ids = chat.import_messages(user, conversation.id, [
+                ImportItem("user" if speaker == conv["speaker_a"] else "assistant", text, at)
+                for _, speaker, text, at in said
+            ])
+            text_of = {dia: text for dia, _, text, _ in said}
+            now = said[-1][3] + 3600
+            history = services.store.list_messages(conversation.id)
+            owner = {"user_id": user.id, "character_id": character.id}
+
+            def dense(query: str, exclude: set[str], when: datetime) -> list[Recalled]:
+                vector = memory.embedder.embed([query])[0]
+                return [Recalled(h.item.id, h.item.kind, h.item.text, h.item.ts, h.item.role,
+                                 h.item.message_ids, h.similarity)
+                        for h in memory.index.query(vector, k=200, **owner)
+                        if h.item.id not in exclude]
+
+            for qa in sample["qa"]:
+                category = qa.get("category")
+                evidence = [text_of[e] for e in normalise_evidence(qa.get("evidence", []))
+                            if e in text_of]
+                if category not in CATEGORIES or not evidence:
+                    continue
+                question = qa["question"]
+                started = time.perf_counter()
+                window = chat.window(user, conversation.id, question, now=now)
+                build_ms.append((time.perf_counter() - started) * 1000)
+                memory_tokens.append(next(b.tokens for b in window.blocks if b.name == "memories"))
+                turn = chat._turn(user, conversation, history, question, now)
+                windows: dict[str, Window] = {
+                    "hearth": window,
+                    "recent": recent_only.build(turn),
+                    "dense": chat.context.build(turn, recall=dense),
+                }
+                for method, w in windows.items():
+                    text = "\n".join(m.content for m in w.messages)
+                    found = [e in text for e in evidence]
+                    hits[method][CATEGORIES[category]].append((any(found), all(found)))
+            print(f"  {sample['sample_id']}: {len(ids)} turns imported", flush=True)  # noqa: T201
+        services.close()
+
+    def rate(rows: list[tuple[bool, bool]], which: int) -> float:
+        return sum(r[which] for r in rows) / len(rows) if rows else 0.0
+
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    for method in METHODS:
+        rows_all = [r for rows in hits[method].values() for r in rows]
+        report[method] = {"overall": {"any": rate(rows_all, 0), "all": rate(rows_all, 1),
+                                      "n": len(rows_all)}}
+        for name, rows in hits[method].items():
+            report[method][name] = {"any": rate(rows, 0), "all": rate(rows, 1), "n": len(rows)}
+
+    print(f"\nevidence recall, window {args.window} tokens (reply reserve {args.reserve}), "  # noqa: T201
+          f"{len(data)} conversations")
+    header = f"{'method':<8} {'slice':<12} {'n':>4} {'any':>6} {'all':>6}"
+    print(header)  # noqa: T201
+    for method in METHODS:
+        for name, r in report[method].items():
+            print(f"{method:<8} {name:<12} {r['n']:>4.0f} {r['any']:>6.3f} {r['all']:>6.3f}")  # noqa: T201
+    print(f"memories block: {statistics.median(memory_tokens):.0f} tokens p50; "  # noqa: T201
+          f"window build {statistics.median(build_ms):.0f} ms p50")
+    hearth = report["hearth"]["overall"]
+    print(json.dumps({  # noqa: T201
+        "bench": "memory", "file": args.locomo.name, "conversations": len(data),
+        "window": args.window, "reserve": args.reserve,
+        "recall": {m: {k: {"any": round(v["any"], 3), "all": round(v["all"], 3), "n": v["n"]}
+                       for k, v in report[m].items()} for m in METHODS},
+        "memories_tokens_p50": statistics.median(memory_tokens),
+        "build_ms_p50": round(statistics.median(build_ms), 1),
+        "goal_met": hearth["any"] >= 0.92 and hearth["all"] >= 0.85,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
