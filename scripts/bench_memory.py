@@ -116,7 +116,7 @@ def main() -> int:
             history = services.store.list_messages(conversation.id)
             owner = {"user_id": user.id, "character_id": character.id}
 
-            def dense(query: str, exclude: set[str], when: datetime) -> list[Recalled]:
+            def dense(query: str, exclude: set[str], when: datetime, limit: int) -> list[Recalled]:
                 vector = memory.embedder.embed([query])[0]
                 return [Recalled(h.item.id, h.item.kind, h.item.text, h.item.ts, h.item.role,
                                  h.item.message_ids, h.similarity)

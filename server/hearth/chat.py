@@ -122,10 +122,11 @@ class Chat:
         memory = self.memory
         names = (user.name, self.store.get_character(conversation.character_id).name)
 
-        def recall(query: str, exclude: set[str], now: datetime) -> list[Recalled]:
+        def recall(query: str, exclude: set[str], now: datetime, limit: int) -> list[Recalled]:
             # The conversation's own summary is already in the window.
             return memory.recall(query, user_id=user.id, character_id=conversation.character_id,
-                                 now=now, exclude=exclude | {f"s{conversation.id}"}, names=names)
+                                 now=now, exclude=exclude | {f"s{conversation.id}"}, names=names,
+                                 limit=limit)
 
         return recall
 

@@ -40,8 +40,8 @@ DEFAULT_SYSTEM_PROMPT = (
 MIN_LINE_TOKENS = 8  # below this much room, no memory line fits
 CLOCK_AFTER = 1800  # seconds of silence after which a turn is told the date and time
 
-# recall(query, exclude=ids already in the window, now=...) -> ranked memories
-RecallFn = Callable[[str, set[str], datetime], list[Recalled]]
+# recall(query, exclude=ids already in the window, now, about how many fit) -> ranked memories
+RecallFn = Callable[[str, set[str], datetime, int], list[Recalled]]
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,18 @@ class ContextBuilder:
         """Prompt tokens available: the window less the reply reserve."""
         return self.model.n_ctx - self.reply_reserve
 
-    def _tokens(self, messages: list[ChatMessage]) -> int:
-        return len(self.model.render(messages).tokens)
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one builder lives as long as the app
+    def _tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        """Exact tokens of these messages rendered alone (memoised: the card repeats)."""
+        return len(self.model.render(list(messages)).tokens)
+
+    def _size(self, system: ChatMessage, rest: Sequence[ChatMessage]) -> int:
+        """Tokens of `system` then `rest`, from memoised per-message counts.
+
+        A close estimate (turn boundaries may tokenize a little differently); the
+        whole prompt is rendered and checked once at the end of every build.
+        """
+        return self._tokens((system,)) + sum(self._cost(m) for m in rest)
 
     def _cost(self, message: ChatMessage) -> int:
         """Tokens one turn adds as it renders after a system message (memoised).
@@ -146,7 +156,7 @@ class ContextBuilder:
     @functools.lru_cache(maxsize=8192)  # noqa: B019 - one builder lives as long as the app
     def _costs(self, role: str, content: str) -> int:
         stub = ChatMessage("system", "-")
-        return self._tokens([stub, ChatMessage(role, content)]) - self._tokens([stub])  # type: ignore[arg-type]
+        return self._tokens((stub, ChatMessage(role, content))) - self._tokens((stub,))  # type: ignore[arg-type]
 
     def _fit_lines(self, lines: Sequence[str], budget: int) -> int:
         """How many of `lines`, in order, fit `budget` tokens."""
@@ -260,15 +270,15 @@ class ContextBuilder:
         turns = [m for m in turn.history if state is not None and m.id >= state.start_message_id]
         rebased = state is None
         if state is not None:
-            used = self._tokens([self._system(turn, state), *self._turns(turns, turn.notes),
-                                 *new_turn(clock)])
+            used = self._size(self._system(turn, state),
+                              [*self._turns(turns, turn.notes), *new_turn(clock)])
             rebased = used > self.budget
         if rebased:
             state, turns = self._rebase(turn, clock, new_turn)
         assert state is not None
         system = self._system(turn, state)
         turn_messages = self._turns(turns, turn.notes)
-        fixed = self._tokens([system, *turn_messages, *new_turn(clock)])
+        fixed = self._size(system, [*turn_messages, *new_turn(clock)])
 
         # This turn's note: memories and lore not already in the window, best first.
         memories: list[Recalled] = []
@@ -285,7 +295,9 @@ class ContextBuilder:
             # room. On other turns only a little is added, to keep evaluation short.
             recall_budget = (free if rebased else min(free, self.memory.turn_recall_tokens))
             if recall is not None and recall_budget - lore_tokens > 0:
-                found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC))
+                room = recall_budget - lore_tokens
+                found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC),
+                               room // MIN_LINE_TOKENS)
                 memories = self._pick_memories(turn, found, recall_budget - lore_tokens)
 
         # Render, check the whole prompt, and trim in order until it fits.
@@ -349,7 +361,7 @@ class ContextBuilder:
         probe = WindowState(history[0].id if history else 0, self._profile(turn),
                             self._summary(turn))
         system = self._system(turn, probe)
-        fixed = self._tokens([system, *new_turn(clock)])
+        fixed = self._size(system, new_turn(clock))
         if fixed > self.budget:
             raise self._too_large(fixed)
         room = int((self.budget - fixed) * self.memory.recent_share)
@@ -375,7 +387,7 @@ class ContextBuilder:
             return None
         turns = [m for m in history if m.id >= state.start_message_id]
         out = [m.id for m in history if m.id < state.start_message_id]
-        used = self._tokens([self._system(turn, state), *self._turns(turns, turn.notes)])
+        used = self._size(self._system(turn, state), self._turns(turns, turn.notes))
         if used > 0.8 * self.budget:
             _, kept = self._rebase(turn, "", lambda note: [])
             out = [m.id for m in history if not kept or m.id < kept[0].id]
@@ -392,11 +404,11 @@ class ContextBuilder:
                 turns: Sequence[Message], turn_messages: list[ChatMessage],
                 memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry], clock: str,
                 total: int) -> list[Block]:
-        count = self.model.count
-        system_tokens = self._tokens([system])
+        count = self._count
+        system_tokens = self._tokens((system,))
         profile = count(state.profile) if state.profile else 0
         summary = count(state.summary) if state.summary else 0
-        with_turns = self._tokens([system, *turn_messages])
+        with_turns = self._size(system, turn_messages)
         memory_ids = tuple(i for m in memories for i in m.message_ids)
         memory_tokens = count(self._memory_text(turn, memories)) if memories else 0
         lore_tokens = count("\n".join(e.content for e in lore)) if lore else 0

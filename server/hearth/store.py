@@ -496,15 +496,24 @@ class Store:
             rows = self._all(sql + "WHERE m.id > ? ORDER BY m.id LIMIT ?", after_id, limit)
         return [(_message(r), r["owner"], r["character"]) for r in rows]
 
-    def neighbour(self, message_id: int, *, after: bool) -> Message | None:
-        """The next (or previous) message of the same conversation."""
-        op, order = (">", "ASC") if after else ("<", "DESC")
-        row = self._one(
-            f"SELECT n.* FROM messages m JOIN messages n ON n.conversation_id = m.conversation_id "
-            f"WHERE m.id = ? AND n.id {op} m.id ORDER BY n.id {order} LIMIT 1",
-            message_id,
+    def neighbours(self, wanted: Sequence[tuple[int, bool]]) -> dict[int, Message]:
+        """For each (message id, after): the next (or previous) message of its conversation."""
+        pairs = ",".join("(?, ?)" for _ in wanted)
+        rows = self._all(
+            f"WITH w(id, after) AS (VALUES {pairs}) "
+            "SELECT w.id AS of, CASE WHEN w.after THEN "
+            "(SELECT n.id FROM messages n WHERE n.conversation_id = m.conversation_id "
+            " AND n.id > m.id ORDER BY n.id LIMIT 1) ELSE "
+            "(SELECT n.id FROM messages n WHERE n.conversation_id = m.conversation_id "
+            " AND n.id < m.id ORDER BY n.id DESC LIMIT 1) END AS beside "
+            "FROM w JOIN messages m ON m.id = w.id",
+            *(v for pair in wanted for v in (pair[0], int(pair[1]))),
         )
-        return _message(row) if row else None
+        beside = {r["of"]: r["beside"] for r in rows if r["beside"] is not None}
+        if not beside:
+            return {}
+        found = {m.id: m for m, _, _ in self.memory_rows(ids=list(set(beside.values())))}
+        return {of: found[b] for of, b in beside.items() if b in found}
 
     def user_ids(self) -> list[int]:
         return [r[0] for r in self._all("SELECT id FROM users ORDER BY id")]

@@ -21,6 +21,7 @@ from hearth.memory.timeref import resolve
 from hearth.store import Store
 
 RRF_K = 60
+MIN_CANDIDATES = 24
 TIME_OVERFETCH = 8  # dense candidates scanned for memories of a named time
 SHORT_WORDS = 12  # a recalled message this short brings its neighbouring turn along
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my|mine|myself)\b")
@@ -108,20 +109,22 @@ class Recaller:
         ("what did Anna say...", "where does my sister live?") prefer that one's words.
         """
         owner = {"user_id": user_id, "character_id": character_id}
+        # Enough candidates for what can be used: an ordinary turn adds a few lines.
+        candidates = min(self.candidates, max(2 * limit, MIN_CANDIDATES))
         span = resolve(query, now=now)
         # Names of the two speakers are in nearly every memory, and the time phrase is
         # handled by `span`: neither should steer the search for content.
         text = search_text(query, names, span.phrase if span else "")
         embedding = self.embedder.embed([text or query])[0]
-        ranked = [[i for i, _ in self.index.nearest(embedding, k=self.candidates, **owner)]]
+        ranked = [[i for i, _ in self.index.nearest(embedding, k=candidates, **owner)]]
         wide: list[str] = []
         if span is not None:
             wide = [i for i, _ in self.index.nearest(
-                embedding, k=self.candidates * TIME_OVERFETCH, **owner)]
+                embedding, k=candidates * TIME_OVERFETCH, **owner)]
         fts = lexical_query(text)
         if fts is not None:
             ranked.append([f"m{i}" for i in self.store.search_messages(
-                fts, limit=self.candidates, **owner)])
+                fts, limit=candidates, **owner)])
         found = self._resolve({i for ids in ranked for i in ids} | set(wide))
         if span is not None:
             # Memories of the time the message speaks of: their own ranked list, and first.
@@ -151,7 +154,7 @@ class Recaller:
             Recalled(m.id, m.kind, m.text, m.ts, m.role, m.message_ids, scores[m.id])
             for m in (found[i] for i in best[:limit])
         ]
-        return self._with_neighbours(result, exclude, limit)
+        return self._with_neighbours(result, exclude)
 
     def _resolve(self, ids: Collection[str]) -> dict[str, Recalled]:
         """Recalled memories by id, read from SQLite (the record; the index holds vectors)."""
@@ -169,18 +172,17 @@ class Recaller:
                 found[i] = Recalled(i, "summary", summary[0], summary[2], None, (), 0.0)
         return found
 
-    def _with_neighbours(
-        self, hits: list[Recalled], exclude: Collection[str], limit: int
-    ) -> list[Recalled]:
+    def _with_neighbours(self, hits: list[Recalled], exclude: Collection[str]) -> list[Recalled]:
         """Follow a short recalled message ("Yes, in June!") with the turn it answers or
         that answers it: alone it means little, and a long one stands on its own."""
+        short = [h for h in hits if h.kind == "message" and len(h.text.split()) <= SHORT_WORDS]
+        beside = self.store.neighbours(
+            [(h.message_ids[0], h.role == "user") for h in short]) if short else {}
         taken = {h.id for h in hits} | set(exclude)
         out: list[Recalled] = []
         for hit in hits:
             out.append(hit)
-            if hit.kind != "message" or len(hit.text.split()) > SHORT_WORDS:
-                continue
-            neighbour = self.store.neighbour(hit.message_ids[0], after=hit.role == "user")
+            neighbour = beside.get(hit.message_ids[0]) if hit.message_ids else None
             if neighbour is not None and f"m{neighbour.id}" not in taken:
                 taken.add(f"m{neighbour.id}")
                 out.append(Recalled(

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Time to first token over a long conversation: prefix reuse against rebuilding the prompt.
+
+A 60-turn scripted conversation on the default model with memory on (weeks of
+earlier talk imported first, so recall has something to find), through the
+real turn path (`Chat.send`: recall, packing, storing, the model, background
+summaries and facts after each reply, as between a person's messages). The window
+is full from about turn 15. Each turn reports its prompt tokens, how many llama.cpp
+reused from its cache and evaluated, and the time to first token from the moment
+the message is sent. Then, in the same run, a sample of the same prompts is
+evaluated again from an empty cache (no reuse) to compare.
+
+Goal: time to first token p50 <= 0.5 s, and >= 10x faster than the rebuild.
+
+    python scripts/bench_turns.py [--turns 60] [--n-ctx 2048] [--rebuild-every 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "server"))
+
+from hearth.chat import ImportItem, ReplyDelta, TurnStarted  # noqa: E402
+from hearth.config import load_settings  # noqa: E402
+from hearth.engines.llm import Prompt, SamplingParams  # noqa: E402
+from hearth.services import Services  # noqa: E402
+
+DAY = 86400
+PAST = [
+    "My sister Alba lives in Reykjavik and keeps bees.", "I work as a nurse on night shifts.",
+    "My cat Miso hates the vacuum cleaner.", "I'm learning Korean on weekday mornings.",
+    "We're planning a trip to Lisbon in June.", "My dad builds model ships in his garage.",
+    "I ran my first 10k race last spring.", "My best friend Jonas is a jazz drummer.",
+]
+SCRIPT = [
+    "Hi! How are you today?", "I just got back from a long shift.",
+    "Do you remember what my sister does?", "I think I'll make soup for dinner.",
+    "What kind of soup would you suggest?", "Miso knocked a glass off the table again.",
+    "Cats, honestly. Do you like cats?", "I practised Korean for an hour this morning.",
+    "Can you teach me a Korean greeting?", "Jonas has a gig on Friday.",
+    "Should I go even if I'm tired?", "The weather here is grey and cold.",
+    "I miss summer already.", "Tell me something cheerful.", "What are you curious about today?",
+    "My dad finished another model ship.", "It's a copy of an old whaling ship.",
+    "Do you think hobbies keep people young?", "I might start running again.",
+    "What was that race I told you about?", "I'm a bit nervous about Lisbon.",
+    "What should we see there first?", "Pastel de nata, of course.",
+    "Do you remember where Alba lives?", "She sent me a jar of honey.",
+    "It tastes like flowers.", "I had a strange dream last night.", "There was a lighthouse in it.",
+    "What do lighthouses mean in dreams?", "Work was calmer tonight.",
+    "One patient told me a funny story.", "Thank you for listening to me.",
+    "What did I say about my dad's hobby?", "I want to learn to cook Korean food.",
+    "Kimchi seems hard to make.", "Maybe I'll try bibimbap first.",
+    "Miso is sleeping on my keyboard.", "I should get some rest.", "Good morning again!",
+    "I slept well for once.", "Jonas's gig was great, by the way.",
+    "He played a long drum solo.", "Do you like jazz?", "What music do you like?",
+    "I bought new running shoes.", "They're bright orange.", "Do you think I'm silly?",
+    "Lisbon is only a few weeks away now.", "I need to pack light.",
+    "Any tips for packing?", "Alba might join us in Lisbon!", "That would be wonderful.",
+    "What do you remember about her bees?", "I'm making a list for the trip.",
+    "What else should I bring?", "I'm glad I have you to talk to.", "Tell me a short joke.",
+    "Ha, that's a good one.", "I have to go to work now.", "Talk to you later!",
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=60)
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--reply-tokens", type=int, default=64)
+    parser.add_argument("--rebuild-every", type=int, default=5,
+                        help="rebuild every Nth turn's prompt from scratch for the comparison")
+    args = parser.parse_args()
+
+    rows: list[dict] = []
+    prompts: dict[int, Prompt] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=Path(tmp), llm={
+            "n_ctx": args.n_ctx, "max_reply_tokens": args.reply_tokens, "temperature": 0.0,
+            "seed": 7})
+        services = Services.start(settings)
+        chat, user = services.chat, services.user
+        past = chat.start_conversation(user, 1)
+        start = time.time() - 21 * DAY
+        chat.import_messages(user, past.id, [
+            ImportItem("user" if i % 2 == 0 else "assistant",
+                       PAST[(i // 2) % len(PAST)] if i % 2 == 0 else "Thank you for telling me.",
+                       start + i * 3600) for i in range(160)])
+        conversation = chat.start_conversation(user, 1)
+
+        async def converse() -> None:
+            for n, text in enumerate((SCRIPT * 2)[: args.turns], 1):
+                sent = time.perf_counter()
+                first = None
+                async for event in chat.send(user, conversation.id, text):
+                    if isinstance(event, TurnStarted):
+                        window = event.window
+                    elif isinstance(event, ReplyDelta) and first is None:
+                        first = time.perf_counter()
+                    elif not isinstance(event, ReplyDelta):
+                        usage = event.usage
+                ttft = ((first or time.perf_counter()) - sent) * 1000
+                rows.append({
+                    "turn": n, "prompt": usage.prompt_tokens, "reused": usage.prompt_tokens_reused,
+                    "evaluated": usage.prompt_tokens_evaluated, "ttft_ms": round(ttft, 1),
+                    "fill": round(usage.prompt_tokens / (args.n_ctx - args.reply_tokens), 2),
+                    "rebased": window.rebased,
+                })
+                if n % args.rebuild_every == 0:
+                    prompts[n] = window.prompt
+                await services.jobs.join()  # the person reads and types: background work runs
+            await services.jobs.close()
+
+        asyncio.run(converse())
+
+        # The same prompts from an empty cache: what every turn would cost without reuse.
+        llama = services.model.model
+        one = SamplingParams(max_tokens=1, temperature=0.0)
+        for n, prompt in prompts.items():
+            started = time.perf_counter()
+            for _ in llama.generate(prompt, one, threading.Event(), session=f"rebuild{n}"):
+                pass
+            rows[n - 1]["rebuild_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        services.close()
+
+    print(f"{'turn':>4} {'fill':>5} {'prompt':>6} {'reused':>6} {'eval':>5} "  # noqa: T201
+          f"{'ttft ms':>8} {'rebuild ms':>10}")
+    for r in rows:
+        print(f"{r['turn']:>4} {r['fill']:>5.2f} {r['prompt']:>6} {r['reused']:>6} "  # noqa: T201
+              f"{r['evaluated']:>5} {r['ttft_ms']:>8.0f} {r.get('rebuild_ms', ''):>10}"
+              f"{'  rebase' if r['rebased'] else ''}")
+    full = [r for r in rows if r["fill"] >= 0.75]
+    ttft = [r["ttft_ms"] for r in rows]
+    rebuilt = [r for r in rows if "rebuild_ms" in r]
+    rebuild_p50 = statistics.median(r["rebuild_ms"] for r in rebuilt)
+    paired = [r["rebuild_ms"] / r["ttft_ms"] for r in rebuilt]
+    summary = {
+        "bench": "turns", "turns": len(rows), "n_ctx": args.n_ctx,
+        "ttft_ms_p50": statistics.median(ttft),
+        "ttft_ms_p95": statistics.quantiles(ttft, n=20)[-1],
+        "ttft_ms_p50_window_full": statistics.median(r["ttft_ms"] for r in full) if full else None,
+        "evaluated_p50": statistics.median(r["evaluated"] for r in rows),
+        "reused_share_p50": statistics.median(r["reused"] / r["prompt"] for r in rows),
+        "rebases": sum(r["rebased"] for r in rows),
+        "first_full_turn": full[0]["turn"] if full else None,
+        "rebuild_ms_p50": rebuild_p50,
+        "speedup_p50": round(rebuild_p50 / statistics.median(ttft), 1),
+        "speedup_paired_p50": round(statistics.median(paired), 1),
+    }
+    summary["goal_met"] = summary["ttft_ms_p50"] <= 500 and summary["speedup_p50"] >= 10
+    print(f"\nttft p50 {summary['ttft_ms_p50']:.0f} ms (window full: "  # noqa: T201
+          f"{summary['ttft_ms_p50_window_full']} ms), p95 {summary['ttft_ms_p95']:.0f} ms; "
+          f"rebuild p50 {rebuild_p50:.0f} ms; speedup {summary['speedup_p50']}x "
+          f"(paired {summary['speedup_paired_p50']}x); {summary['rebases']} rebases")
+    print(json.dumps(summary))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
