@@ -23,7 +23,7 @@ def hearth(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 def test_help_explains_every_command() -> None:
     top = hearth("--help")
     assert top.returncode == 0
-    for command in ("serve", "chat", "characters"):
+    for command in ("serve", "chat", "characters", "memory"):
         assert command in top.stdout
     serve = hearth("serve", "--help").stdout
     for flag in ("--host", "--port", "--data-dir", "--model", "--config"):
@@ -83,3 +83,10 @@ def test_chat_in_the_terminal_streams_and_stores(tmp_path: Path) -> None:
     assert messages[1].content == "Hello there!"
     assert messages[2].content and messages[2].content in r.stdout
     store.close()
+
+    # The memory index can be rebuilt from the database at any time.
+    r = hearth("memory", "reindex", "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    assert "reindexed 3 messages" in r.stdout
+    assert "3 memories indexed, 3 messages stored" in hearth(
+        "memory", "status", "--data-dir", str(data)).stdout

@@ -195,8 +195,8 @@ class Chat:
 
     def _keep(self, conversation_id: int, message_id: int, window: Window) -> None:
         """Store what this turn's prompt was built from, so later turns repeat it exactly."""
-        if window.note:
-            self.store.set_note(message_id, text=window.note, sources=window.note_sources)
+        if window.stored_note:
+            self.store.set_note(message_id, text=window.stored_note, sources=window.stored_sources)
         if window.rebased and window.state is not None:
             self.store.set_window(
                 conversation_id, start_message_id=window.state.start_message_id,

@@ -70,8 +70,6 @@ def chat(args: argparse.Namespace) -> int:
 
 
 async def _chat_loop(services: Any, character_name: str | None, conversation_id: int | None) -> int:
-    from hearth.chat import ReplyDelta, TurnFinished
-
     store, user = services.store, services.user
     if conversation_id is not None:
         conversation = store.get_conversation(conversation_id, user_id=user.id)
@@ -85,20 +83,35 @@ async def _chat_loop(services: Any, character_name: str | None, conversation_id:
     out(f"Conversation {conversation.id} with {name}. Ctrl-D or /quit to leave.\n")
     for message in store.list_messages(conversation.id)[-6:]:
         out(f"{name if message.role == 'assistant' else 'You'}: {message.content}")
+    try:
+        await _talk(services, user, conversation.id, name)
+    finally:
+        # Let the last turn's memory work finish briefly; what is left is caught up at next start.
+        try:
+            await asyncio.wait_for(services.jobs.join(), timeout=15)
+        except TimeoutError:
+            pass
+        await services.jobs.close()
+    return 0
+
+
+async def _talk(services: Any, user: Any, conversation_id: int, name: str) -> None:
+    from hearth.chat import ReplyDelta, TurnFinished
+
     loop = asyncio.get_running_loop()
     while True:
         try:
             line = await loop.run_in_executor(None, input, "\nYou: ")
         except EOFError:
             out()
-            return 0
+            return
         if line.strip() in ("/quit", "/exit"):
-            return 0
+            return
         if not line.strip():
             continue
         out(f"{name}: ", end="")
         try:
-            async for event in services.chat.send(user, conversation.id, line):
+            async for event in services.chat.send(user, conversation_id, line):
                 if isinstance(event, ReplyDelta):
                     out(event.text, end="")
                 elif isinstance(event, TurnFinished):
@@ -139,6 +152,33 @@ def characters(args: argparse.Namespace) -> int:
     return 0
 
 
+def memory(args: argparse.Namespace) -> int:
+    from hearth.engines.embed import MiniLMEmbedder
+    from hearth.memory.index import MemoryIndex
+    from hearth.store import Store
+
+    settings = _settings(args)
+    store = Store(settings.db_path)
+    embedder = MiniLMEmbedder(settings.memory.embedder_dir)
+    index = MemoryIndex(settings.index_path, embedder)
+    try:
+        if args.action == "reindex":
+            from hearth.memory.service import Memory
+
+            # Reindexing embeds and stores; it needs no chat model.
+            memory = Memory(store=store, index=index, embedder=embedder, model=None,
+                            settings=settings)
+            n = memory.reindex()
+            out(f"reindexed {n} messages and {index.count() - n} facts and summaries "
+                f"into {settings.index_path}")
+        else:
+            out(f"{index.count()} memories indexed, {len(store.message_ids())} messages stored")
+    finally:
+        index.close()
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hearth",
@@ -174,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", help="output file; its suffix (.png or .json) picks the format")
     for a in actions.choices.values():
         a.set_defaults(func=characters)
+
+    p = commands.add_parser("memory", help="the memory index: rebuild it from the database")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("reindex", help="rebuild the whole index from SQLite (safe any time)")
+    _common(a)
+    a = actions.add_parser("status", help="how many memories are indexed")
+    _common(a)
+    for a in actions.choices.values():
+        a.set_defaults(func=memory)
     return parser
 
 

@@ -65,8 +65,8 @@ class Window:
     blocks: list[Block] = field(default_factory=list)
     memories: list[Recalled] = field(default_factory=list)
     lore: list[lorebook.LoreEntry] = field(default_factory=list)
-    note: str = ""
-    note_sources: tuple[str, ...] = ()
+    stored_note: str = ""  # what stays with the new message for the turns to come
+    stored_sources: tuple[str, ...] = ()  # memory ids in it: not recalled again while in view
     state: WindowState | None = None
     rebased: bool = False
     turns_dropped: int = 0
@@ -293,12 +293,14 @@ class ContextBuilder:
             lore_tokens = sum(e.tokens + 1 for e in lore)
             # After a rebase the whole prompt is evaluated anyway: recall fills the free
             # room. On other turns only a little is added, to keep evaluation short.
-            recall_budget = (free if rebased else min(free, self.memory.turn_recall_tokens))
-            if recall is not None and recall_budget - lore_tokens > 0:
-                room = recall_budget - lore_tokens
+            room = (free if rebased else min(free, self.memory.turn_recall_tokens)) - lore_tokens
+            if recall is not None and room > 0:
                 found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC),
                                room // MIN_LINE_TOKENS)
-                memories = self._pick_memories(turn, found, recall_budget - lore_tokens)
+                if not rebased:
+                    # Every token added here is evaluated before the first reply token.
+                    found = [m for m in found if m.strong]
+                memories = self._pick_memories(turn, found, room)
 
         # Render, check the whole prompt, and trim in order until it fits.
         while True:
@@ -322,12 +324,13 @@ class ContextBuilder:
         if rebased:
             kept = self._pick_memories(turn, memories, self.memory.turn_recall_tokens - lore_tokens)
         sources = tuple(m.id for m in kept) + tuple(f"lore:{e.index}" for e in lore)
-        blocks = self._blocks(turn, state, system, turns, turn_messages, memories, lore, clock,
+        blocks = self._blocks(turn, state, system, turns, turn_messages, memories, lore,
                               len(prompt.tokens))
         return Window(
             messages=messages, prompt=prompt, blocks=blocks, memories=memories, lore=lore,
-            note=self._note(turn, kept, lore, clock) if rebased else note, note_sources=sources,
-            state=state, rebased=rebased, turns_dropped=len(turn.history) - len(turns),
+            stored_note=self._note(turn, kept, lore, clock) if rebased else note,
+            stored_sources=sources, state=state, rebased=rebased,
+            turns_dropped=len(turn.history) - len(turns),
         )
 
     def _turns(self, turns: Sequence[Message], notes: dict) -> list[ChatMessage]:  # type: ignore[type-arg]
@@ -402,7 +405,7 @@ class ContextBuilder:
 
     def _blocks(self, turn: Turn, state: WindowState, system: ChatMessage,
                 turns: Sequence[Message], turn_messages: list[ChatMessage],
-                memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry], clock: str,
+                memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry],
                 total: int) -> list[Block]:
         count = self._count
         system_tokens = self._tokens((system,))

@@ -22,6 +22,7 @@ from hearth.store import Store
 
 RRF_K = 60
 MIN_CANDIDATES = 24
+STRONG_SIMILARITY = 0.4  # cosine (all-MiniLM-L6-v2) above which a memory is clearly related
 TIME_OVERFETCH = 8  # dense candidates scanned for memories of a named time
 SHORT_WORDS = 12  # a recalled message this short brings its neighbouring turn along
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my|mine|myself)\b")
@@ -48,6 +49,7 @@ class Recalled:
     role: str | None
     message_ids: tuple[int, ...]
     score: float
+    strong: bool = False  # clearly on topic: worth a place even in a small note
 
 
 def subject_role(query: str, names: tuple[str, str] | None) -> str | None:
@@ -116,22 +118,22 @@ class Recaller:
         # handled by `span`: neither should steer the search for content.
         text = search_text(query, names, span.phrase if span else "")
         embedding = self.embedder.embed([text or query])[0]
-        ranked = [[i for i, _ in self.index.nearest(embedding, k=candidates, **owner)]]
-        wide: list[str] = []
-        if span is not None:
-            wide = [i for i, _ in self.index.nearest(
-                embedding, k=candidates * TIME_OVERFETCH, **owner)]
+        dense = self.index.nearest(embedding, k=candidates, **owner)
+        dense_ids = [i for i, _ in dense]
         fts = lexical_query(text)
-        if fts is not None:
-            ranked.append([f"m{i}" for i in self.store.search_messages(
-                fts, limit=candidates, **owner)])
-        found = self._resolve({i for ids in ranked for i in ids} | set(wide))
-        if span is not None:
-            # Memories of the time the message speaks of: their own ranked list, and first.
-            ranked.append([i for i in wide if i in found and span.start <= found[i].ts < span.end])
+        lexical_ids = [f"m{i}" for i in self.store.search_messages(
+            fts, limit=candidates, **owner)] if fts is not None else []
+        wide = [i for i, _ in self.index.nearest(
+            embedding, k=candidates * TIME_OVERFETCH, **owner)] if span is not None else []
+        found = self._resolve(set(dense_ids) | set(lexical_ids) | set(wide))
 
+        def in_span(memory_id: str) -> bool:
+            return span is not None and span.start <= found[memory_id].ts < span.end
+
+        # Memories of the time the message speaks of: a ranked list of their own.
+        timed_ids = [i for i in wide if i in found and in_span(i)]
         scores: dict[str, float] = {}
-        for ids in ranked:
+        for ids in (dense_ids, lexical_ids, timed_ids):
             for rank, memory_id in enumerate(ids):
                 if memory_id in found:
                     scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (RRF_K + rank + 1)
@@ -142,16 +144,20 @@ class Recaller:
             # Tie-breakers, an order of magnitude below one rank step of fusion.
             scores[memory_id] += 2e-5 * math.exp(-age_days / 30) + 2e-5 * min(
                 1.0, len(memory.text) / 400)
-            if span is not None and span.start <= memory.ts < span.end:
-                scores[memory_id] += 1.0 / RRF_K
+            if in_span(memory_id):
+                scores[memory_id] += 1.0 / RRF_K  # ...and first
 
         best = sorted((i for i in scores if i not in exclude), key=scores.__getitem__, reverse=True)
         role = subject_role(query, names)
         if role is not None:
             # A stable partition: the subject's own words first, each side in fused order.
             best.sort(key=lambda i: found[i].role not in (role, None))
+        # Clearly on topic: close in meaning, found by both retrievers, or of the named time.
+        strong = ({i for i, similarity in dense if similarity >= STRONG_SIMILARITY}
+                  | (set(dense_ids) & set(lexical_ids)) | set(timed_ids))
         result = [
-            Recalled(m.id, m.kind, m.text, m.ts, m.role, m.message_ids, scores[m.id])
+            Recalled(m.id, m.kind, m.text, m.ts, m.role, m.message_ids, scores[m.id],
+                     strong=m.id in strong)
             for m in (found[i] for i in best[:limit])
         ]
         return self._with_neighbours(result, exclude)
@@ -187,5 +193,5 @@ class Recaller:
                 taken.add(f"m{neighbour.id}")
                 out.append(Recalled(
                     f"m{neighbour.id}", "message", neighbour.content, neighbour.created_at,
-                    neighbour.role, (neighbour.id,), hit.score * 0.99))
+                    neighbour.role, (neighbour.id,), hit.score * 0.99, hit.strong))
         return out

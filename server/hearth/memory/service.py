@@ -72,9 +72,10 @@ def parse_facts(text: str) -> list[str]:
 
 class Memory:
     def __init__(
-        self, *, store: Store, index: MemoryIndex, embedder: Embedder, model: ModelOwner,
-        settings: Settings,
+        self, *, store: Store, index: MemoryIndex, embedder: Embedder,
+        model: ModelOwner | None, settings: Settings,
     ) -> None:
+        """`model` writes summaries and facts; without one, memory indexes and recalls only."""
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -188,6 +189,7 @@ class Memory:
 
     async def _generate(self, messages: list[ChatMessage], max_tokens: int) -> str:
         """Background generation with the chat model; raises Preempted if a user came first."""
+        assert self.model is not None, "summaries and facts need the chat model"
         prompt = self.model.render(messages)
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1)
         parts: list[str] = []
@@ -236,7 +238,7 @@ class Memory:
             while pending and (used < chunk_tokens or not lines):
                 m = pending.pop(0)
                 line = f"{user if m.role == 'user' else char}: {m.content}"
-                used += self.model.count(line)
+                used += self.model.count(line)  # type: ignore[union-attr]
                 lines.append((m.id, line))
             text = await self._generate([
                 ChatMessage("system", "You summarise conversations faithfully and briefly."),
