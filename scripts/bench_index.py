@@ -256,10 +256,12 @@ def instrument(services: Services, timer: Timer, shared: set[tuple[int, str]]) -
     assert memory is not None
     targets = [
         (memory.embedder, "embed", "embed"),
-        (memory.index, "query", "chroma"),
+        (memory.index, "nearest", "chroma"),
         (services.store, "search_messages", "fts"),
         (services.store, "memory_rows", "rows"),
-        (services.store, "neighbour", "rows"),
+        (services.store, "neighbours", "rows"),
+        (services.store, "get_facts", "rows"),
+        (services.store, "get_summary", "rows"),
         (services.store, "first_message_time", "owner_times"),
         (services.store, "last_message_before", "owner_times"),
         (services.model, "render", "tokenize"),

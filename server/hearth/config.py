@@ -75,7 +75,7 @@ class MemorySettings(BaseModel):
     profile_tokens: int = Field(256, ge=0, description="Budget of the user-profile facts block.")
     summary_tokens: int = Field(256, ge=0, description="Budget of the rolling summary block.")
     turn_recall_tokens: int = Field(
-        96, ge=0, description="Budget of memories newly recalled on an ordinary turn."
+        64, ge=0, description="Budget of memories newly recalled on an ordinary turn."
     )
     lorebook_tokens: int = Field(256, ge=0, description="Budget of triggered lorebook entries.")
     recall_candidates: int = Field(

@@ -23,6 +23,7 @@ from hearth.store import Store
 RRF_K = 60
 MIN_CANDIDATES = 24
 STRONG_SIMILARITY = 0.4  # cosine (all-MiniLM-L6-v2) above which a memory is clearly related
+STRONG_RANK = 3  # ...or in the top this many of both the dense and the lexical lists
 TIME_OVERFETCH = 8  # dense candidates scanned for memories of a named time
 SHORT_WORDS = 12  # a recalled message this short brings its neighbouring turn along
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my|mine|myself)\b")
@@ -152,9 +153,11 @@ class Recaller:
         if role is not None:
             # A stable partition: the subject's own words first, each side in fused order.
             best.sort(key=lambda i: found[i].role not in (role, None))
-        # Clearly on topic: close in meaning, found by both retrievers, or of the named time.
+        # Clearly on topic: close in meaning, near the top of both retrievers, or of the
+        # named time.
         strong = ({i for i, similarity in dense if similarity >= STRONG_SIMILARITY}
-                  | (set(dense_ids) & set(lexical_ids)) | set(timed_ids))
+                  | (set(dense_ids[:STRONG_RANK]) & set(lexical_ids[:STRONG_RANK]))
+                  | set(timed_ids))
         result = [
             Recalled(m.id, m.kind, m.text, m.ts, m.role, m.message_ids, scores[m.id],
                      strong=m.id in strong)
