@@ -9,6 +9,7 @@ rolling summary and fact extraction run afterwards, in the background.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -112,8 +113,8 @@ class Chat:
             state=None if window is None else WindowState(*window), new_message=content, now=now,
             facts=store.list_facts(**owner) if self.memory else (),
             summary=summary[0] if summary else "",
-            known_since=store.first_message_time(**owner),
-            last_talked=store.last_message_before(**owner, before=first),
+            times=functools.cache(lambda: (store.first_message_time(**owner),
+                                            store.last_message_before(**owner, before=first))),
         )
 
     def _recall_for(self, user: User, conversation: Conversation) -> RecallFn | None:

@@ -89,8 +89,17 @@ class Turn:
     now: float
     facts: Sequence[Fact] = ()
     summary: str = ""
-    known_since: float | None = None
-    last_talked: float | None = None
+    # (first time the user spoke to the character, last time before this conversation):
+    # looked up only when a rebase or a first message needs them.
+    times: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
+
+    @property
+    def known_since(self) -> float | None:
+        return self.times()[0]
+
+    @property
+    def last_talked(self) -> float | None:
+        return self.times()[1]
 
 
 def system_text(card: dict, *, user: str, constant_lore: Sequence[str] = ()) -> str:
