@@ -38,6 +38,8 @@ def llama() -> LlamaModel:
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbedder:
+    if not (EMBEDDER_DIR / "model.onnx").is_file():
+        pytest.fail(f"{EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
     return MiniLMEmbedder(EMBEDDER_DIR)
 
 
