@@ -10,14 +10,13 @@ import httpx
 import pytest
 
 from hearth.api.app import create_app
-from hearth.config import DEFAULT_MODEL, Settings, load_settings
+from hearth.config import DEFAULT_EMBEDDER_DIR, DEFAULT_MODEL, Settings, load_settings
 from hearth.engines.embed import MiniLMEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.services import Services
 from tests.utils.live import ThreadServer
 
 TEST_N_CTX = 2048
-EMBEDDER_DIR = Settings().memory.embedder_dir
 
 
 def make_settings(data_dir: Path, memory: dict[str, Any] | None = None, **llm: Any) -> Settings:
@@ -38,9 +37,9 @@ def llama() -> LlamaModel:
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbedder:
-    if not (EMBEDDER_DIR / "model.onnx").is_file():
-        pytest.fail(f"{EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
-    return MiniLMEmbedder(EMBEDDER_DIR)
+    if not (DEFAULT_EMBEDDER_DIR / "model.onnx").is_file():
+        pytest.fail(f"{DEFAULT_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
+    return MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
 
 
 @pytest.fixture()

@@ -30,6 +30,7 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
 
 
 class ServerSettings(BaseModel):
@@ -66,7 +67,7 @@ class LLMSettings(BaseModel):
 
 class MemorySettings(BaseModel):
     embedder_dir: Path = Field(
-        PROJECT_ROOT / "models" / "minilm-l6-v2", description="ONNX sentence embedder + tokenizer."
+        DEFAULT_EMBEDDER_DIR, description="ONNX sentence embedder + tokenizer."
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(

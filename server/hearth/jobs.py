@@ -33,18 +33,12 @@ class Jobs:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[_Queued] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._pending = 0
-
-    @property
-    def pending(self) -> int:
-        return self._pending
 
     def submit(self, name: str, run: Job) -> None:
         """Queue a job; the worker starts with the first job, on the running loop."""
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._work())
-        self._pending += 1
         self._queue.put_nowait(_Queued(name, run))
 
     async def join(self) -> None:
@@ -57,7 +51,7 @@ class Jobs:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
-        self._queue, self._worker, self._pending = None, None, 0
+        self._queue, self._worker = None, None
 
     async def _work(self) -> None:
         assert self._queue is not None
@@ -70,12 +64,10 @@ class Jobs:
             except Preempted:
                 job.tries += 1
                 if job.tries < self.MAX_TRIES:
-                    self._pending += 1
                     self._queue.put_nowait(job)  # after the user's turn
                 else:
                     log.warning("background job %s gave up after %d tries", job.name, job.tries)
             except Exception:
                 log.exception("background job %s failed", job.name)
             finally:
-                self._pending -= 1
                 self._queue.task_done()

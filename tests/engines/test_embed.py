@@ -7,11 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearth.engines.embed import (
-    DEFAULT_EMBEDDER_DIR,
-    MiniLMEmbedder,
-    disable_onnxruntime_telemetry,
-)
+from hearth.config import DEFAULT_EMBEDDER_DIR
+from hearth.engines.embed import MiniLMEmbedder, disable_onnxruntime_telemetry
 
 # At collection, before any test can import onnxruntime.
 disable_onnxruntime_telemetry()

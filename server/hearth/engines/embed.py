@@ -17,11 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
-from hearth.config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -143,9 +141,3 @@ class MiniLMEmbedder:
         pooled = np.einsum("bsd,bs->bd", hidden, weights) / weights.sum(axis=1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
-def load_embedder(
-    model_dir: Path = DEFAULT_EMBEDDER_DIR, *, threads: int | None = None
-) -> MiniLMEmbedder:
-    return MiniLMEmbedder(model_dir, threads=threads)
