@@ -198,3 +198,33 @@ def test_context_of_an_empty_message_is_refused(start_services, content: str) ->
     conversation = services.chat.start_conversation(services.user, 1)
     with pytest.raises(InvalidInput):
         services.chat.window(services.user, conversation.id, content)
+
+
+def test_deleted_conversations_and_characters_leave_the_index(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user, memory = services.user, services.memory
+    character = services.store.create_character(
+        data={**services.store.get_character(1).data, "name": "Otto"}, avatar=None)
+    kept = services.chat.start_conversation(user, character.id)
+    gone = services.chat.start_conversation(user, character.id)
+    other = services.chat.start_conversation(user, 1)
+    services.chat.import_messages(user, kept.id, history(6, time.time() - DAY))
+    ids = services.chat.import_messages(user, gone.id, history(6, time.time() - DAY))
+    services.store.set_summary(gone.id, text="They talked about octopuses.", upto_message_id=ids[-1])
+    memory._index_summary(gone.id)
+    fact = memory.add_fact(user_id=user.id, character_id=character.id,
+                           text="User keeps an octopus.", source_message_ids=[ids[0]],
+                           said_at=time.time())
+    indexed = memory.index.indexed_ids()
+    assert {f"m{i}" for i in ids} | {f"s{gone.id}"} <= indexed
+
+    memory.forget_conversation(gone.id, services.store.delete_conversation(gone.id))
+    left = memory.index.indexed_ids()
+    assert not ({f"m{i}" for i in ids} | {f"s{gone.id}"}) & left
+    assert {f"m{m.id}" for m in services.store.list_messages(kept.id)} <= left
+
+    services.store.delete_character(character.id)
+    memory.forget_character(character.id)
+    others = {f"m{m.id}" for m in services.store.list_messages(other.id)}
+    assert memory.index.indexed_ids() == others, "Otto's messages and fact go, Ember's stay"
+    assert fact is not None and f"f{fact.id}" in left - others

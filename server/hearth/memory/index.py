@@ -278,6 +278,14 @@ class MemoryIndex:
                 collection.delete(ids=ids[start : start + self._max_batch])
             self._sizes[collection.name] = collection.count()
 
+    def drop_character(self, character_id: int) -> None:
+        """Forget every memory held with this character, for every user."""
+        for name in self._names():
+            if name.endswith(f"_c{int(character_id)}"):
+                self._client.delete_collection(name)
+                self._collections.pop(name, None)
+                self._sizes.pop(name, None)
+
     def count(self) -> int:
         return sum(self._sizes[c.name] for c in self._all())
 

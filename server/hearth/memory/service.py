@@ -109,6 +109,13 @@ class Memory:
         if message_ids:
             self.index.delete([f"m{i}" for i in message_ids])
 
+    def forget_conversation(self, conversation_id: int, message_ids: Sequence[int]) -> None:
+        """A deleted conversation's messages and its summary leave the index too."""
+        self.index.delete([f"m{i}" for i in message_ids] + [f"s{conversation_id}"])
+
+    def forget_character(self, character_id: int) -> None:
+        self.index.drop_character(character_id)
+
     def catch_up(self) -> int:
         """Index what SQLite has and the index lacks (after a crash); returns how many."""
         have = self.index.indexed_ids("message")

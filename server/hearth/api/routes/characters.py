@@ -73,9 +73,9 @@ def update_character(
 @router.delete("/{character_id}", status_code=204)
 def delete_character(services: ServicesDep, character_id: int) -> Response:
     """Delete the character and every conversation held with it."""
-    deleted = services.store.delete_character(character_id)
+    services.store.delete_character(character_id)
     if services.memory is not None:
-        services.memory.forget(deleted)
+        services.memory.forget_character(character_id)
     return Response(status_code=204)
 
 

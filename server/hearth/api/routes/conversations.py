@@ -112,7 +112,7 @@ def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_i
     services.store.get_conversation(conversation_id, user_id=user.id)
     deleted = services.store.delete_conversation(conversation_id)
     if services.memory is not None:
-        services.memory.forget(deleted)
+        services.memory.forget_conversation(conversation_id, deleted)
     return Response(status_code=204)
 
 
