@@ -31,6 +31,9 @@ from pydantic_settings import (
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
+DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
+DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
+DEFAULT_VOICE = "en_US-joe-medium"
 
 
 class ServerSettings(BaseModel):
@@ -92,6 +95,37 @@ class MemorySettings(BaseModel):
         return path.expanduser()
 
 
+class VoiceSettings(BaseModel):
+    stt_model: str = Field(
+        str(DEFAULT_STT_MODEL),
+        description="faster-whisper model: a local folder (CTranslate2) or a size name such as "
+        "'base' (downloaded once, needs internet).",
+    )
+    language: str | None = Field(
+        None, description="Spoken language ('en', 'de', ...); unset: detected per utterance."
+    )
+    stt_device: str = Field("auto", description="'cpu', 'cuda' or 'auto'.")
+    stt_compute_type: str = Field(
+        "default", description="CTranslate2 compute type (default: int8 on CPU, float16 on GPU)."
+    )
+    voices_dir: Path = Field(DEFAULT_VOICES_DIR, description="Piper voices (.onnx + .onnx.json).")
+    default_voice: str = Field(DEFAULT_VOICE, description="Voice of characters that name none.")
+    vad_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Silero speech probability that counts as speech."
+    )
+    silence_ms: int = Field(
+        400, ge=50, le=5000, description="Silence that ends the user's turn (endpointing)."
+    )
+    min_speech_ms: int = Field(
+        200, ge=0, le=5000, description="Shorter bursts of speech are ignored (coughs, clicks)."
+    )
+
+    @field_validator("voices_dir")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()
+
+
 class LimitSettings(BaseModel):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted."
@@ -102,6 +136,12 @@ class LimitSettings(BaseModel):
     max_image_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest avatar image.")
     max_message_chars: int = Field(
         16_000, ge=1, description="Longest chat message, in characters."
+    )
+    max_audio_seconds: float = Field(
+        300.0, gt=0, description="Longest audio accepted for transcription, in seconds."
+    )
+    max_speech_chars: int = Field(
+        4096, ge=1, description="Longest text accepted for speech synthesis, in characters."
     )
 
 
@@ -114,6 +154,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @field_validator("data_dir")
