@@ -10,11 +10,19 @@ import httpx
 import pytest
 
 from hearth.api.app import create_app
-from hearth.config import DEFAULT_EMBEDDER_DIR, DEFAULT_MODEL, Settings, load_settings
+from hearth.config import (
+    DEFAULT_EMBEDDER_DIR,
+    DEFAULT_MODEL,
+    DEFAULT_STT_MODEL,
+    Settings,
+    load_settings,
+)
 from hearth.engines.embed import MiniLMEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
+from hearth.engines.stt import Transcriber
 from hearth.services import Services
 from tests.utils.live import ThreadServer
+from tests.utils.speech import SpeechMaker
 
 TEST_N_CTX = 2048
 
@@ -40,6 +48,19 @@ def embedder() -> MiniLMEmbedder:
     if not (DEFAULT_EMBEDDER_DIR / "model.onnx").is_file():
         pytest.fail(f"{DEFAULT_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
     return MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
+
+
+@pytest.fixture(scope="session")
+def transcriber() -> Transcriber:
+    if not DEFAULT_STT_MODEL.is_dir():
+        pytest.fail(f"{DEFAULT_STT_MODEL} is missing: run `python scripts/install_models.py`")
+    return Transcriber(DEFAULT_STT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def speech() -> SpeechMaker:
+    """Phrases spoken by the default Piper voice at 16 kHz, each synthesised once."""
+    return SpeechMaker()
 
 
 @pytest.fixture()

@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from hearth.engines.tts import MAX_SPEED, MIN_SPEED
 from hearth.errors import InvalidInput, TooLarge
 
 MAX_CARD_BYTES_DEFAULT = 8 * 1024 * 1024
@@ -41,6 +42,15 @@ V3_ONLY_KEYS = (
 class ParsedCard:
     data: dict  # normalised V3 `data` object
     avatar: bytes | None  # the card's PNG (its card chunks removed), or None for JSON
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """How a character speaks: kept in the card as `extensions.hearth.voice`."""
+
+    name: str  # a Piper voice in the voices folder
+    speaker: str | int | None = None  # multi-speaker voices only; None: the voice's default
+    speed: float = 1.0  # 2.0: twice as fast
 
 
 # --- public API ---------------------------------------------------------------
@@ -102,10 +112,23 @@ def normalise_data(data: dict) -> dict:
         if data.get(key) is not None and not _is_number(data[key]):
             raise InvalidInput(f"'{key}' must be a number (Unix seconds), not {_json_type(data[key])}")
 
+    _check_voice(out["extensions"])
+
     for key, value in data.items():
         if key not in out:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def voice_of(data: dict, *, default: str) -> VoiceChoice:
+    """The character's voice from its card (checked by `normalise_data`); `default` names none."""
+    block = _voice_block(data.get("extensions") or {}) or {}
+    speed = block.get("speed")
+    return VoiceChoice(
+        name=block.get("name") or default,
+        speaker=block.get("speaker"),
+        speed=1.0 if speed is None else float(speed),
+    )
 
 
 def to_v3(data: dict) -> dict:
@@ -168,6 +191,44 @@ def substitute(text: str, *, char: str, user: str) -> str:
         return user if which == "user" else char
 
     return _MACRO.sub(repl, text)
+
+
+# --- the character's voice ----------------------------------------------------
+
+
+def _voice_block(extensions: dict) -> dict | None:
+    hearth = extensions.get("hearth")
+    return None if not isinstance(hearth, dict) else hearth.get("voice")
+
+
+def _check_voice(extensions: dict) -> None:
+    """`extensions.hearth.voice` is `{name, speaker, speed}`, each optional or null."""
+    hearth = extensions.get("hearth")
+    if hearth is None:
+        return
+    _expect(hearth, dict, "extensions.hearth")
+    block = hearth.get("voice")
+    if block is None:
+        return
+    _expect(block, dict, "extensions.hearth.voice")
+    name, speaker, speed = block.get("name"), block.get("speaker"), block.get("speed")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidInput(
+            "'extensions.hearth.voice.name' must be a voice name such as 'en_US-joe-medium' "
+            f"(see GET /api/voices), not {json.dumps(name)}"
+        )
+    if speaker is not None and (
+        isinstance(speaker, bool) or not isinstance(speaker, (str, int)) or speaker == ""
+    ):
+        raise InvalidInput(
+            "'extensions.hearth.voice.speaker' must be a speaker name or a whole-number id, "
+            f"not {json.dumps(speaker)}"
+        )
+    if speed is not None and not (_is_number(speed) and MIN_SPEED <= speed <= MAX_SPEED):
+        raise InvalidInput(
+            f"'extensions.hearth.voice.speed' must be a number from {MIN_SPEED} to {MAX_SPEED} "
+            f"(1.0: the voice's natural pace), not {json.dumps(speed)}"
+        )
 
 
 # --- card JSON ----------------------------------------------------------------

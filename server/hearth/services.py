@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from importlib import resources
 
 from hearth.characters import normalise_data
@@ -12,6 +13,8 @@ from hearth.chat import Chat
 from hearth.config import Settings
 from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
+from hearth.engines.stt import Transcriber, load_transcriber
+from hearth.engines.tts import PiperSynthesizer, Synthesizer
 from hearth.jobs import Jobs
 from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
@@ -31,6 +34,12 @@ class Services:
     jobs: Jobs
     chat: Chat
     user: User  # the household's single user until accounts arrive
+    _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
+    _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
+    _transcriber_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False
+    )
 
     @classmethod
     def start(
@@ -52,6 +61,22 @@ class Services:
         jobs = Jobs()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
         return cls(settings, store, model, memory, jobs, chat, store.ensure_user(DEFAULT_USER))
+
+    def speaker(self) -> Synthesizer:
+        """The speech synthesizer, made on first use; each voice loads when first spoken."""
+        with self._speaker_lock:
+            if self._speaker is None:
+                self._speaker = PiperSynthesizer(self.settings.voice.voices_dir)
+            return self._speaker
+
+    def transcriber(self) -> Transcriber:
+        """The speech-to-text model, loaded on first use: start-up stays fast, and a
+        household that never speaks never loads it. Blocks while loading (~1 s)."""
+        with self._transcriber_lock:
+            if self._transcriber is None:
+                log.info("loading speech-to-text model %s", self.settings.voice.stt_model)
+                self._transcriber = load_transcriber(self.settings.voice)
+            return self._transcriber
 
     def close(self) -> None:
         if self.memory is not None:

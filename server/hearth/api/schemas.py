@@ -191,3 +191,28 @@ class SummaryOut(BaseModel):
     text: str
     upto_message_id: int | None
     updated_at: datetime | None
+
+
+class VoiceOut(BaseModel):
+    name: str = Field(description="The voice's file stem in the voices folder.")
+    sample_rate: int
+    language: str
+    quality: str | None
+    speakers: dict[str, int] = Field(description="Speaker name → id; empty: a single speaker.")
+    default: bool = Field(description="The voice of characters that name none.")
+
+
+class SpeechIn(BaseModel):
+    """OpenAI's `POST /v1/audio/speech` body; other OpenAI fields are accepted and ignored."""
+
+    model: str = Field("tts-1", description="Accepted for compatibility; Piper speaks everything.")
+    input: str = Field(description="The text to speak, up to limits.max_speech_chars characters.")
+    voice: str = Field(
+        description="An installed voice (GET /api/voices), or an OpenAI voice name (alloy, ash, "
+        "ballad, cedar, coral, echo, fable, marin, nova, onyx, sage, shimmer, verse), which "
+        "speaks with the default voice."
+    )
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3", description="`pcm` is raw 24 kHz 16-bit mono little-endian, as OpenAI's."
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="2.0 speaks twice as fast.")

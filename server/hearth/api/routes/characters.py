@@ -9,13 +9,20 @@ from fastapi import APIRouter, Body, File, Response, UploadFile
 from hearth import characters as cards
 from hearth.api.deps import ServicesDep
 from hearth.api.schemas import CharacterOut
-from hearth.errors import InvalidInput, TooLarge
+from hearth.errors import InvalidInput, NotFound, TooLarge
+from hearth.services import Services
 
 router = APIRouter(prefix="/api/characters", tags=["characters"])
 
 CardBody = Body(
-    description="Card fields (`name` required), or a whole V2/V3 card `{spec, spec_version, data}`.",
-    examples=[{"name": "Ember", "description": "A warm companion.", "first_mes": "Hi {{user}}!"}],
+    description="Card fields (`name` required), or a whole V2/V3 card `{spec, spec_version, data}`."
+    " The character's voice is `extensions.hearth.voice = {name, speaker, speed}`, each optional:"
+    " `name` an installed voice (GET /api/voices; default: the server's default voice), `speaker` "
+    "a speaker name or id of a multi-speaker voice, `speed` 0.25-4.0 (1.0: natural pace). On "
+    "PATCH, `extensions` is merged key by key (JSON merge patch: null removes a key), so the "
+    "voice can be set without resending the other extensions.",
+    examples=[{"name": "Ember", "description": "A warm companion.", "first_mes": "Hi {{user}}!",
+               "extensions": {"hearth": {"voice": {"name": "en_US-joe-medium", "speed": 1.1}}}}],
 )
 
 
@@ -24,6 +31,40 @@ def _card_data(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("a card's `data` must be a JSON object")
     return data
+
+
+def _merged(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Fields in `patch` replace the current ones, except `extensions`, which is merge-patched."""
+    data = {**current, **patch}
+    if isinstance(patch.get("extensions"), dict):
+        data["extensions"] = _merge_patch(current.get("extensions"), patch["extensions"])
+    return data
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+def _check_voice(
+    services: Services, data: dict[str, Any], before: dict[str, Any] | None = None
+) -> None:
+    """A voice named on create or update must be installed (an imported card keeps its own)."""
+    name = cards.voice_of(data, default="").name
+    if not name or (before is not None and name == cards.voice_of(before, default="").name):
+        return
+    try:
+        services.speaker().voice(name)
+    except NotFound as e:
+        raise InvalidInput(f"'extensions.hearth.voice.name': {e.message}") from None
 
 
 async def _read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -45,12 +86,17 @@ def list_characters(services: ServicesDep) -> list[CharacterOut]:
 @router.post("", status_code=201)
 def create_character(services: ServicesDep, body: dict[str, Any] = CardBody) -> CharacterOut:
     data = cards.normalise_data(_card_data(body))
+    _check_voice(services, data)
     return CharacterOut.of(services.store.create_character(data=data, avatar=None))
 
 
 @router.post("/import", status_code=201)
 async def import_character(services: ServicesDep, file: UploadFile = File(...)) -> CharacterOut:
-    """Import a Character Card V1/V2/V3 from a PNG (its image becomes the avatar) or JSON file."""
+    """Import a Character Card V1/V2/V3 from a PNG (its image becomes the avatar) or JSON file.
+
+    A Hearth voice the card names is kept even if it is not installed here; until it
+    is, speaking as this character fails with a message naming the installed voices.
+    """
     limit = services.settings.limits.max_card_bytes
     card = cards.parse_card(await _read_upload(file, limit, "card file"), max_bytes=limit)
     return CharacterOut.of(services.store.create_character(data=card.data, avatar=card.avatar))
@@ -66,7 +112,8 @@ def update_character(
     services: ServicesDep, character_id: int, body: dict[str, Any] = CardBody
 ) -> CharacterOut:
     current = services.store.get_character(character_id)
-    data = cards.normalise_data({**current.data, **_card_data(body)})
+    data = cards.normalise_data(_merged(current.data, _card_data(body)))
+    _check_voice(services, data, before=current.data)
     return CharacterOut.of(services.store.update_character(character_id, data=data))
 
 

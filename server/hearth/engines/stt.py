@@ -1,0 +1,239 @@
+"""Speech to text: faster-whisper (CTranslate2), and nothing else imports it.
+
+`Transcriber` is tuned for the voice loop's short utterances on a CPU: greedy
+decoding, no conditioning on earlier windows, and no VAD pass for audio that
+fits in one 30 s window (the endpointer has already cut it).
+
+Whisper reads audio in 30 s windows, so through faster-whisper a 2 s utterance
+costs as much as a 30 s one (about a second for tiny.en on two cores), nearly
+all of it in the encoder. For a short utterance in a known language we encode
+only the utterance and a second of silence (CTranslate2 accepts the shorter
+input, as whisper.cpp's `audio_ctx` does) and decode it ourselves: about 3x
+faster. Past the speech the model tends to repeat itself, so decoding is
+bounded and segments that start after the audio ends are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+
+from hearth.config import VoiceSettings
+from hearth.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+WINDOW_SECONDS = 30.0  # Whisper reads audio in windows of this length
+SHORT_SECONDS = 20.0  # up to this long, only the utterance itself is encoded
+PAD_SECONDS = 1.0  # silence encoded after a short utterance
+TOKENS_PER_SECOND = 8  # decoding budget of a short utterance: fast speech is ~6
+NO_SPEECH = 0.6  # Whisper's no-speech probability above which unsure text is dropped
+
+
+class Segment(NamedTuple):
+    start: float  # seconds from the start of the audio
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    duration: float  # seconds of audio
+    segments: list[Segment]
+
+
+class SpeechToText(Protocol):
+    """What the rest of Hearth needs from a speech-to-text engine."""
+
+    def transcribe(
+        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None
+    ) -> Transcript: ...
+
+
+class Transcriber:
+    """One loaded Whisper model. Safe to share: a lock runs one transcription at a
+    time (CTranslate2 would interleave them, delaying both)."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str = "auto",
+        compute_type: str = "default",
+        language: str | None = None,
+        cpu_threads: int | None = None,
+    ) -> None:
+        """`model` is a CTranslate2 model folder or a size name ('tiny.en', 'base', ...)
+        that faster-whisper downloads once; `language` None detects it per utterance."""
+        try:
+            import ctranslate2
+            from faster_whisper import WhisperModel
+        except ImportError as e:  # pragma: no cover - install problem
+            raise RuntimeError(
+                "speech-to-text needs faster-whisper: `pip install faster-whisper`"
+            ) from e
+        model = os.path.expanduser(str(model))
+        # A path (not a size name or hub id such as 'Systran/faster-whisper-tiny') must exist.
+        if (os.path.isabs(model) or model.startswith(".")) and not os.path.isdir(model):
+            raise FileNotFoundError(
+                f"speech-to-text model folder {model} is missing: "
+                "run `python scripts/install_models.py` or set voice.stt_model"
+            )
+        if device == "auto":
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        if compute_type == "default":
+            compute_type = "float16" if device == "cuda" else "int8"
+        started = time.perf_counter()
+        self._model = WhisperModel(
+            model,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads or os.cpu_count() or 1,
+        )
+        self._lock = threading.Lock()
+        self.name = Path(model).name
+        self.device = device
+        self.languages: list[str] = self._model.supported_languages
+        self.language = self._check_language(language)
+        log.info(
+            "speech-to-text %s loaded on %s (%s) in %.2f s",
+            self.name, device, compute_type, time.perf_counter() - started,
+        )
+
+    @property
+    def english_only(self) -> bool:
+        return self.languages == ["en"]
+
+    def transcribe(
+        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None
+    ) -> Transcript:
+        """Float32 16 kHz mono audio → its text. `prompt` hints at words and style
+        (names, spelling), as Whisper's initial prompt."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        language = (self._check_language(language) or self.language
+                    or ('en' if self.english_only else None))
+        duration = len(audio) / SAMPLE_RATE
+        if not len(audio):
+            return Transcript("", language or "en", 0.0, [])
+        with self._lock:
+            started = time.perf_counter()
+            if duration <= SHORT_SECONDS and language is not None:
+                raw = self._short(audio, language, prompt)
+            else:
+                segments, info = self._model.transcribe(
+                    audio,
+                    language=language,
+                    beam_size=1,
+                    condition_on_previous_text=False,
+                    initial_prompt=prompt or None,
+                    # Long recordings: skip their silences rather than decode them.
+                    vad_filter=duration > WINDOW_SECONDS,
+                )
+                # Decoding happens while the segments are iterated, so inside the lock.
+                raw = [Segment(s.start, s.end, s.text.strip()) for s in segments]
+                language = info.language
+            elapsed = time.perf_counter() - started
+        log.debug("transcribed %.2f s of audio in %.2f s", duration, elapsed)
+        return Transcript(
+            text=" ".join(s.text for s in raw if s.text).strip(),
+            language=language,
+            duration=duration,
+            segments=raw,
+        )
+
+    def _short(self, audio: np.ndarray, language: str, prompt: str | None) -> list[Segment]:
+        """Encode just this utterance (plus a little silence) and decode it greedily."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self._model
+        duration = len(audio) / SAMPLE_RATE
+        padded = np.concatenate([audio, np.zeros(int(PAD_SECONDS * SAMPLE_RATE), np.float32)])
+        features = model.feature_extractor(padded)[:, :-1]
+        features = np.ascontiguousarray(features[None, :, : features.shape[1] // 2 * 2])
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                              task="transcribe", language=language)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
+        start_tokens = model.get_prompt(tokenizer, previous)
+        (result,) = model.model.generate(
+            ctranslate2.StorageView.from_array(features), [start_tokens], beam_size=1,
+            max_length=len(start_tokens) + int(8 + TOKENS_PER_SECOND * duration),
+            return_scores=True, return_no_speech_prob=True,
+        )
+        tokens = result.sequences_ids[0]
+        # faster-whisper's own test for a window without speech ("you" from silence).
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        if result.no_speech_prob > NO_SPEECH and avg_logprob < -1.0:
+            return []
+        return _segments(tokens, tokenizer, duration)
+
+    def _check_language(self, language: str | None) -> str | None:
+        if not language:
+            return None
+        language = language.strip().lower()
+        if self.english_only:
+            if language != "en":
+                log.warning("%s only knows English; ignoring language %r", self.name, language)
+            return "en"
+        if language not in self.languages:
+            raise InvalidInput(
+                f"unknown language {language!r}; use an ISO 639-1 code such as 'en' or 'de', "
+                "or leave it out to have it detected"
+            )
+        return language
+
+
+def _segments(tokens: list[int], tokenizer: Any, duration: float) -> list[Segment]:
+    """Timestamped tokens → segments, dropping what the model made up past the audio."""
+    segments: list[Segment] = []
+    start, text = 0.0, []
+    for token in [*tokens, tokenizer.eot]:
+        if token < tokenizer.eot:
+            text.append(token)
+            continue
+        timestamp = token >= tokenizer.timestamp_begin
+        at = (token - tokenizer.timestamp_begin) * 0.02 if timestamp else duration
+        if text and start < duration - 0.1:
+            segment = Segment(start, min(at, duration), _without_restart(tokenizer.decode(text)))
+            if segments and _words(segments[-1].text).startswith(_words(segment.text)):
+                break  # a repeat: the model ran past the speech
+            segments.append(segment)
+        if not timestamp:  # end of text
+            break
+        start, text = at, []
+    return segments
+
+
+def _without_restart(text: str) -> str:
+    """Cut a text that starts over ("Do you like cats? Do you like") where it restarts."""
+    words = text.split()
+    plain = _words(text).split()
+    if len(plain) == len(words):
+        for k in range(2, len(words) - 1):
+            if plain[k:] == plain[: len(words) - k]:
+                return " ".join(words[:k])
+    return text.strip()
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
+
+
+def load_transcriber(settings: VoiceSettings) -> Transcriber:
+    return Transcriber(
+        settings.stt_model,
+        device=settings.stt_device,
+        compute_type=settings.stt_compute_type,
+        language=settings.language,
+    )

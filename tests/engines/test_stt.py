@@ -1,0 +1,71 @@
+"""Speech to text with the real faster-whisper tiny.en model on Piper speech."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hearth.config import load_settings
+from hearth.engines.stt import Segment, Transcriber, load_transcriber
+from tests.utils.speech import RATE, SpeechMaker, silence, word_error_rate
+
+PHRASES = [
+    "Please turn on the kitchen lights.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Remind me to call my sister on Sunday.",
+]
+
+
+@pytest.mark.parametrize("text", PHRASES)
+def test_a_phrase_transcribes_back_to_its_words(
+    transcriber: Transcriber, speech: SpeechMaker, text: str
+) -> None:
+    spoken = speech(text)
+    transcript = transcriber.transcribe(spoken.audio)
+    assert word_error_rate(text, transcript.text) <= 0.2, transcript.text
+    assert transcript.language == "en"
+    assert transcript.duration == pytest.approx(len(spoken.audio) / RATE)
+    assert transcript.segments and all(isinstance(s, Segment) for s in transcript.segments)
+    assert " ".join(s.text for s in transcript.segments) == transcript.text
+    first, last = transcript.segments[0], transcript.segments[-1]
+    assert 0.0 <= first.start < last.end <= transcript.duration + 0.05
+
+
+def test_silence_and_empty_audio_give_no_text(transcriber: Transcriber) -> None:
+    assert transcriber.transcribe(silence(2.0)).text == ""
+    empty = transcriber.transcribe(np.zeros(0, np.float32))
+    assert (empty.text, empty.duration, empty.segments) == ("", 0.0, [])
+
+
+def test_an_english_only_model_hears_english_whatever_it_is_told(
+    transcriber: Transcriber, speech: SpeechMaker
+) -> None:
+    assert transcriber.english_only and transcriber.languages == ["en"]
+    spoken = speech(PHRASES[0])
+    transcript = transcriber.transcribe(spoken.audio, language="de", prompt="Kitchen, lights.")
+    assert transcript.language == "en"
+    assert word_error_rate(PHRASES[0], transcript.text) <= 0.2, transcript.text
+
+
+def test_concurrent_callers_each_get_their_own_text(
+    transcriber: Transcriber, speech: SpeechMaker
+) -> None:
+    clips = [speech(text).audio for text in PHRASES[:2]]
+    with ThreadPoolExecutor(2) as pool:
+        texts = [t.text for t in pool.map(transcriber.transcribe, clips)]
+    for expected, heard in zip(PHRASES[:2], texts, strict=True):
+        assert word_error_rate(expected, heard) <= 0.2, heard
+
+
+def test_the_configured_model_loads_from_settings(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, voice={"stt_device": "cpu"})
+    loaded = load_transcriber(settings.voice)
+    assert loaded.device == "cpu" and loaded.name == "whisper-tiny.en"
+
+
+def test_a_missing_model_folder_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="install_models"):
+        Transcriber(tmp_path / "no-such-model")
