@@ -235,6 +235,31 @@ class Chat:
         assert stored is not None and usage is not None
         yield TurnFinished(stored, usage)
 
+    def cut_reply(self, user: User, user_message_id: int, heard: str) -> Message | None:
+        """Keep only what the user heard of the reply to `user_message_id` (voice barge-in).
+
+        The reply is marked `interrupted`; if nothing of it was heard, it is removed.
+        Returns the reply as stored, or None.
+        """
+        said = self.store.get_message(user_message_id, user_id=user.id)
+        history = self.store.list_messages(said.conversation_id)
+        after = [m for m in history if m.id > said.id]
+        if not after or after[0].role != "assistant":
+            return None
+        reply = after[0]
+        heard = heard.strip()
+        if not heard:
+            self.store.delete_message(reply.id)
+            if self.memory is not None:
+                self.memory.forget([reply.id])
+            reply = None
+        else:
+            reply = self.store.edit_message(reply, content=heard, status="interrupted")
+        if self.memory is not None:
+            memory, ids = self.memory, [said.id] + ([reply.id] if reply else [])
+            self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages, ids))
+        return reply
+
     # -- memory upkeep -----------------------------------------------------------------
 
     def _after(self, user: User, conversation: Conversation, said: Message, reply: Message) -> None:

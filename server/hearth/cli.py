@@ -69,33 +69,67 @@ def chat(args: argparse.Namespace) -> int:
         services.close()
 
 
-async def _chat_loop(services: Any, character_name: str | None, conversation_id: int | None) -> int:
+def _conversation(services: Any, character_name: str | None, conversation_id: int | None) -> Any:
     store, user = services.store, services.user
     if conversation_id is not None:
-        conversation = store.get_conversation(conversation_id, user_id=user.id)
-    else:
-        characters = store.list_characters()
-        if not characters:
-            raise HearthError("no characters yet: `hearth characters import FILE` adds one")
-        character = store.find_character(character_name) if character_name else characters[0]
-        conversation = services.chat.start_conversation(user, character.id)
+        return store.get_conversation(conversation_id, user_id=user.id)
+    characters = store.list_characters()
+    if not characters:
+        raise HearthError("no characters yet: `hearth characters import FILE` adds one")
+    character = store.find_character(character_name) if character_name else characters[0]
+    return services.chat.start_conversation(user, character.id)
+
+
+async def _chat_loop(services: Any, character_name: str | None, conversation_id: int | None) -> int:
+    store, user = services.store, services.user
+    conversation = _conversation(services, character_name, conversation_id)
     name = store.get_character(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}. Ctrl-D or /quit to leave.\n")
     for message in store.list_messages(conversation.id)[-6:]:
         out(f"{name if message.role == 'assistant' else 'You'}: {message.content}")
     try:
-        await _talk(services, user, conversation.id, name)
+        await _typed_turns(services, user, conversation.id, name)
     finally:
-        # Let the last turn's memory work finish briefly; what is left is caught up at next start.
-        try:
-            await asyncio.wait_for(services.jobs.join(), timeout=15)
-        except TimeoutError:
-            pass
-        await services.jobs.close()
+        await _settle(services)
     return 0
 
 
-async def _talk(services: Any, user: Any, conversation_id: int, name: str) -> None:
+async def _settle(services: Any) -> None:
+    """Let the last turn's memory work finish briefly; what is left is caught up at next start."""
+    try:
+        await asyncio.wait_for(services.jobs.join(), timeout=15)
+    except TimeoutError:
+        pass
+    await services.jobs.close()
+
+
+def talk(args: argparse.Namespace) -> int:
+    from hearth.services import Services
+    from hearth.voice.devices import Microphone, Speaker
+
+    Microphone(), Speaker()  # no sound device: say so before loading any model
+    services = Services.start(_settings(args))
+    try:
+        return asyncio.run(_voice_loop(services, args.character, args.conversation))
+    finally:
+        services.close()
+
+
+async def _voice_loop(services: Any, character_name: str | None,
+                      conversation_id: int | None) -> int:
+    from hearth.voice.local import talk
+
+    conversation = _conversation(services, character_name, conversation_id)
+    name = services.store.get_character(conversation.character_id).name
+    out(f"Conversation {conversation.id} with {name}, by voice.")
+    try:
+        await talk(services, services.user, conversation.id, name, out)
+    finally:
+        await _settle(services)
+    return 0
+
+
+async def _typed_turns(services: Any, user: Any, conversation_id: int, name: str) -> None:
     from hearth.chat import ReplyDelta, TurnFinished
 
     loop = asyncio.get_running_loop()
@@ -200,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--character", help="character name (default: the first one)")
     p.add_argument("--conversation", type=int, help="continue this conversation id")
     p.set_defaults(func=chat)
+
+    p = commands.add_parser("talk", help="talk with a character through the microphone and speaker")
+    _common(p)
+    _model_flags(p)
+    p.add_argument("--character", help="character name (default: the first one)")
+    p.add_argument("--conversation", type=int, help="continue this conversation id")
+    p.set_defaults(func=talk)
 
     p = commands.add_parser("characters", help="list, import or export characters")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

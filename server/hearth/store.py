@@ -448,17 +448,20 @@ class Store:
         return [_message(r) for r in rows]
 
     def edit_message(
-        self, message: Message, *, content: str | None = None, swipe_index: int | None = None
+        self, message: Message, *, content: str | None = None, swipe_index: int | None = None,
+        status: str | None = None,
     ) -> Message:
-        """Edit the shown alternative's text, or show another alternative."""
+        """Edit the shown alternative's text (and status), or show another alternative."""
         swipes = list(message.swipes)
         index = message.swipe_index if swipe_index is None else swipe_index
         if content is not None:
             swipes[index] = content
         with self._tx() as db:
             db.execute(
-                "UPDATE messages SET swipes = ?, swipe_index = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(swipes, ensure_ascii=False), index, time.time(), message.id),
+                "UPDATE messages SET swipes = ?, swipe_index = ?, status = ?, updated_at = ? "
+                "WHERE id = ?",
+                (json.dumps(swipes, ensure_ascii=False), index, status or message.status,
+                 time.time(), message.id),
             )
             self._reindex_text(db, message.id, swipes[index])
         return self._get_message(message.id)

@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hearth.api.routes import characters, conversations, health, memory
+from hearth.api.routes import (
+    characters,
+    conversations,
+    health,
+    memory,
+    speech,
+    transcriptions,
+    voice,
+)
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.services import Services
@@ -116,7 +124,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     for router in (
         health.router, characters.router, conversations.router, conversations.messages_router,
-        memory.router,
+        memory.router, speech.router, transcriptions.router, voice.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)

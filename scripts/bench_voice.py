@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Voice-to-voice latency of a spoken conversation through the LAN WebSocket.
+
+A real server (`hearth serve`, default models, memory on) runs in its own process.
+This script plays a person: each of 20 utterances, synthesised by Piper with its
+natural pauses, is streamed into `/api/voice` in real time as 20 ms frames of
+16 kHz PCM, followed by room silence while the reply plays, like a microphone
+would. Voice-to-voice is measured by the client, from the true end of speech
+(the last voiced sample of the utterance, so the silence window is included) to
+the first reply audio received. The server's per-stage timings are reported
+beside the same stages run standalone in this process afterwards (speech-to-text
+on the same audio, Piper on the same first sentences), and the word error rate
+of the server's transcripts.
+
+Goal (2-core CPU, default models): p50 voice-to-voice <= 1.2 s.
+
+    python scripts/bench_voice.py [--turns 20] [--port 8765]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "server"))
+
+from hearth.config import load_settings  # noqa: E402
+from hearth.engines.stt import load_transcriber  # noqa: E402
+from hearth.engines.tts import PiperSynthesizer  # noqa: E402
+from hearth.voice.speakable import SentenceSplitter  # noqa: E402
+
+RATE = 16_000
+FRAME = 320  # 20 ms
+SCRIPT = [
+    "Hi there, it's me again.",
+    "I just got home from work, and I'm really tired.",
+    "My sister Alba called me today.",
+    "She lives in Iceland, and she keeps bees.",
+    "What should I cook for dinner tonight?",
+    "I have some rice, a few eggs, and an onion.",
+    "That sounds good. Thank you.",
+    "My cat is sleeping on the sofa.",
+    "Do you like cats?",
+    "Tomorrow I have a day off.",
+    "I might go for a long walk by the river.",
+    "Do you remember where my sister lives?",
+    "I want to learn to play the guitar.",
+    "Is it hard to learn when you are older?",
+    "The weather is cold and grey today.",
+    "Tell me something cheerful, please.",
+    "My friend Jonas plays the drums in a band.",
+    "They have a concert on Friday night.",
+    "I think I will go and see them.",
+    "Good night, talk to you tomorrow.",
+]
+
+
+@dataclass
+class Utterance:
+    text: str
+    audio: np.ndarray  # float32, 16 kHz
+    speech_end: int  # index just after the last voiced sample
+
+
+@dataclass
+class TurnResult:
+    text: str
+    transcript: str = ""
+    voice_to_voice_ms: float | None = None
+    timings: dict[str, Any] = field(default_factory=dict)
+    reply: str = ""
+    interrupted: bool = False
+
+
+def to_16k(pcm: np.ndarray, rate: int) -> np.ndarray:
+    x = pcm.astype(np.float32) / 32768
+    return np.interp(np.arange(0, len(x), rate / RATE), np.arange(len(x)), x).astype(np.float32)
+
+
+def voiced_end(audio: np.ndarray) -> int:
+    """Just after the last 10 ms that is clearly not silence."""
+    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
+    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 0.01)
+    return int((loud[-1] + 1) * 160) if len(loud) else len(audio)
+
+
+def synthesise(texts: list[str]) -> list[Utterance]:
+    settings = load_settings()
+    tts = PiperSynthesizer(settings.voice.voices_dir)
+    voice = settings.voice.default_voice
+    rate = tts.sample_rate(voice)
+    out = []
+    for text in texts:
+        audio = to_16k(np.concatenate(list(tts.synthesize(text, voice=voice))), rate)
+        out.append(Utterance(text, audio, voiced_end(audio)))
+    return out
+
+
+async def converse(url: str, conversation: int, utterances: list[Utterance],
+                   timeout: float = 90.0) -> list[TurnResult]:
+    results: list[TurnResult] = []
+    noise = np.random.default_rng(0)
+    async with websockets.connect(f"{url}/api/voice?conversation={conversation}",
+                                  max_size=None) as ws:
+        ready = json.loads(await ws.recv())
+        assert ready["type"] == "ready", ready
+        out_rate = ready["output"]["sample_rate"]
+        state: dict[str, Any] = {"turn": None, "first_audio": None, "audio_s": 0.0,
+                                 "finished": False, "result": None}
+
+        async def receive() -> None:
+            async for message in ws:
+                now = time.perf_counter()
+                result: TurnResult | None = state["result"]
+                if isinstance(message, bytes):
+                    if int.from_bytes(message[:4], "little") != state["turn"]:
+                        continue
+                    state["first_audio"] = state["first_audio"] or now
+                    state["audio_s"] += (len(message) - 4) / 2 / out_rate
+                    continue
+                event = json.loads(message)
+                kind = event["type"]
+                if result is None:
+                    continue
+                if kind == "transcript" and event["text"] and state["turn"] is None:
+                    state["turn"] = event["turn"]
+                    result.transcript = event["text"]
+                elif event.get("turn") != state["turn"]:
+                    continue
+                elif kind == "reply_delta":
+                    result.reply += event["text"]
+                elif kind == "turn_finished":
+                    result.timings = event["timings"]
+                    state["finished"] = True
+                elif kind == "interrupted":
+                    result.interrupted = True
+                    state["finished"] = True
+                elif kind == "error":
+                    print("error:", event, file=sys.stderr)  # noqa: T201
+                    state["finished"] = True
+
+        receiver = asyncio.create_task(receive())
+
+        async def stream(samples: np.ndarray, start: float) -> None:
+            for i in range(0, len(samples), FRAME):
+                await asyncio.sleep(max(0.0, start + (i + FRAME) / RATE - time.perf_counter()))
+                await ws.send(np.round(samples[i : i + FRAME] * 32767).astype("<i2").tobytes())
+
+        def room(seconds: float) -> np.ndarray:
+            return (noise.standard_normal(int(seconds * RATE)) * 0.001).astype(np.float32)
+
+        for utterance in utterances:
+            result = TurnResult(utterance.text)
+            state.update(turn=None, first_audio=None, audio_s=0.0, finished=False, result=result)
+            start = time.perf_counter()
+            await stream(utterance.audio + room(len(utterance.audio) / RATE), start)
+            true_end = start + utterance.speech_end / RATE
+            # Room silence while waiting for, then hearing, the reply.
+            clock = time.perf_counter()
+            while time.perf_counter() - clock < timeout:
+                first = state["first_audio"]
+                if state["finished"] and (first is None or
+                                          time.perf_counter() > first + state["audio_s"]):
+                    break
+                t = time.perf_counter()
+                await stream(room(0.1), t)
+            if state["first_audio"] is not None:
+                result.voice_to_voice_ms = (state["first_audio"] - true_end) * 1000
+            results.append(result)
+            print(f"  {len(results):2d}. v2v {result.voice_to_voice_ms or float('nan'):7.0f} ms"  # noqa: T201
+                  f"  heard {result.transcript!r}", flush=True)
+            await stream(room(0.5), time.perf_counter())
+        receiver.cancel()
+    return results
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    errors = total = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        r, h = words(ref), words(hyp)
+        row = list(range(len(h) + 1))
+        for i, rw in enumerate(r, 1):
+            prev, row[0] = row[0], i
+            for j, hw in enumerate(h, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
+        errors += row[-1]
+        total += len(r)
+    return errors / max(total, 1)
+
+
+def standalone(utterances: list[Utterance], replies: list[str]) -> dict[str, list[float]]:
+    """The same speech-to-text and first-sentence synthesis, run alone in this process."""
+    settings = load_settings()
+    stt = load_transcriber(settings.voice)
+    tts = PiperSynthesizer(settings.voice.voices_dir)
+    voice = settings.voice.default_voice
+    stt.transcribe(utterances[0].audio)  # warm-up
+    list(tts.synthesize("Hello.", voice=voice))
+    out: dict[str, list[float]] = {"stt_ms": [], "tts_first_ms": []}
+    for utterance in utterances:
+        t = time.perf_counter()
+        stt.transcribe(utterance.audio[: utterance.speech_end + RATE // 10])
+        out["stt_ms"].append((time.perf_counter() - t) * 1000)
+    for reply in replies:
+        splitter = SentenceSplitter()
+        first = (splitter.feed(reply) + splitter.flush() or [""])[0]
+        if first:
+            t = time.perf_counter()
+            next(iter(tts.synthesize(first, voice=voice)), None)
+            out["tts_first_ms"].append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    texts = (SCRIPT * (args.turns // len(SCRIPT) + 1))[: args.turns]
+
+    print("synthesising the speaker's lines with Piper ...", flush=True)  # noqa: T201
+    utterances = synthesise(texts)
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "HEARTH_DATA_DIR": data, "HEARTH_SERVER__PORT": str(args.port)}
+        server = subprocess.Popen([sys.executable, "-m", "hearth", "serve"], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{args.port}"
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            character = httpx.get(f"{url}/api/characters").json()[0]
+            conversation = httpx.post(f"{url}/api/conversations",
+                                      json={"character_id": character["id"]}).json()
+            print(f"talking with {character['name']} over {len(texts)} turns ...", flush=True)  # noqa: T201
+            results = asyncio.run(converse(url.replace("http", "ws"), conversation["id"],
+                                           utterances))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    alone = standalone(utterances, [r.reply for r in results])
+
+    v2v = [r.voice_to_voice_ms for r in results if r.voice_to_voice_ms is not None]
+    stage = lambda key: [r.timings[key] for r in results if key in r.timings]  # noqa: E731
+    rows = [
+        ("voice-to-voice (client)", v2v, None),
+        ("endpoint (silence window)", stage("endpoint_ms"), None),
+        ("speech-to-text", stage("stt_ms"), alone["stt_ms"]),
+        ("waiting for the transcript", stage("stt_wait_ms"), None),
+        ("time to first token", stage("ttft_ms"), None),
+        ("first sentence", stage("first_sentence_ms"), None),
+        ("first sentence TTS", stage("tts_first_ms"), alone["tts_first_ms"]),
+        ("first audio (from reply start)", stage("first_audio_ms"), None),
+        ("voice-to-voice (server)", stage("voice_to_voice_ms"), None),
+        ("prompt tokens evaluated", [r.timings["prompt_tokens"] - r.timings[
+            "prompt_tokens_reused"] for r in results if "prompt_tokens" in r.timings], None),
+    ]
+    print(f"\n{'stage':34s} {'p50':>8s} {'p95':>8s} {'alone p50':>10s}")  # noqa: T201
+    for name, values, single in rows:
+        print(f"{name:34s} {pct(values, 0.5):8.0f} {pct(values, 0.95):8.0f} "  # noqa: T201
+              f"{pct(single, 0.5) if single else float('nan'):10.0f}")
+    error_rate = wer(texts, [r.transcript for r in results])
+    print(f"\nword error rate of the transcripts: {error_rate:.3f}; "  # noqa: T201
+          f"turns with audio: {len(v2v)}/{len(results)}; "
+          f"goal p50 voice-to-voice <= 1200 ms: {'met' if pct(v2v, 0.5) <= 1200 else 'NOT met'}")
+    print(json.dumps({  # noqa: T201
+        "bench": "voice", "turns": len(results), "answered": len(v2v),
+        "v2v_p50_ms": round(pct(v2v, 0.5)), "v2v_p95_ms": round(pct(v2v, 0.95)),
+        "stages_p50_ms": {name: round(pct(values, 0.5), 1) for name, values, _ in rows},
+        "standalone_p50_ms": {k: round(pct(v, 0.5), 1) for k, v in alone.items()},
+        "wer": round(error_rate, 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""`hearth talk`: a voice conversation through this machine's microphone and speaker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hearth.store import User
+from hearth.voice.devices import Microphone, Speaker
+from hearth.voice.session import VoiceSession
+
+
+class TerminalOutput:
+    """Reply audio to the speaker; what is said, as text, to the terminal."""
+
+    def __init__(self, name: str, speaker: Speaker, write: Callable[..., None]) -> None:
+        self.name = name
+        self.speaker = speaker
+        self.write = write
+
+    async def event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "transcript" and event["text"]:
+            self.write(f"You: {event['text']}")
+        elif kind == "turn_started":
+            self.write(f"{self.name}: ", end="")
+        elif kind == "reply_delta":
+            self.write(event["text"], end="")
+        elif kind == "turn_finished":
+            self.write()
+        elif kind == "interrupted":
+            self.write(" [interrupted]")
+        elif kind == "error":
+            self.write(f"[{event['message']}]")
+
+    async def audio(self, turn: int, pcm: np.ndarray, rate: int) -> None:
+        self.speaker.play(turn, pcm, rate)
+
+    def cancel(self, turn: int) -> float | None:
+        return self.speaker.cancel(turn)
+
+
+async def talk(services: Any, user: User, conversation_id: int, name: str,
+               write: Callable[..., None]) -> None:
+    """Listen until the microphone stops (or Ctrl-C); the last reply is played to its end."""
+    microphone, speaker = Microphone(), Speaker()
+    session = VoiceSession(services, user, conversation_id,
+                           TerminalOutput(name, speaker, write))
+    write("Listening. Speak; talk over the reply to interrupt it. Ctrl-C to leave.")
+    try:
+        async for chunk in microphone.chunks():
+            await session.feed(chunk)
+        await session.drain()
+        while speaker.busy():
+            await asyncio.sleep(0.05)
+    finally:
+        await session.close()
+        speaker.close()

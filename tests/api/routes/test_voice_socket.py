@@ -1,0 +1,203 @@
+"""The voice WebSocket end to end: real VAD, Whisper, the chat model and Piper.
+
+Speech made by Piper goes in as 16 kHz PCM frames; transcripts, replies, stored
+messages and reply audio come out. Barge-in and the echo guard are driven the
+way a client would: by talking over the reply, and by feeding the reply's own
+audio back in.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.utils.live import ThreadServer
+from tests.utils.speech import RATE, SpeechMaker, pcm16, resample, silence
+
+FRAME = 320  # 20 ms
+
+
+class Client:
+    """A voice client: sends microphone frames, collects events and audio by turn."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self.audio: dict[int, list[np.ndarray]] = {}
+        self.first_audio: dict[int, float] = {}
+        self.lock = threading.Lock()
+        self.ready = json.loads(ws.recv(timeout=30))
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for message in self.ws:
+                with self.lock:
+                    if isinstance(message, bytes):
+                        turn = int.from_bytes(message[:4], "little")
+                        self.first_audio.setdefault(turn, time.monotonic())
+                        self.audio.setdefault(turn, []).append(np.frombuffer(message[4:], "<i2"))
+                    else:
+                        self.events.append(json.loads(message))
+        except Exception:  # noqa: BLE001 - the socket closed
+            pass
+
+    def send_audio(self, audio: np.ndarray, realtime: bool = False) -> None:
+        start = time.monotonic()
+        for i in range(0, len(audio), FRAME):
+            if realtime:
+                time.sleep(max(0.0, start + i / RATE - time.monotonic()))
+            self.ws.send(pcm16(audio[i : i + FRAME]).tobytes())
+
+    def of(self, kind: str, turn: int | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.events
+                    if e["type"] == kind and (turn is None or e.get("turn") == turn)]
+
+    def wait(self, kind: str, turn: int | None = None, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found := self.of(kind, turn):
+                return found[-1]
+            time.sleep(0.02)
+        raise AssertionError(f"no {kind} event for turn {turn}; got {self.events}")
+
+    def reply_audio(self, turn: int) -> np.ndarray:
+        with self.lock:
+            return np.concatenate(self.audio.get(turn, [np.zeros(0, np.int16)]))
+
+
+@pytest.fixture()
+def conversation(client: httpx.Client) -> int:
+    character = client.get("/api/characters").json()[0]
+    return client.post("/api/conversations", json={"character_id": character["id"]}).json()["id"]
+
+
+@pytest.fixture()
+def voice(server: ThreadServer, conversation: int) -> Iterator[Client]:
+    url = server.url.replace("http", "ws") + f"/api/voice?conversation={conversation}"
+    with connect(url, max_size=None, open_timeout=30) as ws:
+        yield Client(ws)
+
+
+def words(text: str) -> set[str]:
+    return {w.strip(".,!?'").lower() for w in text.split()}
+
+
+def test_a_spoken_turn_gives_a_transcript_a_stored_reply_and_audio(
+    voice: Client, speech: SpeechMaker, client: httpx.Client, conversation: int
+) -> None:
+    assert voice.ready["input"] == {"format": "pcm_s16le", "sample_rate": 16000, "channels": 1}
+    said = speech("Tell me about your favourite book.")
+    voice.send_audio(np.concatenate([silence(0.3), said.audio, silence(1.0)]))
+
+    transcript = voice.wait("transcript")
+    assert len(words(transcript["text"]) & words(said.text)) >= 4, transcript
+    turn = transcript["turn"]
+    finished = voice.wait("turn_finished", turn)
+    kinds = [e["type"] for e in voice.events]
+    assert kinds.index("speech_started") < kinds.index("speech_stopped") < kinds.index(
+        "transcript") < kinds.index("turn_started") < kinds.index("turn_finished")
+    timings = finished["timings"]
+    for stage in ("endpoint_ms", "stt_ms", "ttft_ms", "first_sentence_ms", "first_audio_ms",
+                  "voice_to_voice_ms"):
+        assert timings[stage] > 0, (stage, timings)
+    reply = "".join(e["text"] for e in voice.of("reply_delta", turn))
+
+    messages = client.get(f"/api/conversations/{conversation}/messages").json()
+    assert messages[-2]["role"] == "user" and messages[-2]["content"] == transcript["text"]
+    assert messages[-1]["id"] == finished["message_id"]
+    assert messages[-1]["content"] == reply.strip() and messages[-1]["status"] == "complete"
+
+    audio = voice.reply_audio(turn)
+    rate = voice.ready["output"]["sample_rate"]
+    assert len(audio) / rate > 0.5 and np.abs(audio).max() > 1000  # real speech, not silence
+
+
+def test_speaking_over_the_reply_interrupts_it_and_keeps_what_was_heard(
+    voice: Client, speech: SpeechMaker, client: httpx.Client, conversation: int
+) -> None:
+    voice.send_audio(np.concatenate([speech("Tell me a long story about the sea.").audio,
+                                     silence(1.0)]))
+    turn = voice.wait("turn_started")["turn"]
+    deadline = time.monotonic() + 90
+    while turn not in voice.first_audio:
+        assert time.monotonic() < deadline, voice.events
+        time.sleep(0.02)
+    time.sleep(1.5)  # let a few words play
+    voice.send_audio(np.concatenate([speech("Wait, stop please.").audio, silence(1.0)]),
+                     realtime=True)
+
+    interrupted = voice.wait("interrupted", turn)
+    heard = interrupted["heard"]
+    generated = "".join(e["text"] for e in voice.of("reply_delta", turn)).strip()
+    assert heard and len(heard) < len(generated) and generated.startswith(heard.split()[0])
+    assert not voice.of("turn_finished", turn)  # cancelled: no finish for the old turn
+    stored = client.get(f"/api/conversations/{conversation}/messages").json()
+    cut = next(m for m in stored if m["id"] == interrupted["message_id"])
+    assert cut["content"] == heard and cut["status"] == "interrupted"
+    # The interruption is the next turn.
+    nxt = voice.wait("transcript", turn + 1)
+    assert "stop" in words(nxt["text"])
+
+
+def test_the_assistants_own_voice_does_not_interrupt_it(
+    voice: Client, speech: SpeechMaker
+) -> None:
+    voice.send_audio(np.concatenate([speech("What did you do today?").audio, silence(1.0)]))
+    turn = voice.wait("turn_started")["turn"]
+    rate = voice.ready["output"]["sample_rate"]
+    deadline = time.monotonic() + 120
+    while turn not in voice.first_audio:  # the room is quiet until the reply plays
+        assert time.monotonic() < deadline, voice.events
+        voice.send_audio(silence(0.1), realtime=True)
+    # A microphone beside the speaker: the reply comes back 120 ms later, a little quieter.
+    sent = 0  # samples of room sound (16 kHz) sent since the reply began to play
+    while sent < 4 * RATE:  # four seconds of it is plenty to fool a plain VAD
+        assert time.monotonic() < deadline
+        played = voice.reply_audio(turn)
+        room = np.concatenate([silence(0.12), resample(played, rate) * 0.6])
+        chunk = room[sent : sent + 5 * FRAME]
+        voice.send_audio(np.concatenate([chunk, silence((5 * FRAME - len(chunk)) / RATE)]),
+                         realtime=True)
+        sent += 5 * FRAME
+    voice.send_audio(silence(0.5), realtime=True)
+    assert not voice.of("interrupted"), voice.events
+    assert len(voice.reply_audio(turn)) / rate > 4.0  # the echo was speech all along
+    assert len(voice.of("speech_started")) == 1  # only the user's question
+
+
+def test_bad_frames_and_messages_get_errors_and_the_socket_stays_usable(voice: Client) -> None:
+    voice.ws.send(b"\x01\x02\x03")  # odd length: not PCM16
+    assert voice.wait("error")["code"] == "bad_audio"
+    for bad in ("not json", '{"type": "dance"}', "[1, 2]", '{"type": "text", "content": 5}'):
+        voice.ws.send(bad)
+    deadline = time.monotonic() + 10
+    while len(voice.of("error")) < 5:
+        assert time.monotonic() < deadline, voice.events
+        time.sleep(0.02)
+    assert {e["code"] for e in voice.of("error")} == {"bad_audio", "bad_message"}
+    assert all("type" in e["message"] or "PCM16" in e["message"] for e in voice.of("error"))
+
+    voice.ws.send(json.dumps({"type": "text", "content": "Hello, who are you?"}))
+    finished = voice.wait("turn_finished")
+    assert finished["message_id"] and voice.reply_audio(finished["turn"]).size > 0
+
+
+def test_an_unknown_conversation_is_refused_plainly(server: ThreadServer) -> None:
+    url = server.url.replace("http", "ws") + "/api/voice?conversation=999999"
+    with connect(url, open_timeout=30) as ws:
+        error = json.loads(ws.recv(timeout=30))
+        assert error["type"] == "error" and error["code"] == "not_found"
+        with pytest.raises(Exception):  # noqa: B017 - closed by the server
+            ws.recv(timeout=30)
+        assert ws.close_code == 4404
