@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hearth.chat import TurnFinished
+from hearth.chat import TurnFinished, TurnStarted
 
 from hearth.errors import TooLarge
 
@@ -58,3 +58,25 @@ def test_a_message_too_long_for_the_window_is_refused(start_services) -> None:  
     with pytest.raises(TooLarge, match="shorten it"):
         services.chat.window(services.user, conversation.id, "word " * 3000)
     assert services.store.list_messages(conversation.id) == before
+
+
+def test_each_turn_extends_the_last_prompt_so_llama_cpp_reuses_it(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+
+    async def turn(text: str) -> tuple[TurnStarted, TurnFinished]:
+        events = [e async for e in services.chat.send(user, conversation.id, text)]
+        return events[0], events[-1]
+
+    previous = None
+    for n, text in enumerate(["Hello!", "I had a long day at work.", "My sister called me.",
+                              "Tell me something cheerful."]):
+        started, finished = asyncio.run(turn(text))
+        prompt = started.window.prompt.text
+        if previous is not None:
+            # The earlier prompt and its reply are a prefix of this one, byte for byte.
+            assert prompt.startswith(previous)
+            evaluated = finished.usage.prompt_tokens - finished.usage.prompt_tokens_reused
+            assert evaluated <= services.model.count(text) + 24, (n, evaluated)
+        previous = prompt + finished.message.content

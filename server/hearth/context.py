@@ -130,6 +130,12 @@ def ago(seconds: float) -> str:
     return f"{int(hours)} hours" if hours >= 2 else f"{int(seconds // 60)} minutes"
 
 
+def with_note(note: str, content: str) -> str:
+    """A user turn as the model sees it, now and in every later prompt (byte for byte,
+    so llama.cpp can reuse it from its cache)."""
+    return f"{note}\n\n{content}" if note else content
+
+
 class ContextBuilder:
     def __init__(self, model: ModelOwner, *, reply_reserve: int, memory: MemorySettings) -> None:
         self.model = model
@@ -208,9 +214,8 @@ class ContextBuilder:
         return ChatMessage("system", "\n\n".join(parts))
 
     def _turn_message(self, message: Message, notes: dict[int, tuple[str, list[str]]]) -> ChatMessage:
-        note = notes.get(message.id)
-        content = f"{note[0]}\n\n{message.content}" if note else message.content
-        return ChatMessage(message.role, content)  # type: ignore[arg-type]
+        note, _ = notes.get(message.id, ("", []))
+        return ChatMessage(message.role, with_note(note, message.content))  # type: ignore[arg-type]
 
     def _clock(self, turn: Turn) -> str:
         """The date and time, when the user comes back after a while (or for the first time)."""
@@ -273,7 +278,7 @@ class ContextBuilder:
         def new_turn(note: str) -> list[ChatMessage]:
             if turn.new_message is None:
                 return tail
-            return [ChatMessage("user", f"{note}\n\n{turn.new_message}"), *tail]
+            return [ChatMessage("user", with_note(note, turn.new_message)), *tail]
 
         state = turn.state
         turns = [m for m in turn.history if state is not None and m.id >= state.start_message_id]
