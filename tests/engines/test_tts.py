@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearth.config import DEFAULT_STT_MODEL, DEFAULT_VOICE, DEFAULT_VOICES_DIR
+from hearth.config import DEFAULT_VOICE, DEFAULT_VOICES_DIR
 from hearth.engines.codec import decode, encode
 from hearth.engines.embed import disable_onnxruntime_telemetry
 from hearth.engines.stt import Transcriber
@@ -69,14 +69,16 @@ def test_one_chunk_per_sentence(synthesizer: PiperSynthesizer) -> None:
 def test_speed_scales_the_duration(synthesizer: PiperSynthesizer) -> None:
     text = "We could walk down to the harbour and watch the boats come in."
     normal = len(speak(synthesizer, text))
-    assert 0.4 < len(speak(synthesizer, text, speed=2.0)) / normal < 0.65
+    # Not exactly half: Piper's phoneme durations are random and its padding fixed.
+    assert 0.4 < len(speak(synthesizer, text, speed=2.0)) / normal < 0.72
     assert 1.6 < len(speak(synthesizer, text, speed=0.5)) / normal < 2.5
 
 
-def test_speech_transcribes_back_to_its_text(synthesizer: PiperSynthesizer) -> None:
+def test_speech_transcribes_back_to_its_text(
+    synthesizer: PiperSynthesizer, transcriber: Transcriber
+) -> None:
     text = "The quick brown fox jumps over the lazy dog near the old stone bridge."
     wav = encode(speak(synthesizer, text), RATE, "wav")
-    transcriber = Transcriber(DEFAULT_STT_MODEL, device="cpu")
     heard = transcriber.transcribe(decode(wav, max_seconds=30)).text
     said = words(text)
     assert len(set(said) & set(words(heard))) / len(set(said)) >= 0.8, heard

@@ -170,6 +170,16 @@ def test_first_piece_may_end_at_a_clause() -> None:
     assert splitter.flush() == ["and also, this is long, really."]
 
 
+def test_first_piece_may_end_before_a_clause_opening_word() -> None:
+    # Small models often start with a long sentence and no comma: speak its first half.
+    assert split("I'm so glad to hear that your cat is well. And you?") == [
+        "I'm so glad to hear", "that your cat is well.", "And you?"]
+    assert split("Yes and no, maybe so.") == ["Yes and no, maybe so."]  # too short to cut
+    splitter = SentenceSplitter()
+    assert splitter.feed("I am really happy to see that") == []  # is "that" a whole word yet?
+    assert splitter.feed(" you") == ["I am really happy to see"]
+
+
 def test_a_splitter_is_reusable_after_flush() -> None:
     splitter = SentenceSplitter()
     first = splitter.feed("One, two, three, four, five. Six.") + splitter.flush()

@@ -9,6 +9,7 @@ stops it at once when the caller goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import threading
@@ -282,6 +283,9 @@ class LlamaModel:
         )
 
 
+AHEAD = 4  # tokens generation may run ahead of a stream's reader
+
+
 @dataclass(frozen=True)
 class _SavedKV:
     kv: bytes
@@ -374,13 +378,19 @@ class ModelOwner:
     ) -> AsyncIterator[Token | Finished]:
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Token | Finished | _Failed | None] = asyncio.Queue()
+        # Generation runs at most a few tokens ahead of the reader: a reader that
+        # pauses (the voice loop, while it speaks its first sentence) frees the CPU.
+        ahead = threading.Semaphore(AHEAD)
 
         def produce() -> None:
             try:
-                with self._running:
-                    for item in self.model.generate(
-                        prompt, params, cancel, session, interruptible=background
-                    ):
+                with self._running, contextlib.closing(self.model.generate(
+                    prompt, params, cancel, session, interruptible=background
+                )) as generated:
+                    for item in generated:
+                        while not ahead.acquire(timeout=0.05):
+                            if cancel.is_set():
+                                return
                         loop.call_soon_threadsafe(items.put_nowait, item)
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
                 loop.call_soon_threadsafe(items.put_nowait, _Failed(e))
@@ -392,6 +402,7 @@ class ModelOwner:
             while (item := await items.get()) is not None:
                 if isinstance(item, _Failed):
                     raise item.error
+                ahead.release()
                 yield item
         finally:
             cancel.set()

@@ -200,7 +200,9 @@ class VoiceSession:
         started = time.perf_counter()
         since = lambda: (time.perf_counter() - started) * 1000  # noqa: E731
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        speaking = asyncio.create_task(self._speak(turn, sentences, since, speech_end))
+        heard_first = asyncio.Event()
+        speaking = asyncio.create_task(
+            self._speak(turn, sentences, since, speech_end, heard_first))
         splitter = SentenceSplitter()
         usage = None
         try:
@@ -219,6 +221,10 @@ class VoiceSession:
                         for sentence in splitter.feed(event.text):
                             turn.timings.setdefault("first_sentence_ms", since())
                             sentences.put_nowait(sentence)
+                        if not sentences.empty() and not heard_first.is_set():
+                            # Two cores can't generate and synthesise at full speed at
+                            # once: the first audio goes first, generation waits for it.
+                            await heard_first.wait()
                     elif isinstance(event, TurnFinished):
                         usage = event.usage
                         turn.reply_id = event.message.id
@@ -237,24 +243,28 @@ class VoiceSession:
                     "message_id": turn.reply_id, "timings": timings})
 
     async def _speak(self, turn: _Turn, sentences: asyncio.Queue[str | None],
-                     since: Callable[[], float], speech_end: float) -> None:
+                     since: Callable[[], float], speech_end: float,
+                     heard_first: asyncio.Event) -> None:
         speaker = self.services.speaker()
         voice = self.voice
-        while (sentence := await sentences.get()) is not None:
-            synth = time.perf_counter()
-            chunks = await asyncio.to_thread(
-                lambda s=sentence: list(speaker.synthesize(s, voice=voice.name,
-                                                           speaker=voice.speaker,
-                                                           speed=voice.speed)))
-            if not chunks:
-                continue
-            pcm = np.concatenate(chunks)
-            if "first_audio_ms" not in turn.timings:
-                turn.timings["tts_first_ms"] = (time.perf_counter() - synth) * 1000
-                turn.timings["first_audio_ms"] = since()
-                turn.timings["voice_to_voice_ms"] = (time.time() - speech_end) * 1000
-            self._play(turn, sentence, pcm)
-            await self.output.audio(turn.id, pcm, self.rate)
+        try:
+            while (sentence := await sentences.get()) is not None:
+                synth = time.perf_counter()
+                chunks = await asyncio.to_thread(
+                    lambda s=sentence: list(speaker.synthesize(s, voice=voice.name,
+                                                               speaker=voice.speaker,
+                                                               speed=voice.speed)))
+                if chunks:
+                    pcm = np.concatenate(chunks)
+                    if "first_audio_ms" not in turn.timings:
+                        turn.timings["tts_first_ms"] = (time.perf_counter() - synth) * 1000
+                        turn.timings["first_audio_ms"] = since()
+                        turn.timings["voice_to_voice_ms"] = (time.time() - speech_end) * 1000
+                    self._play(turn, sentence, pcm)
+                    await self.output.audio(turn.id, pcm, self.rate)
+                heard_first.set()
+        finally:
+            heard_first.set()  # never leave the reply waiting on audio that won't come
 
     def _play(self, turn: _Turn, text: str, pcm: np.ndarray) -> None:
         """Note when this audio will be heard, for the echo guard and for barge-in."""

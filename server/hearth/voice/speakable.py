@@ -166,6 +166,9 @@ def speakable(text: str) -> str:
 
 _SENTENCE, _CLAUSE, _SPACE = 0, 1, 2
 _ENDS = ".!?…"
+# Words that open a clause: the first piece may end before one, to start speaking sooner.
+_CONJUNCTION = re.compile(
+    r"(?:and|but|so|because|that|when|while|if|which|who|where|or)(?=\s)", re.IGNORECASE)
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st sr jr mt vs e.g i.e cf approx dept fig".split()
 )
@@ -281,6 +284,9 @@ class SentenceSplitter:
                     return pos
                 clause = pos
             else:
+                if (not self._spoke and _CONJUNCTION.match(self._buf, pos)
+                        and len(speakable(self._buf[:pos]).split()) > self.first_words):
+                    return pos  # "I'm so glad to hear | that ...": a clause starts here
                 space = pos
         if final and len(self._buf) > self.max_chars:
             return clause or space
