@@ -33,6 +33,7 @@ class Client:
         self.events: list[dict[str, Any]] = []
         self.audio: dict[int, list[np.ndarray]] = {}
         self.first_audio: dict[int, float] = {}
+        self.arrivals: dict[int, list[float]] = {}  # when each audio frame came
         self.lock = threading.Lock()
         self.ready = json.loads(ws.recv(timeout=30))
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -46,6 +47,7 @@ class Client:
                         turn = int.from_bytes(message[:4], "little")
                         self.first_audio.setdefault(turn, time.monotonic())
                         self.audio.setdefault(turn, []).append(np.frombuffer(message[4:], "<i2"))
+                        self.arrivals.setdefault(turn, []).append(time.monotonic())
                     else:
                         self.events.append(json.loads(message))
         except Exception:  # noqa: BLE001 - the socket closed
@@ -74,6 +76,18 @@ class Client:
     def reply_audio(self, turn: int) -> np.ndarray:
         with self.lock:
             return np.concatenate(self.audio.get(turn, [np.zeros(0, np.int16)]))
+
+    def speaker_output(self, turn: int, rate: int) -> np.ndarray:
+        """What a speaker played (16 kHz, from the first audio on): each frame as soon as
+        it came and the one before it ended, silence where the reply had not come yet."""
+        with self.lock:
+            frames = list(zip(self.arrivals.get(turn, []), self.audio.get(turn, []),
+                              strict=True))
+        out = np.zeros(0, np.float32)
+        for arrived, pcm in frames:
+            start = max(int((arrived - self.first_audio[turn]) * RATE), len(out))
+            out = np.concatenate([out, silence((start - len(out)) / RATE), resample(pcm, rate)])
+        return out
 
 
 @pytest.fixture()
@@ -164,8 +178,7 @@ def test_the_assistants_own_voice_does_not_interrupt_it(
     sent = 0  # samples of room sound (16 kHz) sent since the reply began to play
     while sent < 4 * RATE:  # four seconds of it is plenty to fool a plain VAD
         assert time.monotonic() < deadline
-        played = voice.reply_audio(turn)
-        room = np.concatenate([silence(0.12), resample(played, rate) * 0.6])
+        room = np.concatenate([silence(0.12), voice.speaker_output(turn, rate) * 0.6])
         chunk = room[sent : sent + 5 * FRAME]
         voice.send_audio(np.concatenate([chunk, silence((5 * FRAME - len(chunk)) / RATE)]),
                          realtime=True)

@@ -67,6 +67,7 @@ async def voice(ws: WebSocket, conversation: int) -> None:
         await output.event({"type": "error", "code": e.code, "message": e.message})
         await ws.close(code=4000 + e.status)
         return
+    await asyncio.to_thread(services.transcriber)  # loaded once, before the first turn waits on it
     await output.event({
         "type": "ready", "conversation": conversation,
         "input": {"format": "pcm_s16le", "sample_rate": 16_000, "channels": 1},
