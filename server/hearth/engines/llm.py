@@ -283,7 +283,7 @@ class LlamaModel:
         )
 
 
-AHEAD = 4  # tokens generation may run ahead of a stream's reader
+AHEAD = 1  # tokens generation may run ahead of a stream's reader
 
 
 @dataclass(frozen=True)
