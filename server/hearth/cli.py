@@ -107,15 +107,15 @@ def talk(args: argparse.Namespace) -> int:
     from hearth.services import Services
     from hearth.voice.devices import Microphone, Speaker
 
-    Microphone(), Speaker()  # no sound device: say so before loading any model
+    devices = Microphone(), Speaker()  # no sound device: say so before loading any model
     services = Services.start(_settings(args))
     try:
-        return asyncio.run(_voice_loop(services, args.character, args.conversation))
+        return asyncio.run(_voice_loop(services, devices, args.character, args.conversation))
     finally:
         services.close()
 
 
-async def _voice_loop(services: Any, character_name: str | None,
+async def _voice_loop(services: Any, devices: Any, character_name: str | None,
                       conversation_id: int | None) -> int:
     from hearth.voice.local import talk
 
@@ -123,7 +123,7 @@ async def _voice_loop(services: Any, character_name: str | None,
     name = services.store.get_character(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}, by voice.")
     try:
-        await talk(services, services.user, conversation.id, name, out)
+        await talk(services, devices, services.user, conversation.id, name, out)
     finally:
         await _settle(services)
     return 0

@@ -43,10 +43,10 @@ class TerminalOutput:
         return self.speaker.cancel(turn)
 
 
-async def talk(services: Any, user: User, conversation_id: int, name: str,
-               write: Callable[..., None]) -> None:
+async def talk(services: Any, devices: tuple[Microphone, Speaker], user: User,
+               conversation_id: int, name: str, write: Callable[..., None]) -> None:
     """Listen until the microphone stops (or Ctrl-C); the last reply is played to its end."""
-    microphone, speaker = Microphone(), Speaker()
+    microphone, speaker = devices
     session = VoiceSession(services, user, conversation_id,
                            TerminalOutput(name, speaker, write))
     write("Listening. Speak; talk over the reply to interrupt it. Ctrl-C to leave.")
