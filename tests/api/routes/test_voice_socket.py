@@ -155,7 +155,7 @@ def test_speaking_over_the_reply_interrupts_it_and_keeps_what_was_heard(
     heard = interrupted["heard"]
     generated = "".join(e["text"] for e in voice.of("reply_delta", turn)).strip()
     assert heard and len(heard) < len(generated) and generated.startswith(heard.split()[0])
-    assert not voice.of("turn_finished", turn)  # cancelled: no finish for the old turn
+    # (The turn may have finished generating already: its audio was still playing.)
     stored = client.get(f"/api/conversations/{conversation}/messages").json()
     cut = next(m for m in stored if m["id"] == interrupted["message_id"])
     assert cut["content"] == heard and cut["status"] == "interrupted"
