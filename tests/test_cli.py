@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from hearth.characters import parse_card, to_v3
+from hearth.services import seed_default_character
 from hearth.store import Store
 from tests.utils.cards import as_json, rich_v3_data
 from tests.utils.live import ROOT, ProcessServer
@@ -23,7 +24,8 @@ def hearth(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 def test_help_explains_every_command() -> None:
     top = hearth("--help")
     assert top.returncode == 0
-    for command in ("serve", "chat", "characters", "memory"):
+    for command in ("serve", "chat", "characters", "memory", "users", "backup", "restore",
+                    "export"):
         assert command in top.stdout
     serve = hearth("serve", "--help").stdout
     for flag in ("--host", "--port", "--data-dir", "--model", "--config"):
@@ -90,3 +92,39 @@ def test_chat_in_the_terminal_streams_and_stores(tmp_path: Path) -> None:
     assert "reindexed 3 messages" in r.stdout
     assert "3 memories indexed, 3 messages stored" in hearth(
         "memory", "status", "--data-dir", str(data)).stdout
+
+
+def test_household_accounts_from_the_command_line(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    # Without accounts, Hearth will not listen beyond this box (and says what to do).
+    r = hearth("serve", "--host", "0.0.0.0", "--data-dir", data)
+    assert r.returncode == 2 and "hearth users init" in r.stderr
+
+    # What the single local user said before accounts existed becomes the owner's.
+    store = Store(tmp_path / "data" / "hearth.db")
+    seed_default_character(store)
+    local = store.ensure_user("User")
+    before = store.create_conversation(user_id=local.id, character_id=1, title="t", greetings=[])
+    store.close()
+    r = hearth("users", "init", "Alice", "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.split()[-1]
+    assert token.startswith("hth_")
+    assert hearth("users", "init", "Zed", "--data-dir", data).returncode == 2  # one owner
+    r = hearth("users", "add", "Bob", "--password", "--data-dir", data, stdin="hunter2hunter2\n")
+    assert r.returncode == 0, r.stderr
+    assert hearth("users", "add", "Cy", "--password", "--data-dir", data,
+                  stdin="short\n").returncode == 2
+    listing = hearth("users", "list", "--data-dir", data).stdout
+    assert "Alice" in listing and "owner" in listing and "Bob" in listing and "User" not in listing
+
+    store = Store(tmp_path / "data" / "hearth.db")
+    alice = store.find_user("alice")
+    assert alice.is_owner and store.get_conversation(before.id, user_id=alice.id)
+    assert len(store.list_tokens(alice.id)) == 1
+    store.close()
+    assert "revoked 1" in hearth("users", "revoke", "Alice", "--data-dir", data).stdout
+    r = hearth("users", "remove", "Alice", "--data-dir", data)
+    assert r.returncode == 2 and "owner" in r.stderr
+    assert hearth("users", "remove", "Bob", "--data-dir", data).returncode == 0
+    assert "Bob" not in hearth("users", "list", "--data-dir", data).stdout

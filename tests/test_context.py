@@ -80,3 +80,22 @@ def test_each_turn_extends_the_last_prompt_so_llama_cpp_reuses_it(start_services
             evaluated = finished.usage.prompt_tokens - finished.usage.prompt_tokens_reused
             assert evaluated <= services.model.count(text) + 24, (n, evaluated)
         previous = prompt + finished.message.content
+
+
+def test_a_prepared_message_starts_without_evaluating_its_prompt(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+
+    async def turn(text: str, prepare: bool) -> TurnFinished:
+        if prepare:  # as the voice loop does while the user pauses
+            await services.chat.prepare(user, conversation.id, text)
+        events = [e async for e in services.chat.send(user, conversation.id, text)]
+        return events[-1]
+
+    cold = asyncio.run(turn("My sister Alba called me today from Iceland.", prepare=False))
+    warm = asyncio.run(turn("She keeps bees there, and they made honey this year.", prepare=True))
+    assert cold.usage.prompt_tokens_evaluated > 10
+    assert warm.usage.prompt_tokens_evaluated <= 1  # only the last token, for fresh logits
+    stored = services.store.list_messages(conversation.id)
+    assert [m.content for m in stored if m.role == "user"][-1].startswith("She keeps bees")

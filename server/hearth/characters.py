@@ -21,6 +21,9 @@ from hearth.engines.tts import MAX_SPEED, MIN_SPEED
 from hearth.errors import InvalidInput, TooLarge
 
 MAX_CARD_BYTES_DEFAULT = 8 * 1024 * 1024
+# Real cards nest a few levels deep; a bound keeps copying and storing them off the
+# recursion limit (a small file can hold [[[[...]]]] a million levels deep).
+MAX_DEPTH = 100
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CARD_KEYWORDS = ("ccv3", "chara")  # order = preference when reading
@@ -85,6 +88,11 @@ def normalise_data(data: dict) -> dict:
     """
     if not isinstance(data, dict):
         raise InvalidInput(f"card data must be a JSON object, not {_json_type(data)}")
+    if _too_deep(data, MAX_DEPTH):
+        raise InvalidInput(
+            f"the card nests objects and lists more than {MAX_DEPTH} levels deep; "
+            "this is not a card Hearth can store - re-export it from where it came from"
+        )
     out: dict[str, Any] = {}
     for key in _STR_FIELDS:
         value = data.get(key)
@@ -265,6 +273,11 @@ def _load_json(blob: bytes, where: str, not_json: str) -> Any:
             f"{where} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}); "
             "re-export the card from where it came from"
         ) from None
+    except (ValueError, RecursionError):  # a number thousands of digits long; nesting too deep
+        raise InvalidInput(
+            f"{where} holds JSON too deeply nested or with a number too long to read; "
+            "it is not a character card - re-export the card from where it came from"
+        ) from None
 
 
 def _b64json(card: dict) -> bytes:
@@ -305,6 +318,19 @@ def _str_list(value: Any, key: str) -> list[str]:
 def _optional(data: dict, key: str, kind: type) -> None:
     if data.get(key) is not None:
         _expect(data[key], kind, key)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than `limit` levels (walked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _is_number(value: Any) -> bool:

@@ -24,7 +24,7 @@ from hearth.engines.llm import Finished, ModelOwner, SamplingParams, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
 from hearth.jobs import Jobs
 from hearth.memory.recall import Recalled
-from hearth.memory.service import Memory
+from hearth.memory.service import Memory, database_generation
 from hearth.store import Conversation, Message, Store, User
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,13 @@ class Chat:
 
     # -- turns -----------------------------------------------------------------------
 
+    async def prepare(self, user: User, conversation_id: int, content: str) -> None:
+        """Evaluate the prompt `content` would get, before `send` is called with it: the
+        voice loop does this while the user pauses, so the reply starts sooner. Stores
+        nothing; if the conversation changes meanwhile, only the head start is lost."""
+        window = await asyncio.to_thread(self.window, user, conversation_id, content)
+        await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
+
     async def send(self, user: User, conversation_id: int, content: str) -> AsyncIterator[TurnEvent]:
         """Store the user's message, then stream and store the reply."""
         content = self.check_content(content)
@@ -165,16 +172,17 @@ class Chat:
         now = time.time()
         # Recall and packing run off the event loop; they refuse before anything is stored.
         window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
-        self.model.check_capacity()
+        self.model.check_capacity(user.id)
         stored = self.store.add_message(conversation_id=conversation.id, role="user",
                                         content=content, created_at=now)
         self._keep(conversation.id, stored.id, window)
         yield TurnStarted(stored, window)
         async with aclosing(self._reply(window, conversation, None)) as events:
             async for event in events:
-                yield event
+                # Queued before the last event goes out: a caller may stop reading there.
                 if isinstance(event, TurnFinished):
                     self._after(user, conversation, stored, event.message)
+                yield event
 
     async def regenerate(self, user: User, conversation_id: int) -> AsyncIterator[TurnEvent]:
         """A new alternative for the last reply (kept as a swipe), or a reply to a lone user message."""
@@ -188,7 +196,7 @@ class Chat:
         answered = history[:-1] if target is not None else history
         window = await asyncio.to_thread(self.build, user, conversation, answered, None,
                                          time.time())
-        self.model.check_capacity()
+        self.model.check_capacity(user.id)
         yield TurnStarted(None, window)
         async with aclosing(self._reply(window, conversation, target)) as events:
             async for event in events:
@@ -210,7 +218,9 @@ class Chat:
         parts: list[str] = []
         usage: Usage | None = None
         stored: Message | None = None
-        stream = self.model.stream(window.prompt, self._params(), session=f"c{conversation.id}")
+        generation = database_generation(self.store)
+        stream = self.model.stream(window.prompt, self._params(), session=f"c{conversation.id}",
+                                   user=conversation.user_id)
         try:
             async with aclosing(stream):
                 async for item in stream:
@@ -223,7 +233,11 @@ class Chat:
             # Runs on cancellation too: keep what was already said, marked as such.
             text = "".join(parts).strip()
             complete = usage is not None and usage.finish_reason != "cancelled"
-            if text or complete:
+            # A restore replaced the data meanwhile: its ids now name other conversations.
+            restored = database_generation(self.store) != generation
+            if restored:
+                log.warning("the data was restored during a reply; the reply is not stored")
+            elif text or complete:
                 status = "complete" if complete else "interrupted"
                 if target is None:
                     stored = self.store.add_message(
@@ -232,6 +246,9 @@ class Chat:
                     )
                 else:
                     stored = self.store.add_swipe(target.id, content=text, status=status)
+        if restored:
+            raise Conflict("the data was restored from a backup while this reply was being "
+                           "written, so it was not stored; send your message again")
         assert stored is not None and usage is not None
         yield TurnFinished(stored, usage)
 

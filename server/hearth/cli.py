@@ -54,8 +54,76 @@ def serve(args: argparse.Namespace) -> int:
     from hearth.api.app import create_app
 
     settings = _settings(args)
+    _check_exposure(settings)
     app = create_app(settings)
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    return 0
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Before loading any model: refuse to listen on the LAN without accounts."""
+    from hearth.accounts import Accounts, is_loopback
+    from hearth.store import Store
+
+    store = Store(settings.db_path)
+    try:
+        Accounts(store, loopback_only=is_loopback(settings.server.host)).check_exposure(
+            settings.server.host)
+    finally:
+        store.close()
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    """Ask for a password when --password was given (a line of stdin when it is not a tty)."""
+    if not args.password:
+        return None
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise HearthError("the two passwords differ; nothing was changed")
+    return first
+
+
+def users(args: argparse.Namespace) -> int:
+    from hearth.accounts import Accounts
+    from hearth.store import Store
+
+    settings = _settings(args)
+    store = Store(settings.db_path)
+    accounts = Accounts(store, loopback_only=True)
+    try:
+        if args.action == "init":
+            user, token = accounts.init_owner(args.name, _password(args))
+            out(f"{user.name} owns this household. Their API token (shown once, keep it):")
+            out(token)
+        elif args.action == "add":
+            user, token = accounts.add_member(args.name, _password(args))
+            out(f"added {user.name}. Their API token (shown once, give it to them):")
+            out(token)
+        elif args.action == "list":
+            for u in store.list_users():
+                tokens = len(store.list_tokens(u.id))
+                out(f"{u.id:>4}  {u.name:<24} {u.role:<7} "
+                    f"{'password' if u.has_password else 'no password'}, {tokens} token(s)")
+        elif args.action == "remove":
+            # Their memories leave the index when the server next starts (catch-up).
+            n = len(accounts.remove(store.find_user(args.name)))
+            out(f"removed {args.name} and their {n} messages")
+        elif args.action == "token":
+            _, token = accounts.issue_token(store.find_user(args.name), args.label)
+            out(token)
+        elif args.action == "revoke":
+            n = store.delete_tokens(store.find_user(args.name).id)
+            out(f"revoked {n} token(s) and sessions of {args.name}")
+        elif args.action == "password":
+            password = _password(argparse.Namespace(password=True))
+            accounts.set_password(store.find_user(args.name), password or "")
+            out(f"password of {args.name} set; their web sessions were ended")
+    finally:
+        store.close()
     return 0
 
 
@@ -64,13 +132,19 @@ def chat(args: argparse.Namespace) -> int:
 
     services = Services.start(_settings(args))
     try:
-        return asyncio.run(_chat_loop(services, args.character, args.conversation))
+        return asyncio.run(_chat_loop(services, _user(services, args.user), args.character,
+                                      args.conversation))
     finally:
         services.close()
 
 
-def _conversation(services: Any, character_name: str | None, conversation_id: int | None) -> Any:
-    store, user = services.store, services.user
+def _user(services: Any, name: str | None) -> Any:
+    return services.store.find_user(name) if name else services.user
+
+
+def _conversation(services: Any, user: Any, character_name: str | None,
+                  conversation_id: int | None) -> Any:
+    store = services.store
     if conversation_id is not None:
         return store.get_conversation(conversation_id, user_id=user.id)
     characters = store.list_characters()
@@ -80,9 +154,10 @@ def _conversation(services: Any, character_name: str | None, conversation_id: in
     return services.chat.start_conversation(user, character.id)
 
 
-async def _chat_loop(services: Any, character_name: str | None, conversation_id: int | None) -> int:
-    store, user = services.store, services.user
-    conversation = _conversation(services, character_name, conversation_id)
+async def _chat_loop(services: Any, user: Any, character_name: str | None,
+                     conversation_id: int | None) -> int:
+    store = services.store
+    conversation = _conversation(services, user, character_name, conversation_id)
     name = store.get_character(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}. Ctrl-D or /quit to leave.\n")
     for message in store.list_messages(conversation.id)[-6:]:
@@ -110,20 +185,21 @@ def talk(args: argparse.Namespace) -> int:
     devices = Microphone(), Speaker()  # no sound device: say so before loading any model
     services = Services.start(_settings(args))
     try:
-        return asyncio.run(_voice_loop(services, devices, args.character, args.conversation))
+        return asyncio.run(_voice_loop(services, devices, _user(services, args.user),
+                                       args.character, args.conversation))
     finally:
         services.close()
 
 
-async def _voice_loop(services: Any, devices: Any, character_name: str | None,
+async def _voice_loop(services: Any, devices: Any, user: Any, character_name: str | None,
                       conversation_id: int | None) -> int:
     from hearth.voice.local import talk
 
-    conversation = _conversation(services, character_name, conversation_id)
+    conversation = _conversation(services, user, character_name, conversation_id)
     name = services.store.get_character(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}, by voice.")
     try:
-        await talk(services, devices, services.user, conversation.id, name, out)
+        await talk(services, devices, user, conversation.id, name, out)
     finally:
         await _settle(services)
     return 0
@@ -206,10 +282,70 @@ def memory(args: argparse.Namespace) -> int:
             out(f"reindexed {n} messages and {index.count() - n} facts and summaries "
                 f"into {settings.index_path}")
         else:
+            from hearth.memory.service import database_generation
+
             out(f"{index.count()} memories indexed, {len(store.message_ids())} messages stored")
+            stamp = index.stamp()
+            if not stamp.complete or stamp.generation != database_generation(store):
+                out("The index was built from other data (a restore since, or a rebuild cut "
+                    "short): the server rebuilds it, or `hearth memory reindex` now.")
     finally:
         index.close()
         store.close()
+    return 0
+
+
+# -- backup, restore, export -----------------------------------------------------------
+
+
+def backup(args: argparse.Namespace) -> int:
+    from hearth import backup as backups
+
+    settings = _settings(args)
+    snap = backups.backup(settings.db_path, Path(args.file), force=args.force)
+    out(f"backed up {snap.users} users, {snap.conversations} conversations and {snap.messages} "
+        f"messages to {snap.path} (integrity checked). The memory index is not in it: a "
+        "restore rebuilds it from the database.")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    from hearth import backup as backups
+
+    settings = _settings(args)
+    restored = backups.restore(settings.db_path, Path(args.file),
+                               keep_previous=not args.no_keep)
+    snap = restored.snapshot
+    out(f"restored {snap.users} users, {snap.conversations} conversations and {snap.messages} "
+        f"messages from {args.file}.")
+    if restored.previous is not None:
+        out(f"The data it replaced is kept in {restored.previous}.")
+    out("The memory index is rebuilt from the restored data by a running server within "
+        "seconds, or when Hearth next starts (`hearth memory reindex` does it now, when no "
+        "server runs).")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from hearth.backup import export_user
+    from hearth.store import Store
+
+    settings = _settings(args)
+    dest = None if args.file == "-" else Path(args.file)
+    if dest is not None and dest.exists() and not args.force:
+        raise HearthError(f"{dest} already exists; choose another file, or pass --force")
+    if not settings.db_path.is_file():
+        raise HearthError(f"there is no database at {settings.db_path}; check --data-dir")
+    store = Store(settings.db_path)
+    try:
+        text = export_user(store, args.user).model_dump_json(indent=2)
+    finally:
+        store.close()
+    if dest is None:
+        out(text)
+    else:
+        dest.write_text(text + "\n", encoding="utf-8")
+        sys.stderr.write(f"exported {args.user}'s data to {dest}\n")
     return 0
 
 
@@ -233,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(p)
     p.add_argument("--character", help="character name (default: the first one)")
     p.add_argument("--conversation", type=int, help="continue this conversation id")
+    p.add_argument("--user", help="who is talking (default: the owner)")
     p.set_defaults(func=chat)
 
     p = commands.add_parser("talk", help="talk with a character through the microphone and speaker")
@@ -240,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(p)
     p.add_argument("--character", help="character name (default: the first one)")
     p.add_argument("--conversation", type=int, help="continue this conversation id")
+    p.add_argument("--user", help="who is talking (default: the owner)")
     p.set_defaults(func=talk)
 
     p = commands.add_parser("characters", help="list, import or export characters")
@@ -256,6 +394,30 @@ def build_parser() -> argparse.ArgumentParser:
     for a in actions.choices.values():
         a.set_defaults(func=characters)
 
+    p = commands.add_parser("users", help="the household: owner, members, tokens, passwords")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("init", help="create the owner (takes over the local user's data) "
+                           "and print their first API token")
+    a.add_argument("name")
+    a = actions.add_parser("add", help="add a member and print their first API token")
+    a.add_argument("name")
+    for a in actions.choices.values():
+        a.add_argument("--password", action="store_true",
+                       help="also set a password for the web client (asked for)")
+    a = actions.add_parser("list", help="list the household's people")
+    a = actions.add_parser("remove", help="remove a member with all their conversations")
+    a.add_argument("name")
+    a = actions.add_parser("token", help="print a new API token for a user")
+    a.add_argument("name")
+    a.add_argument("--label", default="api token", help="what the token is for")
+    a = actions.add_parser("revoke", help="revoke every token and session of a user")
+    a.add_argument("name")
+    a = actions.add_parser("password", help="set a user's password (asked for)")
+    a.add_argument("name")
+    for a in actions.choices.values():
+        _common(a)
+        a.set_defaults(func=users)
+
     p = commands.add_parser("memory", help="the memory index: rebuild it from the database")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("reindex", help="rebuild the whole index from SQLite (safe any time)")
@@ -264,6 +426,42 @@ def build_parser() -> argparse.ArgumentParser:
     _common(a)
     for a in actions.choices.values():
         a.set_defaults(func=memory)
+
+    p = commands.add_parser(
+        "backup", help="copy the database to FILE, safely while the server runs",
+        description="Copy the database to FILE as one consistent snapshot (SQLite's online "
+        "backup), safe while the server runs and writes, and check the copy. The memory index "
+        "is not copied: its files are not consistent while written, and a restore rebuilds it "
+        "from the database.")
+    _common(p)
+    p.add_argument("file", help="the backup file to write")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.set_defaults(func=backup)
+
+    p = commands.add_parser(
+        "restore", help="replace all data with a backup, safely while the server runs",
+        description="Replace every user's data with the backup FILE. FILE is checked first "
+        "(integrity, Hearth tables); a file that fails changes nothing. The data is copied "
+        "into the live database in one transaction, so a running server switches over "
+        "at once; the data it replaces is first kept beside the database. The memory index "
+        "is rebuilt from the restored data: by a running server within seconds, otherwise "
+        "at the next start.")
+    _common(p)
+    p.add_argument("file", help="a file made by `hearth backup`")
+    p.add_argument("--no-keep", action="store_true",
+                   help="do not keep a copy of the data being replaced")
+    p.set_defaults(func=restore)
+
+    p = commands.add_parser(
+        "export", help="write one person's data as JSON",
+        description="Write one user's conversations (every message, with alternatives), "
+        "rolling summaries, facts, and the characters they talked with, as JSON. Nothing of "
+        "any other user, and no password hashes or tokens.")
+    _common(p)
+    p.add_argument("--user", required=True, help="whose data (`hearth users list`)")
+    p.add_argument("file", nargs="?", default="-", help="output file, or - for stdout (default)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.set_defaults(func=export)
     return parser
 
 

@@ -39,6 +39,10 @@ DEFAULT_VOICE = "en_US-joe-medium"
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to listen on (127.0.0.1: this box only).")
     port: int = Field(8000, ge=1, le=65535, description="TCP port of the HTTP API.")
+    cors_origins: list[str] = Field(
+        [], description="Web origins on the LAN allowed to call the API from a browser "
+        "(e.g. 'http://192.168.1.20:3000'); empty: none (CORS off)."
+    )
 
 
 class LLMSettings(BaseModel):
@@ -60,6 +64,9 @@ class LLMSettings(BaseModel):
     seed: int = Field(-1, description="Sampling seed (-1: random).")
     queue_size: int = Field(
         16, ge=1, le=1024, description="Requests that may wait for the model before 503."
+    )
+    queue_per_user: int = Field(
+        4, ge=1, le=1024, description="Requests one user may have waiting before 503."
     )
 
     @field_validator("model_path")
@@ -142,6 +149,13 @@ class LimitSettings(BaseModel):
     )
     max_speech_chars: int = Field(
         4096, ge=1, description="Longest text accepted for speech synthesis, in characters."
+    )
+    max_ws_frame_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest voice WebSocket frame (64 KiB: 2 s of audio)."
+    )
+    max_ws_frames_per_second: float = Field(
+        1000.0, gt=0, description="Voice WebSocket frames a second (recorded audio may come "
+        "faster than real time); frames beyond it are dropped."
     )
 
 

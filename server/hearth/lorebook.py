@@ -300,7 +300,8 @@ def _decorator_ok(name: str, value: str) -> bool:
     if name in ("activate", "dont_activate"):
         return True
     if name == "scan_depth":
-        return value.isdigit()
+        # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+        return value.isascii() and value.isdigit() and len(value) <= 9
     return False
 
 

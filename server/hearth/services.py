@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
+from hearth.accounts import Accounts, is_loopback
 from hearth.characters import normalise_data
 from hearth.chat import Chat
 from hearth.config import Settings
@@ -22,9 +23,6 @@ from hearth.store import Store, User
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER = "User"
-
-
 @dataclass
 class Services:
     settings: Settings
@@ -33,7 +31,7 @@ class Services:
     memory: Memory | None
     jobs: Jobs
     chat: Chat
-    user: User  # the household's single user until accounts arrive
+    accounts: Accounts
     _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
     _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
@@ -51,7 +49,8 @@ class Services:
         seed_default_character(store)
         if model is None:
             log.info("loading chat model %s", settings.llm.model_path)
-            model = ModelOwner(load_model(settings.llm), queue_size=settings.llm.queue_size)
+            model = ModelOwner(load_model(settings.llm), queue_size=settings.llm.queue_size,
+                               queue_per_user=settings.llm.queue_per_user)
         memory = None
         if settings.memory.enabled:
             embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
@@ -60,7 +59,19 @@ class Services:
                             settings=settings)
         jobs = Jobs()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
-        return cls(settings, store, model, memory, jobs, chat, store.ensure_user(DEFAULT_USER))
+        accounts = Accounts(store, loopback_only=is_loopback(settings.server.host))
+        return cls(settings, store, model, memory, jobs, chat, accounts)
+
+    @property
+    def user(self) -> User:
+        """Whom the CLI acts as by default: the owner, or the single local user."""
+        return self.accounts.local_user()
+
+    def remove_user(self, user: User) -> None:
+        """Remove a member and forget everything that was theirs, index included."""
+        self.accounts.remove(user)
+        if self.memory is not None:
+            self.memory.forget_user(user.id)
 
     def speaker(self) -> Synthesizer:
         """The speech synthesizer, made on first use; each voice loads when first spoken."""

@@ -17,14 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hearth.errors import NotFound
+from hearth.errors import Conflict, NotFound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at REAL NOT NULL,
+    role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member')),
+    password_hash TEXT                 -- scrypt, see accounts.py; NULL: tokens only
+);
+-- API tokens and web sessions. Only a digest of each token is kept.
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('api', 'session')),
+    label TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    last_used_at REAL
 );
 CREATE TABLE IF NOT EXISTS characters (
     id INTEGER PRIMARY KEY,
@@ -98,6 +111,34 @@ class User:
     id: int
     name: str
     created_at: float
+    role: str = "member"
+    has_password: bool = False
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    user_id: int
+    kind: str
+    label: str
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(id=row["id"], name=row["name"], created_at=row["created_at"], role=row["role"],
+                has_password=row["password_hash"] is not None)
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(id=row["id"], user_id=row["user_id"], kind=row["kind"], label=row["label"],
+                 created_at=row["created_at"], expires_at=row["expires_at"],
+                 last_used_at=row["last_used_at"])
 
 
 @dataclass(frozen=True)
@@ -188,8 +229,17 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes in WAL mode
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
         self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
+
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier version up to SCHEMA (columns only added)."""
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(users)")}
+        if columns and "role" not in columns:
+            self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' "
+                             "CHECK (role IN ('owner', 'member'))")
+            self._db.execute("ALTER TABLE users ADD COLUMN password_hash TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -232,7 +282,108 @@ class Store:
                 "INSERT OR IGNORE INTO users (name, created_at) VALUES (?, ?)", (name, time.time())
             )
             row = db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        return User(id=row["id"], name=row["name"], created_at=row["created_at"])
+        return _user(row)
+
+    def create_user(self, name: str, *, role: str, password_hash: str | None) -> User:
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"there is already a user named {name!r}; choose another name")
+            cur = db.execute(
+                "INSERT INTO users (name, created_at, role, password_hash) VALUES (?, ?, ?, ?)",
+                (name, time.time(), role, password_hash),
+            )
+        return self.get_user(cur.lastrowid)  # type: ignore[arg-type]
+
+    def get_user(self, user_id: int) -> User:
+        row = self._one("SELECT * FROM users WHERE id = ?", user_id)
+        if row is None:
+            raise NotFound(f"no user with id {user_id}; list them at /api/users")
+        return _user(row)
+
+    def find_user(self, name: str) -> User:
+        row = self._one("SELECT * FROM users WHERE name = ?", name)
+        if row is None:
+            raise NotFound(f"no user named {name!r}; `hearth users list` shows them")
+        return _user(row)
+
+    def list_users(self) -> list[User]:
+        return [_user(r) for r in self._all("SELECT * FROM users ORDER BY id")]
+
+    def owner(self) -> User | None:
+        row = self._one("SELECT * FROM users WHERE role = 'owner' ORDER BY id LIMIT 1")
+        return _user(row) if row else None
+
+    def update_user(self, user_id: int, *, name: str | None = None, role: str | None = None,
+                    password_hash: str | None = None) -> User:
+        sets = {"name": name, "role": role, "password_hash": password_hash}
+        sets = {k: v for k, v in sets.items() if v is not None}
+        if sets:
+            with self._tx() as db:
+                db.execute(f"UPDATE users SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
+                           (*sets.values(), user_id))
+        return self.get_user(user_id)
+
+    def password_hash(self, user_id: int) -> str | None:
+        row = self._one("SELECT password_hash FROM users WHERE id = ?", user_id)
+        return row["password_hash"] if row else None
+
+    def delete_user(self, user_id: int) -> list[int]:
+        """Delete a user with their conversations, facts and tokens; returns deleted message ids."""
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+                "WHERE c.user_id = ?", (user_id,))]
+            db.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in ids])
+            cur = db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+        if cur.rowcount == 0:
+            raise NotFound(f"no user with id {user_id}; list them at /api/users")
+        return ids
+
+    # -- tokens -----------------------------------------------------------
+
+    def add_token(self, user_id: int, *, kind: str, label: str, digest: str,
+                  expires_at: float | None) -> Token:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO tokens (user_id, kind, label, digest, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (user_id, kind, label, digest, time.time(), expires_at))
+            row = db.execute("SELECT * FROM tokens WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return _token(row)
+
+    def user_by_token(self, digest: str, *, now: float) -> User | None:
+        """The user a live token belongs to (and note its use), or None."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT u.*, t.id AS token_id, t.last_used_at FROM tokens t "
+                "JOIN users u ON u.id = t.user_id "
+                "WHERE t.digest = ? AND (t.expires_at IS NULL OR t.expires_at > ?)",
+                (digest, now)).fetchone()
+            if row is None:
+                return None
+            if row["last_used_at"] is None or now - row["last_used_at"] > 60:
+                db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?",
+                           (now, row["token_id"]))
+        return _user(row)
+
+    def list_tokens(self, user_id: int) -> list[Token]:
+        return [_token(r) for r in self._all(
+            "SELECT * FROM tokens WHERE user_id = ? ORDER BY id", user_id)]
+
+    def delete_token(self, token_id: int, *, user_id: int) -> None:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM tokens WHERE id = ? AND user_id = ?", (token_id, user_id))
+        if cur.rowcount == 0:
+            raise NotFound(f"no token with id {token_id}; list yours at /api/tokens")
+
+    def delete_token_digest(self, digest: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM tokens WHERE digest = ?", (digest,))
+
+    def delete_tokens(self, user_id: int, *, kind: str | None = None) -> int:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM tokens WHERE user_id = ? AND kind = coalesce(?, kind)",
+                             (user_id, kind))
+        return cur.rowcount
 
     # -- characters -------------------------------------------------------
 

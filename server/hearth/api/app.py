@@ -7,13 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hearth.api.deps import get_user
 from hearth.api.routes import (
+    accounts,
     characters,
     conversations,
     health,
@@ -22,6 +25,7 @@ from hearth.api.routes import (
     transcriptions,
     voice,
 )
+from hearth.backup import watch_restores
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.services import Services
@@ -79,14 +83,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         running = Services.start(settings) if owned else services
+        running.accounts.check_exposure(settings.server.host)
         app.state.services = running
         memory = running.memory
+        watcher = None
         if memory is not None:
-            # An index left behind (say, by a crash) is repaired in the background.
-            running.jobs.submit("catch-up", lambda: asyncio.to_thread(memory.catch_up))
+            # An index left behind (say, by a crash) is repaired in the background; one
+            # built from other data is rebuilt, at start or when a restore lands.
+            def sync() -> None:
+                running.jobs.submit("sync", lambda: asyncio.to_thread(memory.sync))
+
+            sync()
+            watcher = asyncio.create_task(watch_restores(running.store, sync))
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             await running.jobs.close()
             if owned:
                 running.close()
@@ -101,7 +115,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(HearthError)
     async def hearth_error(request: Request, exc: HearthError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if exc.status == 503 else {}
+        headers = {503: {"Retry-After": "5"}, 429: {"Retry-After": "60"},
+                   401: {"WWW-Authenticate": "Bearer"}}.get(exc.status, {})
         return error_response(exc.status, exc.code, exc.message, **headers)
 
     @app.exception_handler(RequestValidationError)
@@ -122,11 +137,28 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "something went wrong on the server; see its log")
 
-    for router in (
-        health.router, characters.router, conversations.router, conversations.messages_router,
-        memory.router, speech.router, transcriptions.router, voice.router,
-    ):
+    @app.exception_handler(UnicodeEncodeError)
+    async def not_unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # JSON can escape half of a UTF-16 pair ("\ud800"), which is no character: text
+        # holding one can be neither stored nor tokenized. Any other encoding error is ours.
+        if not "\ud800" <= exc.object[exc.start] <= "\udfff":
+            return await unexpected(request, exc)
+        return error_response(
+            422, "invalid_input", "the request holds text that is not valid Unicode (a lone "
+            "surrogate escape such as \\ud800 in its JSON); send the text as UTF-8")
+
+    # Health and login are open; every other route needs a user (see api/deps.py).
+    # The voice socket asks for its user itself, to answer with a close code.
+    for router in (health.router, accounts.router, voice.router):
         app.include_router(router)
+    for router in (
+        accounts.private, characters.router, conversations.router, conversations.messages_router,
+        memory.router, speech.router, transcriptions.router,
+    ):
+        app.include_router(router, dependencies=[Depends(get_user)])
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    if settings.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
+                           allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
     return app
 

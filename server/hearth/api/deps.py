@@ -4,20 +4,50 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
+from hearth.accounts import Forbidden, Unauthorized
 from hearth.services import Services
 from hearth.store import User
 
-
-def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+SESSION_COOKIE = "hearth_session"
 
 
-def get_user(services: Annotated[Services, Depends(get_services)]) -> User:
-    # One household user for now; accounts and tokens replace this in one place.
-    return services.user
+def get_services(conn: HTTPConnection) -> Services:
+    return conn.app.state.services  # type: ignore[no-any-return]
+
+
+def presented_token(conn: HTTPConnection) -> str | None:
+    """The key a client presents: `Authorization: Bearer ...`, or the web session cookie."""
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return conn.cookies.get(SESSION_COOKIE)
+
+
+def get_user(conn: HTTPConnection, services: Annotated[Services, Depends(get_services)]) -> User:
+    """Who is asking. Works for HTTP routes and the voice WebSocket alike."""
+    token = presented_token(conn)
+    if token is not None:
+        user = services.accounts.authenticate(token)
+        if user is None:
+            raise Unauthorized("this token is not valid (revoked, expired or mistyped); "
+                               "log in again or ask the owner for a new one")
+        return user
+    if services.accounts.single_user:
+        return services.accounts.local_user()
+    raise Unauthorized("sign in first: send `Authorization: Bearer <token>` "
+                       "(`hearth users token NAME` makes one) or log in at POST /api/login")
+
+
+def get_owner(user: Annotated[User, Depends(get_user)],
+              services: Annotated[Services, Depends(get_services)]) -> User:
+    if not (user.is_owner or services.accounts.single_user):
+        raise Forbidden("only the household's owner can do this")
+    return user
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentUser = Annotated[User, Depends(get_user)]
+Owner = Annotated[User, Depends(get_owner)]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, Field
 
 from hearth.engines.llm import Usage
 from hearth.store import Character, Conversation, Message
+
+# An id in a request: SQLite holds 64-bit integers, so a number outside that range names
+# nothing and could not even be looked up; it is refused at the edge (422).
+Id = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 
 
 def iso(ts: float) -> datetime:
@@ -38,7 +43,7 @@ class CharacterPatch(BaseModel):
 
 
 class ConversationIn(BaseModel):
-    character_id: int
+    character_id: Id
 
 
 class ConversationOut(BaseModel):
@@ -169,7 +174,7 @@ class ImportOut(BaseModel):
 
 
 class FactIn(BaseModel):
-    character_id: int
+    character_id: Id
     text: str = Field(min_length=1, max_length=1000)
 
 

@@ -99,7 +99,10 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
         ) from e
     if not any(len(c) for c in chunks):
         raise InvalidInput("the file contains no audio samples; send a recording with sound in it")
-    return np.concatenate(chunks)
+    # A float file can hold NaN, infinities or 1e30, and lossy codecs overshoot a little:
+    # the speech models read -1..1.
+    audio = np.nan_to_num(np.concatenate(chunks), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(audio, -1.0, 1.0, out=audio)
 
 
 class _ToMono:

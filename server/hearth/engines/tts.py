@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+# eSpeak reads C strings of UTF-8: a NUL, or half of a UTF-16 pair (JSON can carry
+# "\ud800"), would end synthesis with an exception, mid-stream.
+_UNSPEAKABLE = re.compile("[\0\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class PiperSynthesizer:
             speaker_id=_speaker_id(info, speaker),
             length_scale=piper_voice.config.length_scale / speed,
         )
-        return _chunks(piper_voice, text, config)
+        return _chunks(piper_voice, _UNSPEAKABLE.sub(" ", text), config)
 
     def _names(self) -> list[str]:
         if not self.voices_dir.is_dir():

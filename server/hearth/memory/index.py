@@ -10,9 +10,11 @@ download a model, so collections are opened with `embedding_function=None`.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,15 @@ class MemoryItem:
     message_ids: tuple[int, ...] = ()
     role: str | None = None  # "user" | "assistant" for messages
     importance: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the index was built from: the database's restore generation, and whether
+    that build finished. An index made before stamps existed reads as `Stamp()`."""
+
+    generation: str = ""
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -280,8 +291,15 @@ class MemoryIndex:
 
     def drop_character(self, character_id: int) -> None:
         """Forget every memory held with this character, for every user."""
+        self._drop(lambda name: name.endswith(f"_c{int(character_id)}"))
+
+    def drop_user(self, user_id: int) -> None:
+        """Forget every memory of this user, with every character."""
+        self._drop(lambda name: name.startswith(f"u{int(user_id)}_"))
+
+    def _drop(self, chosen: Callable[[str], bool]) -> None:
         for name in self._names():
-            if name.endswith(f"_c{int(character_id)}"):
+            if chosen(name):
                 self._client.delete_collection(name)
                 self._collections.pop(name, None)
                 self._sizes.pop(name, None)
@@ -310,3 +328,22 @@ class MemoryIndex:
         self._collections.clear()
         self._sizes.clear()
         log.info("memory index at %s reset", self.path)
+
+    # -- what the index was built from -------------------------------------------
+
+    STAMP_FILE = "hearth-stamp.json"  # beside Chroma's own files
+
+    def stamp(self) -> Stamp:
+        try:
+            return Stamp(**json.loads((self.path / self.STAMP_FILE).read_text()))
+        except FileNotFoundError:
+            return Stamp()
+        except (ValueError, TypeError):
+            return Stamp(complete=False)  # unreadable: rebuild to be sure
+
+    def set_stamp(self, stamp: Stamp) -> None:
+        """Record what the index holds (written whole, then renamed into place)."""
+        path = self.path / self.STAMP_FILE
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(asdict(stamp)))
+        os.replace(partial, path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hearth.engines.embed import Embedder
+from hearth.errors import NotFound
 from hearth.memory.index import MemoryIndex
 from hearth.memory.timeref import resolve
 from hearth.store import Store
@@ -126,7 +127,7 @@ class Recaller:
             fts, limit=candidates, **owner)] if fts is not None else []
         wide = [i for i, _ in self.index.nearest(
             embedding, k=candidates * TIME_OVERFETCH, **owner)] if span is not None else []
-        found = self._resolve(set(dense_ids) | set(lexical_ids) | set(wide))
+        found = self._resolve(set(dense_ids) | set(lexical_ids) | set(wide), **owner)
 
         def in_span(memory_id: str) -> bool:
             return span is not None and span.start <= found[memory_id].ts < span.end
@@ -165,19 +166,32 @@ class Recaller:
         ]
         return self._with_neighbours(result, exclude)
 
-    def _resolve(self, ids: Collection[str]) -> dict[str, Recalled]:
-        """Recalled memories by id, read from SQLite (the record; the index holds vectors)."""
+    def _resolve(self, ids: Collection[str], *, user_id: int,
+                 character_id: int) -> dict[str, Recalled]:
+        """Recalled memories by id, read from SQLite (the record; the index holds vectors).
+
+        Only this user's with this character: an index entry that SQLite says is someone
+        else's (a stale index, say just after a restore reused its ids) is dropped.
+        """
         found: dict[str, Recalled] = {}
         messages = [int(i[1:]) for i in ids if i.startswith("m")]
-        for m, _, _ in self.store.memory_rows(ids=messages) if messages else []:
-            found[f"m{m.id}"] = Recalled(f"m{m.id}", "message", m.content, m.created_at,
-                                         m.role, (m.id,), 0.0)
+        for m, owner, character in self.store.memory_rows(ids=messages) if messages else []:
+            if (owner, character) == (user_id, character_id):
+                found[f"m{m.id}"] = Recalled(f"m{m.id}", "message", m.content, m.created_at,
+                                             m.role, (m.id,), 0.0)
         facts = [int(i[1:]) for i in ids if i.startswith("f")]
         for f in self.store.get_facts(facts) if facts else []:
-            found[f"f{f.id}"] = Recalled(f"f{f.id}", "fact", f.text, f.said_at, None,
-                                         tuple(f.source_message_ids), 0.0)
+            if (f.user_id, f.character_id) == (user_id, character_id):
+                found[f"f{f.id}"] = Recalled(f"f{f.id}", "fact", f.text, f.said_at, None,
+                                             tuple(f.source_message_ids), 0.0)
         for i in ids:
-            if i.startswith("s") and (summary := self.store.get_summary(int(i[1:]))):
+            if not i.startswith("s") or not (summary := self.store.get_summary(int(i[1:]))):
+                continue
+            try:
+                conversation = self.store.get_conversation(int(i[1:]), user_id=user_id)
+            except NotFound:
+                continue
+            if conversation.character_id == character_id:
                 found[i] = Recalled(i, "summary", summary[0], summary[2], None, (), 0.0)
         return found
 

@@ -25,7 +25,7 @@ from hearth.engines.llm import (
     SamplingParams,
     Token,
 )
-from hearth.memory.index import MemoryIndex, MemoryItem
+from hearth.memory.index import MemoryIndex, MemoryItem, Stamp
 from hearth.memory.recall import STOPWORDS, Recalled, Recaller
 from hearth.store import Fact, Message, Store
 
@@ -35,6 +35,13 @@ FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|i'd|my|me|mine|we|our)\b", re.IGNOR
 _NORMAL = re.compile(r"[^a-z0-9 ]+")
 DUPLICATE_SIMILARITY = 0.9
 _FACT_FILLER = frozenset({"speaker", "user", "person", "they", "she", "he", "likes", "has"})
+# Meta key that `hearth restore` changes: the index records the one it was built from.
+RESTORE_GENERATION = "restore_generation"
+
+
+def database_generation(store: Store) -> str:
+    """Changes each time a restore replaces the data; "" for a database never restored."""
+    return store.get_meta(RESTORE_GENERATION) or ""
 
 
 def _normal(text: str) -> str:
@@ -116,6 +123,9 @@ class Memory:
     def forget_character(self, character_id: int) -> None:
         self.index.drop_character(character_id)
 
+    def forget_user(self, user_id: int) -> None:
+        self.index.drop_user(user_id)
+
     def catch_up(self) -> int:
         """Index what SQLite has and the index lacks (after a crash); returns how many."""
         have = self.index.indexed_ids("message")
@@ -129,8 +139,21 @@ class Memory:
             log.info("memory index caught up: %d added, %d removed", len(missing), len(stale))
         return len(missing)
 
+    def sync(self) -> int:
+        """Bring the index in step at start-up or after a restore: rebuild it if it was
+        built from other data (a restore since) or its last rebuild was cut short, else
+        catch up. Returns how many messages were indexed."""
+        stamp = self.index.stamp()
+        if not stamp.complete or stamp.generation != database_generation(self.store):
+            log.info("memory index was built from other data; rebuilding it")
+            return self.reindex()
+        return self.catch_up()
+
     def reindex(self) -> int:
         """Rebuild the whole index from SQLite: messages, facts and summaries."""
+        # Read before the data: a restore landing mid-rebuild leaves a stamp that differs.
+        generation = database_generation(self.store)
+        self.index.set_stamp(Stamp(generation, complete=False))
         self.index.reset()
         ids = self.store.message_ids()
         self.index_messages(ids)
@@ -139,6 +162,7 @@ class Memory:
                 self._index_fact(fact)
         for conversation_id in self.store.summarised_conversations():
             self._index_summary(conversation_id)
+        self.index.set_stamp(Stamp(generation))
         return len(ids)
 
     def _index_fact(self, fact: Fact) -> None:

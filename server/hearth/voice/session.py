@@ -117,6 +117,7 @@ class VoiceSession:
         self._turns = 0
         self.turn: _Turn | None = None
         self._early: asyncio.Task[tuple[str, float]] | None = None  # transcript started in a pause
+        self._warm: asyncio.Task[None] | None = None  # its prompt, evaluated in the same pause
 
     # -- input -----------------------------------------------------------------------
 
@@ -140,11 +141,16 @@ class VoiceSession:
     async def _on(self, event: object) -> None:
         if isinstance(event, SpeechStarted):
             await self.output.event({"type": "speech_started"})
+            self._stop_warming()
             await self.interrupt()
         elif isinstance(event, SpeechPaused):
+            # Perhaps the end: transcribe now, and evaluate the prompt the transcript
+            # would get, so that if the silence lasts, the reply starts at once.
             self._early = asyncio.create_task(self._transcribe(event.audio))
+            self._warm = asyncio.create_task(self._prepare(self._early))
         elif isinstance(event, SpeechResumed):
             self._early = None  # the pause was not the end; its transcript is stale
+            self._stop_warming()
         elif isinstance(event, SpeechEnded):
             now = time.time()
             speech_end = now - (self.samples / RATE - event.speech_end)
@@ -153,6 +159,19 @@ class VoiceSession:
             transcript = early if early is not None else self._transcribe(event.audio)
             timings = {"endpoint_ms": (event.at - event.speech_end) * 1000}
             self._start_turn(transcript, speech_end, timings)
+
+    async def _prepare(self, transcript: asyncio.Task[tuple[str, float]]) -> None:
+        text, _ = await asyncio.shield(transcript)
+        if text:
+            try:
+                await self.services.chat.prepare(self.user, self.conversation_id, text)
+            except HearthError:
+                pass  # the turn itself will report it
+
+    def _stop_warming(self) -> None:
+        if self._warm is not None:
+            self._warm.cancel()
+            self._warm = None
 
     async def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         started = time.perf_counter()
@@ -304,4 +323,5 @@ class VoiceSession:
 
     async def close(self) -> None:
         """The client went away: stop what is running (what was heard stays stored)."""
+        self._stop_warming()
         await self.interrupt()

@@ -214,3 +214,12 @@ def test_an_unknown_conversation_is_refused_plainly(server: ThreadServer) -> Non
         with pytest.raises(Exception):  # noqa: B017 - closed by the server
             ws.recv(timeout=30)
         assert ws.close_code == 4404
+
+
+def test_frames_beyond_the_rate_limit_are_dropped() -> None:
+    from hearth.api.routes.voice import FrameRate
+
+    rate = FrameRate(50)
+    assert sum(rate.allow() for _ in range(200)) == 50  # a burst of one second's worth
+    time.sleep(0.2)
+    assert 8 <= sum(rate.allow() for _ in range(200)) <= 12  # then 50 a second

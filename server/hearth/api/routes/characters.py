@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, File, Response, UploadFile
 
 from hearth import characters as cards
-from hearth.api.deps import ServicesDep
-from hearth.api.schemas import CharacterOut
+from hearth.api.deps import Owner, ServicesDep
+from hearth.api.schemas import CharacterOut, Id
 from hearth.errors import InvalidInput, NotFound, TooLarge
 from hearth.services import Services
 
@@ -103,13 +103,13 @@ async def import_character(services: ServicesDep, file: UploadFile = File(...)) 
 
 
 @router.get("/{character_id}")
-def get_character(services: ServicesDep, character_id: int) -> CharacterOut:
+def get_character(services: ServicesDep, character_id: Id) -> CharacterOut:
     return CharacterOut.of(services.store.get_character(character_id))
 
 
 @router.patch("/{character_id}")
 def update_character(
-    services: ServicesDep, character_id: int, body: dict[str, Any] = CardBody
+    services: ServicesDep, character_id: Id, body: dict[str, Any] = CardBody
 ) -> CharacterOut:
     current = services.store.get_character(character_id)
     data = cards.normalise_data(_merged(current.data, _card_data(body)))
@@ -118,8 +118,9 @@ def update_character(
 
 
 @router.delete("/{character_id}", status_code=204)
-def delete_character(services: ServicesDep, character_id: int) -> Response:
-    """Delete the character and every conversation held with it."""
+def delete_character(services: ServicesDep, owner: Owner, character_id: Id) -> Response:
+    """Delete the character and every conversation anyone held with it (the owner only:
+    characters are shared by the household)."""
     services.store.delete_character(character_id)
     if services.memory is not None:
         services.memory.forget_character(character_id)
@@ -128,7 +129,7 @@ def delete_character(services: ServicesDep, character_id: int) -> Response:
 
 @router.get("/{character_id}/export")
 def export_character(
-    services: ServicesDep, character_id: int, format: Literal["png", "json"] = "png"
+    services: ServicesDep, character_id: Id, format: Literal["png", "json"] = "png"
 ) -> Response:
     """The card as V3 JSON, or as a PNG carrying both V3 (`ccv3`) and V2 (`chara`) chunks."""
     character = services.store.get_character(character_id)
@@ -144,7 +145,7 @@ def export_character(
 
 
 @router.get("/{character_id}/avatar", responses={200: {"content": {"image/png": {}}}})
-def get_avatar(services: ServicesDep, character_id: int) -> Response:
+def get_avatar(services: ServicesDep, character_id: Id) -> Response:
     character = services.store.get_character(character_id)
     avatar = services.store.get_avatar(character_id) or cards.placeholder_avatar(character.name)
     return Response(avatar, media_type="image/png")
@@ -152,7 +153,7 @@ def get_avatar(services: ServicesDep, character_id: int) -> Response:
 
 @router.put("/{character_id}/avatar")
 async def set_avatar(
-    services: ServicesDep, character_id: int, file: UploadFile = File(...)
+    services: ServicesDep, character_id: Id, file: UploadFile = File(...)
 ) -> CharacterOut:
     """Replace the avatar with a PNG image (checked by content)."""
     limit = services.settings.limits.max_image_bytes

@@ -13,6 +13,7 @@ from hearth.api.schemas import (
     ConversationIn,
     ConversationOut,
     ConversationWithMessages,
+    Id,
     MessageIn,
     MessageOut,
     MessagePatch,
@@ -102,13 +103,13 @@ def list_conversations(services: ServicesDep, user: CurrentUser) -> list[Convers
 
 @router.get("/{conversation_id}")
 def get_conversation(
-    services: ServicesDep, user: CurrentUser, conversation_id: int
+    services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> ConversationOut:
     return ConversationOut.of(services.store.get_conversation(conversation_id, user_id=user.id))
 
 
 @router.delete("/{conversation_id}", status_code=204)
-def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_id: int) -> Response:
+def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> Response:
     services.store.get_conversation(conversation_id, user_id=user.id)
     deleted = services.store.delete_conversation(conversation_id)
     if services.memory is not None:
@@ -118,7 +119,7 @@ def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_i
 
 @router.get("/{conversation_id}/messages")
 def list_messages(
-    services: ServicesDep, user: CurrentUser, conversation_id: int
+    services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> list[MessageOut]:
     services.store.get_conversation(conversation_id, user_id=user.id)
     return [MessageOut.of(m) for m in services.store.list_messages(conversation_id)]
@@ -129,7 +130,7 @@ def list_messages(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def send_message(
-    services: ServicesDep, user: CurrentUser, conversation_id: int, body: MessageIn
+    services: ServicesDep, user: CurrentUser, conversation_id: Id, body: MessageIn
 ) -> Response | ReplyOut:
     return await _respond(services.chat.send(user, conversation_id, body.content), body.stream)
 
@@ -139,7 +140,7 @@ async def send_message(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def regenerate(
-    services: ServicesDep, user: CurrentUser, conversation_id: int,
+    services: ServicesDep, user: CurrentUser, conversation_id: Id,
     body: RegenerateIn | None = None,
 ) -> Response | ReplyOut:
     """A new alternative for the last reply, kept beside the old ones as swipes."""
@@ -149,7 +150,7 @@ async def regenerate(
 
 @messages_router.patch("/{message_id}")
 def edit_message(
-    services: ServicesDep, user: CurrentUser, message_id: int, body: MessagePatch
+    services: ServicesDep, user: CurrentUser, message_id: Id, body: MessagePatch
 ) -> MessageOut:
     message = services.store.get_message(message_id, user_id=user.id)
     if body.content is None and body.swipe_index is None:
@@ -169,7 +170,7 @@ def edit_message(
 
 
 @messages_router.delete("/{message_id}", status_code=204)
-def delete_message(services: ServicesDep, user: CurrentUser, message_id: int) -> Response:
+def delete_message(services: ServicesDep, user: CurrentUser, message_id: Id) -> Response:
     services.store.get_message(message_id, user_id=user.id)
     services.store.delete_message(message_id)
     if services.memory is not None:

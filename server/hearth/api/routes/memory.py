@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from hearth.api.deps import CurrentUser, ServicesDep
 from hearth.api.schemas import (
@@ -16,6 +17,7 @@ from hearth.api.schemas import (
     FactIn,
     FactOut,
     FactPatch,
+    Id,
     ImportIn,
     ImportOut,
     MemoryOut,
@@ -46,7 +48,7 @@ def _memory(services: Services) -> Memory:
 
 @router.post("/conversations/{conversation_id}/context")
 async def context(
-    services: ServicesDep, user: CurrentUser, conversation_id: int, body: ContextIn
+    services: ServicesDep, user: CurrentUser, conversation_id: Id, body: ContextIn
 ) -> ContextOut:
     """The window the model would see for this message (nothing is stored or generated):
     each block with its token count, and the sources of every recalled memory."""
@@ -66,9 +68,26 @@ async def context(
     )
 
 
+@router.get("/memory/search")
+async def search(
+    services: ServicesDep, user: CurrentUser,
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for.")],
+    character_id: Id, limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[MemoryOut]:
+    """Your memories with a character that best match `q` (hybrid recall, as a turn would)."""
+    memory = _memory(services)
+    character = services.store.get_character(character_id)
+    found = await asyncio.to_thread(
+        memory.recall, q, user_id=user.id, character_id=character.id, now=datetime.now(UTC),
+        exclude=set(), names=(user.name, character.name), limit=limit)
+    return [MemoryOut(id=m.id, kind=m.kind, text=m.text, said_at=iso(m.ts),
+                      source_message_ids=list(m.message_ids), score=round(m.score, 6))
+            for m in found[:limit]]
+
+
 @router.post("/conversations/{conversation_id}/import", status_code=201)
 async def import_history(
-    services: ServicesDep, user: CurrentUser, conversation_id: int, body: ImportIn
+    services: ServicesDep, user: CurrentUser, conversation_id: Id, body: ImportIn
 ) -> ImportOut:
     """Append past history in bulk (all or nothing), indexed like live messages."""
     items = [
@@ -82,7 +101,7 @@ async def import_history(
 
 
 @router.get("/conversations/{conversation_id}/summary")
-def summary(services: ServicesDep, user: CurrentUser, conversation_id: int) -> SummaryOut:
+def summary(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> SummaryOut:
     """The rolling summary of what has left the conversation's window."""
     services.store.get_conversation(conversation_id, user_id=user.id)
     found = services.store.get_summary(conversation_id)
@@ -96,7 +115,7 @@ def summary(services: ServicesDep, user: CurrentUser, conversation_id: int) -> S
 
 @router.get("/facts")
 def list_facts(
-    services: ServicesDep, user: CurrentUser, character_id: int | None = None
+    services: ServicesDep, user: CurrentUser, character_id: Id | None = None
 ) -> list[FactOut]:
     """What the characters know about you, oldest first."""
     return [_fact(f) for f in services.store.list_facts(user_id=user.id,
@@ -115,13 +134,13 @@ def add_fact(services: ServicesDep, user: CurrentUser, body: FactIn) -> FactOut:
 
 
 @router.patch("/facts/{fact_id}")
-def edit_fact(services: ServicesDep, user: CurrentUser, fact_id: int, body: FactPatch) -> FactOut:
+def edit_fact(services: ServicesDep, user: CurrentUser, fact_id: Id, body: FactPatch) -> FactOut:
     memory = _memory(services)
     return _fact(memory.edit_fact(fact_id, user_id=user.id, text=body.text.strip()))
 
 
 @router.delete("/facts/{fact_id}", status_code=204)
-def delete_fact(services: ServicesDep, user: CurrentUser, fact_id: int) -> Response:
+def delete_fact(services: ServicesDep, user: CurrentUser, fact_id: Id) -> Response:
     memory = _memory(services)
     memory.delete_fact(fact_id, user_id=user.id)
     return Response(status_code=204)

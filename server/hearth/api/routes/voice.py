@@ -1,7 +1,8 @@
 """The voice WebSocket for LAN clients: `/api/voice?conversation=ID` (protocol in the README).
 
 Client → server: binary frames of PCM16 little-endian mono at 16 kHz (any length up
-to `MAX_FRAME_BYTES`), and JSON text frames `{"type": "text", "content"}`,
+to `limits.max_ws_frame_bytes`, at most
+`limits.max_ws_frames_per_second`), and JSON text frames `{"type": "text", "content"}`,
 `{"type": "interrupt"}`, `{"type": "end_of_speech"}` (push-to-talk released).
 Server → client: JSON events, and binary frames of reply audio: a 4-byte
 little-endian turn id, then PCM16 mono at the `sample_rate` the `ready` event gave.
@@ -14,11 +15,14 @@ import asyncio
 import json
 import logging
 import struct
+import time
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from hearth.api.deps import get_user
+from hearth.api.schemas import Id
 from hearth.errors import HearthError
 from hearth.voice.session import VoiceSession
 
@@ -26,7 +30,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["voice"])
 
-MAX_FRAME_BYTES = 64 * 1024  # 2 s of 16 kHz PCM16: clients send 20-100 ms frames
 AUDIO_FRAME_SAMPLES = 8192  # reply audio goes out in pieces of ~0.4 s
 
 
@@ -56,13 +59,33 @@ class SocketOutput:
         return None  # sent audio cannot be recalled: the `interrupted` event tells the client
 
 
+class FrameRate:
+    """A token bucket: at most `rate` frames a second on average, bursts of one second."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.last = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 @router.websocket("/api/voice")
-async def voice(ws: WebSocket, conversation: int) -> None:
+async def voice(ws: WebSocket, conversation: Id) -> None:
     services = ws.app.state.services
+    limits = services.settings.limits
     await ws.accept()
     output = SocketOutput(ws)
     try:
-        session = VoiceSession(services, services.user, conversation, output)
+        user = get_user(ws, services)  # 4401 without a valid token, 4404 for others' ids
+        session = VoiceSession(services, user, conversation, output)
     except HearthError as e:
         await output.event({"type": "error", "code": e.code, "message": e.message})
         await ws.close(code=4000 + e.status)
@@ -73,13 +96,16 @@ async def voice(ws: WebSocket, conversation: int) -> None:
         "input": {"format": "pcm_s16le", "sample_rate": 16_000, "channels": 1},
         "output": {"format": "pcm_s16le", "sample_rate": session.rate, "channels": 1},
     })
+    rate = FrameRate(limits.max_ws_frames_per_second)
     try:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            if message.get("bytes") is not None:
-                await _audio(session, output, message["bytes"])
+            if not rate.allow():
+                await _too_fast(output, rate.rate)
+            elif message.get("bytes") is not None:
+                await _audio(session, output, message["bytes"], limits.max_ws_frame_bytes)
             elif message.get("text") is not None:
                 await _control(session, output, message["text"])
     except WebSocketDisconnect:
@@ -89,13 +115,21 @@ async def voice(ws: WebSocket, conversation: int) -> None:
         await session.close()
 
 
-async def _audio(session: VoiceSession, output: SocketOutput, frame: bytes) -> None:
-    if len(frame) > MAX_FRAME_BYTES or len(frame) % 2:
+async def _too_fast(output: SocketOutput, rate: float) -> None:
+    await output.event({
+        "type": "error", "code": "too_fast",
+        "message": f"more than {rate:g} frames a second (limits.max_ws_frames_per_second): "
+                   "this frame was dropped; send 20-100 ms frames in real time",
+    })
+
+
+async def _audio(session: VoiceSession, output: SocketOutput, frame: bytes, limit: int) -> None:
+    if len(frame) > limit or len(frame) % 2:
         await output.event({
             "type": "error", "code": "bad_audio",
             "message": f"audio frames are PCM16 (an even number of bytes) of at most "
-                       f"{MAX_FRAME_BYTES} bytes; this one had {len(frame)}: send 20-100 ms "
-                       "frames of 16 kHz mono",
+                       f"{limit} bytes (limits.max_ws_frame_bytes); this one had {len(frame)}: "
+                       "send 20-100 ms frames of 16 kHz mono",
         })
         return
     pcm = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768
@@ -106,9 +140,9 @@ async def _control(session: VoiceSession, output: SocketOutput, text: str) -> No
     try:
         message = json.loads(text)
         kind = message["type"] if isinstance(message, dict) else None
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, RecursionError):  # also: numbers too long, nesting too deep
         kind, message = None, None
-    if kind == "text" and isinstance(message.get("content"), str) and message["content"].strip():
+    if kind == "text" and _is_text(message.get("content")):
         await session.say(message["content"])
     elif kind == "interrupt":
         await session.interrupt()
@@ -117,6 +151,18 @@ async def _control(session: VoiceSession, output: SocketOutput, text: str) -> No
     else:
         await output.event({
             "type": "error", "code": "bad_message",
-            "message": 'control messages are JSON objects: {"type": "text", "content": "..."}, '
-                       '{"type": "interrupt"} or {"type": "end_of_speech"}',
+            "message": 'control messages are JSON objects: {"type": "text", "content": "..."} '
+                       '(content: words in valid Unicode), {"type": "interrupt"} or '
+                       '{"type": "end_of_speech"}',
         })
+
+
+def _is_text(value: object) -> bool:
+    """Words to say: a string, not blank, without half of a UTF-16 pair ("\\ud800" in JSON)."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,86 @@
+"""The model's queue: people take turns, the queue is bounded, and leaving frees a place."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hearth.engines.fairlock import FairLock
+from hearth.engines.llm import ChatMessage, Finished, LlamaModel, ModelOwner, SamplingParams
+from hearth.errors import Busy
+
+
+def test_owners_take_turns_and_keep_their_own_order() -> None:
+    async def run() -> list[str]:
+        lock, served = FairLock(), []
+
+        async def request(owner: str, name: str) -> None:
+            await lock.acquire(owner)
+            served.append(name)
+            await asyncio.sleep(0.01)
+            lock.release()
+
+        await lock.acquire("first")  # busy: everyone below queues
+        tasks = [asyncio.create_task(request(o, n)) for o, n in
+                 [("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1"), ("c", "c1"), ("b", "b2")]]
+        await asyncio.sleep(0.01)
+        assert lock.waiting() == 6 and lock.waiting("a") == 3
+        lock.release()
+        await asyncio.gather(*tasks)
+        assert lock.waiting() == 0
+        return served
+
+    assert asyncio.run(run()) == ["a1", "b1", "c1", "a2", "b2", "a3"]
+
+
+def test_a_request_that_leaves_while_waiting_frees_its_place() -> None:
+    async def run() -> None:
+        lock = FairLock()
+        await lock.acquire("a")
+        leaving = asyncio.create_task(lock.acquire("b"))
+        staying = asyncio.create_task(lock.acquire("c"))
+        await asyncio.sleep(0.01)
+        leaving.cancel()
+        await asyncio.sleep(0.01)
+        assert lock.waiting() == 1 and lock.waiting("b") == 0
+        lock.release()
+        await asyncio.wait_for(staying, 1)
+        lock.release()
+        await asyncio.wait_for(lock.acquire("d"), 1)  # free again
+
+    asyncio.run(run())
+
+
+def _prompt(owner: ModelOwner, text: str):  # noqa: ANN202
+    return owner.render([ChatMessage("user", text)])
+
+
+def test_model_requests_are_served_fairly_and_bounded(llama: LlamaModel) -> None:
+    async def run() -> None:
+        owner = ModelOwner(llama, queue_size=6, queue_per_user=3)
+        params = SamplingParams(max_tokens=16, temperature=0.0)
+        finished: list[str] = []
+
+        async def ask(user: int, name: str) -> None:
+            prompt = _prompt(owner, f"{name}: count from 1 to 100.")
+            async for item in owner.stream(prompt, params, user=user):
+                if isinstance(item, Finished):
+                    finished.append(name)
+
+        tasks = [asyncio.create_task(ask(u, n)) for u, n in
+                 [(1, "a1"), (1, "a2"), (1, "a3"), (1, "a4"), (2, "b1")]]
+        await asyncio.sleep(0.05)
+        # a1 runs, a2-a4 wait: Alice's share is full, Bob may still queue.
+        with pytest.raises(Busy, match="you already have 3 requests"):
+            owner.check_capacity(1)
+        owner.check_capacity(2)
+        tasks.append(asyncio.create_task(ask(3, "c1")))
+        tasks.append(asyncio.create_task(ask(4, "d1")))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy, match="busy with 6 waiting"):
+            owner.check_capacity(5)
+        await asyncio.gather(*tasks)
+        assert finished == ["a1", "a2", "b1", "c1", "d1", "a3", "a4"]
+
+    asyncio.run(run())
