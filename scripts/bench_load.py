@@ -1,0 +1,850 @@
+#!/usr/bin/env python3
+"""Many people at once: text and voice turns from N simulated users against one server.
+
+A real server (`hearth serve`, default models, memory on) runs in its own process on
+a temporary data directory, with a household made by the CLI first (`hearth users
+init` / `add`): every simulated user talks with their own API token in their own
+conversation. Each user, for a fixed time, thinks 1-3 s, then takes a turn:
+
+  text   POST /api/conversations/{id}/messages, streamed (SSE); a share of these
+         hang up early, right after `start` (still queued) or after a few deltas,
+         to exercise cancellation;
+  voice  a Piper-synthesised utterance streamed into /api/voice in real time as 20 ms
+         PCM16 frames, then room silence until the reply has played.
+
+A 503 (text: with `Retry-After`; voice: an `error` event with code "busy" before the
+turn starts) is a deliberate refusal: the user backs off that long and tries again.
+Text latencies count from the first attempt (back-offs included); voice latencies from
+the true end of the utterance that was answered (a refused one must be said again).
+The run has two phases on the same server: a baseline of 1 user (uncontended
+latencies), then N users. At the end every acknowledged message and every received
+reply is looked up in the stored conversations (lost = missing or different; a stored
+message nobody was told about, such as one refused with a 503, is an error). A hung-up
+turn may leave its reply stored as `interrupted` or not at all (README, "How a turn
+works"); a stored one must start with what the client received, and how much longer it
+is shows how fast generation stopped. The server's resident memory (VmRSS) is sampled
+every 5 s; memory is "flat" when it grows by less than 5% of its size at the end of
+warm-up (the first 20% of the N-user phase, at least 60 s) by the end: both
+between the medians of the first and last three samples after warm-up, and along
+the least-squares line through all of them.
+
+Server settings this script sets (environment variables):
+  HEARTH_LLM__MAX_REPLY_TOKENS = --reply-tokens (48): short replies, many turns;
+  HEARTH_LLM__QUEUE_SIZE       = --queue-size (4): below --users, so the queue bound is
+                                  reached and 503s happen (the server's default is 16).
+
+Goal: 8 users for 10 minutes with zero errors other than deliberate 503s, zero lost
+messages, and resident memory flat after warm-up.
+
+    python scripts/bench_load.py [--users 8] [--seconds 600] [--voice-share 0.25]
+                                 [--baseline-seconds 60] [--port P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "server"))
+
+from hearth.config import load_settings  # noqa: E402
+from hearth.engines.llm import LlamaModel  # noqa: E402
+from hearth.engines.tts import PiperSynthesizer  # noqa: E402
+
+RATE = 16_000
+FRAME = 320  # 20 ms of 16 kHz input
+VOICE_BUSY_BACKOFF_S = 5.0  # a busy `error` event carries no Retry-After: the HTTP value
+TURN_TIMEOUT_S = 300.0  # a turn that takes longer is an error (the server hung)
+RSS_EVERY_S = 5.0
+FLAT_SHARE = 0.05  # memory is flat when it grows less than this share after warm-up
+# Conversations whose KV cache the server keeps parked (LlamaModel's default).
+KV_SESSIONS = inspect.signature(LlamaModel).parameters["kv_sessions"].default
+
+TEXTS = [
+    "Hi! How are you today?", "I just got back from a long shift.",
+    "I think I'll make soup for dinner.", "What kind of soup would you suggest?",
+    "My cat knocked a glass off the table again.", "Do you like cats?",
+    "I practised Korean for an hour this morning.", "My friend has a gig on Friday.",
+    "Should I go even if I'm tired?", "The weather here is grey and cold.",
+    "Tell me something cheerful.", "What are you curious about today?",
+    "My dad finished another model ship.", "I might start running again.",
+    "Any tips for packing light?", "Tell me a short joke.", "Thank you for listening.",
+    "I had a strange dream last night.", "What music do you like?", "Good morning again!",
+]
+SPOKEN = [
+    "Hi there, it's me again.",
+    "What should I cook for dinner tonight?",
+    "Do you like cats?",
+    "Tell me something cheerful, please.",
+    "The weather is cold and grey today.",
+    "I might go for a long walk by the river.",
+    "Tomorrow I have a day off.",
+    "Is it hard to learn the guitar?",
+]
+
+
+# -- the simulated people ----------------------------------------------------------
+
+
+@dataclass
+class Utterance:
+    text: str
+    audio: np.ndarray  # float32, 16 kHz
+    speech_end: int  # sample index just after the last voiced 10 ms
+
+
+@dataclass
+class Turn:
+    """One turn as the client saw it."""
+
+    user: int
+    kind: str  # "text" | "voice"
+    started: float  # perf_counter at the first attempt
+    outcome: str = "pending"  # complete | hung_up | busy_after_ack | error | unheard
+    retries: int = 0  # deliberate 503s before it was accepted
+    user_message_id: int | None = None
+    said: str = ""  # the user's message as the server acknowledged it
+    reply_id: int | None = None
+    reply: str = ""  # as received (text: the stored reply the server sent back)
+    streamed: str = ""  # concatenated deltas
+    tokens: int = 0
+    ttft_ms: float | None = None  # text: first attempt -> first delta
+    total_ms: float | None = None  # text: first attempt -> stored reply
+    v2v_ms: float | None = None  # voice: true end of speech -> first reply audio
+    evaluated: int | None = None  # prompt tokens evaluated (not reused)
+    context_tokens: int = 0  # prompt + reply: what the conversation's KV cache holds after it
+    done_at: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Phase:
+    name: str
+    users: int
+    seconds: float
+    turns: list[Turn] = field(default_factory=list)
+    busy_503: Counter[str] = field(default_factory=Counter)  # deliberate refusals by kind
+    missing_retry_after: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+
+
+@dataclass
+class Person:
+    index: int
+    name: str
+    token: str
+    conversation: int = 0
+    greeting_id: int | None = None
+
+
+def to_16k(pcm: np.ndarray, rate: int) -> np.ndarray:
+    x = pcm.astype(np.float32) / 32768
+    return np.interp(np.arange(0, len(x), rate / RATE), np.arange(len(x)), x).astype(np.float32)
+
+
+def voiced_end(audio: np.ndarray) -> int:
+    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
+    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 0.01)
+    return int((loud[-1] + 1) * 160) if len(loud) else len(audio)
+
+
+def synthesise(texts: list[str]) -> list[Utterance]:
+    settings = load_settings()
+    tts = PiperSynthesizer(settings.voice.voices_dir)
+    voice = settings.voice.default_voice
+    rate = tts.sample_rate(voice)
+    out = []
+    for text in texts:
+        audio = to_16k(np.concatenate(list(tts.synthesize(text, voice=voice))), rate)
+        out.append(Utterance(text, audio, voiced_end(audio)))
+    return out
+
+
+async def sse(response: httpx.Response):  # noqa: ANN201 - async generator of (event, data)
+    event, data = "message", []
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield event, json.loads("\n".join(data))
+            event, data = "message", []
+
+
+class User:
+    """One person: their own token, conversation, random stream and habits."""
+
+    def __init__(self, person: Person, phase: Phase, http: httpx.AsyncClient, ws_url: str,
+                 utterances: list[Utterance], args: argparse.Namespace, seed: int) -> None:
+        self.person = person
+        self.phase = phase
+        self.http = http
+        self.ws_url = ws_url
+        self.utterances = utterances
+        self.args = args
+        self.rng = random.Random(seed)
+        self.noise = np.random.default_rng(seed)
+
+    async def run(self, deadline: float) -> None:
+        await asyncio.sleep(self.rng.uniform(0, 2))  # people don't all start together
+        while time.perf_counter() < deadline:
+            if self.rng.random() < self.args.voice_share:
+                await self.voice_turn()
+            else:
+                hang_up = None
+                if self.rng.random() < self.args.hang_up_share:
+                    hang_up = self.rng.choice([0, 2, 3, 4, 6])  # deltas read before hanging up
+                await self.text_turn(self.rng.choice(TEXTS), hang_up)
+            await asyncio.sleep(self.rng.uniform(1.0, 3.0))  # reading, thinking, typing
+
+    # -- text --------------------------------------------------------------------
+
+    async def text_turn(self, content: str, hang_up: int | None) -> None:
+        turn = Turn(self.person.index, "text", time.perf_counter())
+        self.phase.turns.append(turn)
+        url = f"/api/conversations/{self.person.conversation}/messages"
+        try:
+            while True:
+                async with self.http.stream("POST", url, json={"content": content,
+                                                               "stream": True}) as r:
+                    retry = r.headers.get("retry-after")
+                    if r.status_code == 503:
+                        await r.aread()
+                    elif r.status_code != 200:
+                        body = (await r.aread()).decode(errors="replace")[:200]
+                        turn.outcome, turn.error = "error", f"HTTP {r.status_code}: {body}"
+                        return
+                    else:
+                        await self._read_text(turn, r, hang_up)
+                        return
+                # 503: a deliberate refusal; nothing was stored. Back off as told, then retry.
+                self.phase.busy_503["text"] += 1
+                turn.retries += 1
+                if retry is None:
+                    self.phase.missing_retry_after += 1
+                await asyncio.sleep(float(retry or 5))
+        except (httpx.HTTPError, OSError, ValueError) as e:
+            turn.outcome, turn.error = "error", f"{type(e).__name__}: {e}"
+
+    async def _read_text(self, turn: Turn, r: httpx.Response, hang_up: int | None) -> None:
+        deltas = 0
+        async for event, data in sse(r):
+            now = time.perf_counter()
+            if event == "start":
+                message = data["user_message"]
+                turn.user_message_id, turn.said = message["id"], message["content"]
+                if hang_up == 0:
+                    turn.outcome = "hung_up"
+                    return  # leaving the `stream` block closes the connection
+            elif event == "delta":
+                if turn.ttft_ms is None:
+                    turn.ttft_ms = (now - turn.started) * 1000
+                turn.streamed += data["text"]
+                deltas += 1
+                if hang_up is not None and deltas >= hang_up:
+                    turn.outcome = "hung_up"
+                    return
+            elif event == "message":
+                turn.total_ms = (now - turn.started) * 1000
+                turn.reply_id, turn.reply = data["id"], data["content"]
+                usage = data["usage"]
+                turn.tokens = usage["completion_tokens"]
+                turn.evaluated = usage["prompt_tokens_evaluated"]
+                turn.context_tokens = usage["prompt_tokens"] + usage["completion_tokens"]
+                turn.done_at = now
+                turn.outcome = "complete"
+                if turn.reply != turn.streamed.strip():
+                    turn.outcome, turn.error = "error", "stored reply differs from the deltas"
+                return
+            elif event == "error":
+                error = data["error"]
+                if error["code"] == "busy" and turn.user_message_id is not None:
+                    turn.outcome = "busy_after_ack"
+                else:
+                    turn.outcome = "error"
+                turn.error = f"SSE error {error['code']}: {error['message']}"
+                return
+        turn.outcome, turn.error = "error", "the stream ended without a reply"
+
+    # -- voice -------------------------------------------------------------------
+
+    def room(self, seconds: float) -> np.ndarray:
+        return (self.noise.standard_normal(int(seconds * RATE)) * 0.001).astype(np.float32)
+
+    async def voice_turn(self) -> None:
+        utterance = self.rng.choice(self.utterances)
+        turn = Turn(self.person.index, "voice", time.perf_counter())
+        self.phase.turns.append(turn)
+        headers = {"Authorization": f"Bearer {self.person.token}"}
+        url = f"{self.ws_url}/api/voice?conversation={self.person.conversation}"
+        try:
+            while True:
+                async with websockets.connect(url, additional_headers=headers, max_size=None,
+                                              open_timeout=60) as ws:
+                    busy = await self._speak(ws, turn, utterance)
+                if not busy:
+                    return
+                self.phase.busy_503["voice"] += 1
+                turn.retries += 1
+                await asyncio.sleep(VOICE_BUSY_BACKOFF_S)
+        except (OSError, websockets.WebSocketException, ValueError) as e:
+            turn.outcome, turn.error = "error", f"{type(e).__name__}: {e}"
+
+    async def _speak(self, ws: Any, turn: Turn, utterance: Utterance) -> bool:
+        """One attempt; True when the server refused it as busy before storing anything."""
+        ready = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        if ready.get("type") != "ready":
+            turn.outcome, turn.error = "error", f"voice socket: {ready}"
+            return False
+        out_rate = ready["output"]["sample_rate"]
+        st: dict[str, Any] = {"turn": None, "first_audio": None, "play_end": 0.0,
+                              "done": asyncio.Event(), "busy": False, "first_delta": None}
+
+        async def receive() -> None:
+            async for message in ws:
+                now = time.perf_counter()
+                if isinstance(message, bytes):
+                    if st["turn"] is None or int.from_bytes(message[:4], "little") != st["turn"]:
+                        continue
+                    st["first_audio"] = st["first_audio"] or now
+                    seconds = (len(message) - 4) / 2 / out_rate
+                    st["play_end"] = max(now, st["play_end"]) + seconds
+                    continue
+                event = json.loads(message)
+                kind = event["type"]
+                if kind == "transcript" and st["turn"] is None:
+                    st["turn"] = event["turn"]
+                    turn.said = event["text"]
+                    if not event["text"]:
+                        turn.outcome, turn.error = "unheard", "empty transcript"
+                        st["done"].set()
+                elif kind == "error" and event.get("turn") in (None, st["turn"]):
+                    if event.get("code") == "busy" and turn.user_message_id is None:
+                        st["busy"] = True
+                    elif event.get("code") == "busy":
+                        turn.outcome = "busy_after_ack"
+                        turn.error = f"voice error busy: {event.get('message')}"
+                    else:
+                        turn.outcome = "error"
+                        turn.error = f"voice error {event.get('code')}: {event.get('message')}"
+                    st["done"].set()
+                elif event.get("turn") != st["turn"] or st["turn"] is None:
+                    continue
+                elif kind == "turn_started":
+                    turn.user_message_id = event["user_message_id"]
+                elif kind == "reply_delta":
+                    st["first_delta"] = st["first_delta"] or now
+                    turn.streamed += event["text"]
+                    turn.tokens += 1
+                elif kind == "turn_finished":
+                    turn.reply_id = event["message_id"]
+                    turn.reply = turn.streamed.strip()
+                    timings = event.get("timings", {})
+                    if "prompt_tokens" in timings:
+                        turn.evaluated = timings["prompt_tokens"] - timings["prompt_tokens_reused"]
+                        turn.context_tokens = timings["prompt_tokens"] + turn.tokens
+                    turn.done_at = now
+                    turn.total_ms = (now - st["true_end"]) * 1000
+                    turn.outcome = "complete"
+                    st["done"].set()
+                elif kind == "interrupted":
+                    turn.outcome = "error"
+                    turn.error = "voice reply interrupted although the user stayed silent"
+                    st["done"].set()
+
+        receiver = asyncio.create_task(receive())
+
+        async def stream(samples: np.ndarray) -> None:
+            start = time.perf_counter()
+            for i in range(0, len(samples), FRAME):
+                await asyncio.sleep(max(0.0, start + (i + FRAME) / RATE - time.perf_counter()))
+                await ws.send(np.round(samples[i : i + FRAME] * 32767).astype("<i2").tobytes())
+
+        try:
+            spoken = time.perf_counter()
+            await stream(utterance.audio + self.room(len(utterance.audio) / RATE))
+            st["true_end"] = spoken + utterance.speech_end / RATE
+            limit = time.perf_counter() + TURN_TIMEOUT_S
+            while not st["done"].is_set() and time.perf_counter() < limit:
+                if receiver.done():
+                    why = receiver.exception() if not receiver.cancelled() else None
+                    raise ValueError(f"the voice socket closed during the turn: {why!r}")
+                await stream(self.room(0.1))
+            if not st["done"].is_set():
+                turn.outcome, turn.error = "error", f"no turn_finished in {TURN_TIMEOUT_S:.0f} s"
+            if st["busy"]:
+                return True
+            if st["first_audio"] is not None:
+                turn.v2v_ms = (st["first_audio"] - st["true_end"]) * 1000
+            if st["first_delta"] is not None:
+                turn.ttft_ms = (st["first_delta"] - st["true_end"]) * 1000
+            # Stay on the line, silent, while the reply plays: hanging up earlier is a barge-in.
+            while time.perf_counter() < st["play_end"] + 0.5:
+                await stream(self.room(0.1))
+            return False
+        finally:
+            receiver.cancel()
+
+
+# -- the server ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hearth_cli(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "hearth", *args], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.split()[-1]
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, RssAnon) in MiB: all resident memory, and the part not backed by files."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", float("nan")), values.get("RssAnon", float("nan"))
+
+
+def cpu_jiffies(pid: int) -> tuple[int, int]:
+    """(all CPUs busy, this process busy), in clock ticks."""
+    with open("/proc/stat") as f:
+        cpu = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(cpu) - cpu[3] - cpu[4]  # minus idle and iowait
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return busy, int(fields[11]) + int(fields[12])  # utime + stime
+
+
+async def sample_rss(pid: int, samples: list[tuple[float, float, float]]) -> None:
+    while True:
+        samples.append((time.perf_counter(), *rss_mib(pid)))
+        await asyncio.sleep(RSS_EVERY_S)
+
+
+async def new_conversation(http: httpx.AsyncClient, person: Person, character: int) -> None:
+    r = await http.post("/api/conversations", json={"character_id": character})
+    r.raise_for_status()
+    body = r.json()
+    person.conversation = body["id"]
+    person.greeting_id = body["messages"][0]["id"] if body["messages"] else None
+
+
+async def run_phase(phase: Phase, people: list[Person], clients: list[httpx.AsyncClient],
+                    ws_url: str, utterances: list[Utterance], args: argparse.Namespace,
+                    character: int, seed: int) -> None:
+    for person, http in zip(people, clients, strict=True):
+        await new_conversation(http, person, character)
+    phase.started = time.perf_counter()
+    deadline = phase.started + phase.seconds
+    users = [User(p, phase, c, ws_url, utterances, args, seed * 1000 + p.index)
+             for p, c in zip(people, clients, strict=True)]
+    tasks = [asyncio.create_task(u.run(deadline)) for u in users]
+    # Turns running at the deadline are finished (and counted); then stop.
+    _, late = await asyncio.wait(tasks, timeout=phase.seconds + TURN_TIMEOUT_S + 60)
+    for t in late:
+        t.cancel()
+    for t in tasks:
+        if t.done() and not t.cancelled() and t.exception() is not None:
+            e = t.exception()
+            phase.turns.append(Turn(-1, "?", 0, outcome="error",
+                                    error=f"user task failed: {type(e).__name__}: {e}"))
+    for turn in phase.turns:
+        if turn.outcome == "pending":
+            turn.outcome, turn.error = "error", "still running when the phase was stopped"
+    phase.ended = time.perf_counter()
+
+
+async def verify(phase: Phase, people: list[Person], clients: list[httpx.AsyncClient]
+                 ) -> dict[str, Any]:
+    """Every acknowledged message and received reply stored, as received; nothing else."""
+    lost, extra, hung_stored, hung_absent, hung_bad = [], [], 0, 0, []
+    by_user: dict[int, list[Turn]] = {}
+    for turn in phase.turns:
+        by_user.setdefault(turn.user, []).append(turn)
+    for person, http in zip(people, clients, strict=True):
+        r = await http.get(f"/api/conversations/{person.conversation}/messages")
+        r.raise_for_status()
+        stored = {m["id"]: m for m in r.json()}
+        order = list(stored)
+        accounted = {person.greeting_id}
+        for turn in by_user.get(person.index, []):
+            if turn.user_message_id is None:
+                continue  # never acknowledged: refused, failed early, or nothing was heard
+            said = stored.get(turn.user_message_id)
+            accounted.add(turn.user_message_id)
+            if said is None or said["content"] != turn.said:
+                lost.append(f"user {person.name}: message {turn.user_message_id} "
+                            f"{'missing' if said is None else 'changed'}")
+                continue
+            if turn.outcome == "complete":
+                reply = stored.get(turn.reply_id)
+                accounted.add(turn.reply_id)
+                if reply is None or reply["content"] != turn.reply:
+                    lost.append(f"user {person.name}: reply {turn.reply_id} "
+                                f"{'missing' if reply is None else 'changed'}")
+            elif turn.outcome == "hung_up":
+                after = order.index(turn.user_message_id) + 1
+                nxt = stored[order[after]] if after < len(order) else None
+                if nxt is None or nxt["role"] != "assistant" or nxt["id"] in accounted:
+                    hung_absent += 1
+                    continue
+                accounted.add(nxt["id"])
+                hung_stored += 1
+                if nxt["status"] != "interrupted" or not nxt["content"].startswith(
+                        turn.streamed.strip()):
+                    hung_bad.append(f"reply {nxt['id']} status {nxt['status']}, "
+                                    f"{len(nxt['content'])} chars after {len(turn.streamed)}")
+                turn.reply = nxt["content"]
+        extra += [f"user {person.name}: {m['role']} message {i} ({m['status']}) not acknowledged"
+                  for i, m in stored.items() if i not in accounted]
+    overrun = [len(t.reply) - len(t.streamed.strip()) for t in phase.turns
+               if t.outcome == "hung_up" and t.reply]
+    return {"lost": lost, "extra": extra, "hung_up_reply_stored": hung_stored,
+            "hung_up_reply_absent": hung_absent, "hung_up_bad": hung_bad,
+            "hung_up_overrun_chars_max": max(overrun, default=0)}
+
+
+# -- report ----------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def clean(value: Any) -> Any:
+    """NaN (no samples) as null and numpy scalars as Python ones, for a valid JSON line."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def summarise(phase: Phase, check: dict[str, Any]) -> dict[str, Any]:
+    turns = phase.turns
+    done = [t for t in turns if t.outcome == "complete"]
+    text = [t for t in done if t.kind == "text"]
+    voice = [t for t in done if t.kind == "voice"]
+    wall = max(phase.ended - phase.started, 1e-9)
+    errors = [t.error for t in turns if t.outcome in ("error", "busy_after_ack", "unheard")]
+    errors += [f"hung-up turn's reply: {b}" for b in check["hung_up_bad"]]
+    errors += check["extra"]
+    if phase.missing_retry_after:
+        errors.append(f"{phase.missing_retry_after} 503 responses without Retry-After")
+    per_user = Counter(t.user for t in done)
+    counts = [per_user.get(i, 0) for i in range(phase.users)]
+    fairness = sum(counts) ** 2 / (len(counts) * sum(c * c for c in counts)) if any(counts) else 0
+    metrics = {
+        "text_ttft_ms": [t.ttft_ms for t in text],
+        "text_total_ms": [t.total_ms for t in text],
+        "voice_to_voice_ms": [t.v2v_ms for t in voice],
+        "voice_total_ms": [t.total_ms for t in voice],
+        "prompt_tokens_evaluated": [t.evaluated for t in done],
+    }
+    return {
+        "users": phase.users, "seconds": round(wall, 1),
+        "turns": len(turns), "complete_text": len(text), "complete_voice": len(voice),
+        "hung_up": sum(t.outcome == "hung_up" for t in turns),
+        "hung_up_reply_stored": check["hung_up_reply_stored"],
+        "hung_up_reply_absent": check["hung_up_reply_absent"],
+        "hung_up_overrun_chars_max": check["hung_up_overrun_chars_max"],
+        "deliberate_503": dict(phase.busy_503),
+        "refused_per_turn": {k: round(sum(t.retries for t in turns if t.kind == k)
+                                      / max(1, sum(t.kind == k for t in turns)), 2)
+                             for k in ("text", "voice")},
+        "most_refusals_of_one_turn": max((t.retries for t in turns), default=0),
+        "errors": len(errors),
+        "error_kinds": dict(Counter(re.sub(r"\d+", "N", e)[:160] for e in errors)),
+        "lost": len(check["lost"]), "lost_detail": check["lost"][:10],
+        "turns_per_min": round(len(done) / wall * 60, 2),
+        "tokens_per_s": round(sum(t.tokens for t in done) / wall, 2),
+        "turns_per_user": counts, "fairness": round(fairness, 3),
+        **{f"{k}_p50": round(pct(v, 0.5), 1) for k, v in metrics.items()},
+        **{f"{k}_p95": round(pct(v, 0.95), 1) for k, v in metrics.items()},
+    }
+
+
+def kv_bytes_per_token() -> int:
+    """Bytes of KV cache per token of the default model (f16 K and V in every layer)."""
+    from llama_cpp import Llama
+
+    saved = os.dup(2)  # llama.cpp writes to fd 2 even with verbose=False
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            meta = Llama(model_path=str(load_settings().llm.model_path), vocab_only=True,
+                         verbose=False).metadata
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    arch = meta["general.architecture"]
+    heads = int(meta[f"{arch}.attention.head_count"])
+    head_dim = int(meta.get(f"{arch}.attention.key_length",
+                            int(meta[f"{arch}.embedding_length"]) // heads))
+    return int(meta[f"{arch}.block_count"]) * 2 * int(meta[f"{arch}.attention.head_count_kv"]) \
+        * head_dim * 2
+
+
+def parked_kv_mib(turns: list[Turn], at: float, per_token: int) -> float:
+    """Estimated size of the parked KV caches at `at`: the server keeps the caches of the
+    `kv_sessions` conversations used most recently before the current one."""
+    latest: dict[int, tuple[float, int]] = {}
+    for t in turns:
+        if t.done_at and t.done_at <= at and t.context_tokens:
+            latest[t.user] = max(latest.get(t.user, (0.0, 0)), (t.done_at, t.context_tokens))
+    recent = sorted(latest.values(), reverse=True)[1 : 1 + KV_SESSIONS]
+    return sum(tokens for _, tokens in recent) * per_token / 2**20
+
+
+def memory_report(samples: list[tuple[float, float, float]], load_start: float,
+                  load_end: float, warmup: float, turns: list[Turn], per_token: int
+                  ) -> dict[str, Any]:
+    load = [(t - load_start, m, a) for t, m, a in samples if load_start <= t <= load_end + 1]
+    after = [s for s in load if s[0] >= warmup]
+    if len(after) < 2:
+        return {"warmup_s": warmup, "samples": len(load), "flat": None}
+    xs = np.array([s[0] for s in after]) / 60
+    slope = float(np.polyfit(xs, np.array([s[1] for s in after]), 1)[0])
+    anon_slope = float(np.polyfit(xs, np.array([s[2] for s in after]), 1)[0])
+    # RSS swings by tens of MiB within seconds (KV caches parked and restored, prompt
+    # buffers): each end is the median of three samples, and the fitted line is checked too.
+    warm = float(np.median([s[1] for s in after[:3]]))
+    end = float(np.median([s[1] for s in after[-3:]]))
+    growth, fitted = end - warm, slope * (xs[-1] - xs[0])
+    threshold = FLAT_SHARE * warm
+    kv_warm = parked_kv_mib(turns, load_start + after[0][0], per_token)
+    kv_end = parked_kv_mib(turns, load_start + after[-1][0], per_token)
+    return {
+        "before_load_mib": round(load[0][1], 1), "warmup_s": round(warmup),
+        "at_warmup_mib": round(warm, 1), "at_end_mib": round(end, 1),
+        "peak_mib": round(max(s[1] for s in load), 1), "growth_mib": round(growth, 1),
+        "fitted_growth_mib": round(fitted, 1),
+        "slope_mib_per_min": round(slope, 2), "samples_after_warmup": len(after),
+        "anon_growth_mib": round(float(np.median([s[2] for s in after[-3:]]) - np.median(
+            [s[2] for s in after[:3]])), 1),
+        "anon_slope_mib_per_min": round(anon_slope, 2),
+        "parked_kv_at_warmup_mib": round(kv_warm, 1), "parked_kv_at_end_mib": round(kv_end, 1),
+        "parked_kv_growth_mib": round(kv_end - kv_warm, 1),
+        "growth_beyond_parked_kv_mib": round(growth - (kv_end - kv_warm), 1),
+        "flat_threshold_mib": round(threshold, 1),
+        "flat": bool(growth < threshold and fitted < threshold),
+        "trace_mib": [[round(s[0]), round(s[1])] for s in load[:: max(1, len(load) // 40)]],
+    }
+
+
+def print_report(base: dict[str, Any], load: dict[str, Any], mem: dict[str, Any],
+                 others_cores: float) -> None:
+    rows = [("text: time to first token (ms)", "text_ttft_ms"),
+            ("text: whole turn (ms)", "text_total_ms"),
+            ("voice: voice-to-voice (ms)", "voice_to_voice_ms"),
+            ("voice: end of speech -> turn done (ms)", "voice_total_ms"),
+            ("prompt tokens evaluated per turn", "prompt_tokens_evaluated")]
+    out = print  # noqa: T201 - this script's output is its report
+    out(f"\n{'latency':40s} {'1 user p50':>11s} {'p95':>8s} "
+        f"{str(load['users']) + ' users p50':>12s} {'p95':>8s} {'ratio p50':>10s}")
+    for name, key in rows:
+        b50, b95, l50, l95 = (base[f"{key}_p50"], base[f"{key}_p95"], load[f"{key}_p50"],
+                              load[f"{key}_p95"])
+        ratio = l50 / b50 if b50 and b50 == b50 else float("nan")
+        out(f"{name:40s} {b50:11.0f} {b95:8.0f} {l50:12.0f} {l95:8.0f} {ratio:10.2f}")
+    out(f"\n{'counts':40s} {'1 user':>11s} {str(load['users']) + ' users':>21s}")
+    for name, fmt in [
+        ("turns complete (text + voice)",
+         lambda s: f"{s['complete_text']} + {s['complete_voice']}"),
+        ("turns per minute", lambda s: f"{s['turns_per_min']:.1f}"),
+        ("reply tokens per second", lambda s: f"{s['tokens_per_s']:.1f}"),
+        ("deliberate 503s (text / voice)", lambda s: f"{s['deliberate_503'].get('text', 0)} / "
+                                                     f"{s['deliberate_503'].get('voice', 0)}"),
+        ("503s per turn (text / voice; most for one)",
+         lambda s: f"{s['refused_per_turn']['text']} / {s['refused_per_turn']['voice']}; "
+                   f"{s['most_refusals_of_one_turn']}"),
+        ("hung up (reply stored interrupted / none)",
+         lambda s: f"{s['hung_up']} ({s['hung_up_reply_stored']} / {s['hung_up_reply_absent']})"),
+        ("errors", lambda s: str(s["errors"])),
+        ("lost messages", lambda s: str(s["lost"])),
+        ("complete turns per user (fairness)",
+         lambda s: f"{min(s['turns_per_user'])}-{max(s['turns_per_user'])} ({s['fairness']})"),
+    ]:
+        out(f"{name:40s} {fmt(base):>11s} {fmt(load):>21s}")
+    for kind, n in {**base["error_kinds"], **load["error_kinds"]}.items():
+        out(f"  error x{n}: {kind}")
+    if mem.get("flat") is not None:
+        out(f"\nserver memory (VmRSS): {mem['before_load_mib']:.0f} MiB before the load, "
+            f"{mem['at_warmup_mib']:.0f} MiB after {mem['warmup_s']} s of warm-up, "
+            f"{mem['at_end_mib']:.0f} MiB at the end (medians of 3 samples; peak "
+            f"{mem['peak_mib']:.0f}): growth {mem['growth_mib']:+.1f} MiB, slope "
+            f"{mem['slope_mib_per_min']:+.2f} MiB/min ({mem['fitted_growth_mib']:+.1f} MiB "
+            f"over the fitted span); "
+            f"flat (< {mem['flat_threshold_mib']:.0f} MiB = {FLAT_SHARE:.0%}): "
+            f"{'yes' if mem['flat'] else 'NO'} (not file-backed: "
+            f"{mem['anon_growth_mib']:+.1f} MiB, {mem['anon_slope_mib_per_min']:+.2f} MiB/min)")
+        out(f"  of which parked KV caches (estimate, {KV_SESSIONS} conversations kept): "
+            f"{mem['parked_kv_at_warmup_mib']:.0f} -> {mem['parked_kv_at_end_mib']:.0f} MiB "
+            f"({mem['parked_kv_growth_mib']:+.1f} MiB): they grow with the conversations "
+            f"up to {KV_SESSIONS} full windows; growth beyond them "
+            f"{mem['growth_beyond_parked_kv_mib']:+.1f} MiB")
+    out(f"other processes used {others_cores:.2f} of {os.cpu_count()} cores on average "
+        "during the load phase")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=8, help="simulated people at once")
+    parser.add_argument("--seconds", type=float, default=600, help="length of the N-user phase")
+    parser.add_argument("--baseline-seconds", type=float, default=60,
+                        help="length of the 1-user phase before it")
+    parser.add_argument("--voice-share", type=float, default=0.25, help="share of voice turns")
+    parser.add_argument("--hang-up-share", type=float, default=0.08,
+                        help="share of text turns whose client hangs up mid-stream")
+    parser.add_argument("--reply-tokens", type=int, default=48,
+                        help="HEARTH_LLM__MAX_REPLY_TOKENS for the server")
+    parser.add_argument("--queue-size", type=int, default=4,
+                        help="HEARTH_LLM__QUEUE_SIZE for the server (its default is 16)")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
+    args = parser.parse_args()
+    port = args.port or free_port()
+    server_env = {"HEARTH_LLM__MAX_REPLY_TOKENS": str(args.reply_tokens),
+                  "HEARTH_LLM__QUEUE_SIZE": str(args.queue_size)}
+    print(f"server settings: {server_env}", flush=True)  # noqa: T201
+
+    print("synthesising the spoken lines with Piper ...", flush=True)  # noqa: T201
+    utterances = synthesise(SPOKEN)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        people = [Person(0, "Owner", hearth_cli("users", "init", "Owner", "--data-dir", str(data)))]
+        people += [Person(i, f"user{i}", hearth_cli("users", "add", f"user{i}", "--data-dir",
+                                                    str(data))) for i in range(1, args.users)]
+        log_path = Path(tmp) / "server.log"
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "hearth", "serve", "--port", str(port),
+                 "--data-dir", str(data)],
+                env={**os.environ, **server_env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(600):
+                if server.poll() is not None:
+                    raise RuntimeError(f"hearth serve exited:\n{log_path.read_text()[-3000:]}")
+                try:
+                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            result = asyncio.run(drive(args, url, people, utterances, server.pid))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        server_log = log_path.read_text(errors="replace")
+    problems = [ln for ln in server_log.splitlines()
+                if "Traceback" in ln or " ERROR" in ln or ln.startswith("ERROR")]
+    warnings = Counter(re.sub(r"^\S+ \S+ ", "", ln)[:160] for ln in server_log.splitlines()
+                       if " WARNING " in ln or ln.startswith("WARNING"))
+    result["server_log_errors"] = len(problems)
+    result["server_log_warnings"] = dict(warnings)
+    for line in problems[:5]:
+        print(f"  server log: {line[:200]}")  # noqa: T201
+    for line, n in warnings.most_common(5):
+        print(f"  server log x{n}: {line}")  # noqa: T201
+    load = result["load"]
+    result["goal_met"] = (load["errors"] == 0 and load["lost"] == 0 and result["baseline"][
+        "errors"] == 0 and result["baseline"]["lost"] == 0 and bool(result["memory"].get("flat"))
+        and not problems)
+    print(f"goal (no errors but deliberate 503s, nothing lost, memory flat): "  # noqa: T201
+          f"{'met' if result['goal_met'] else 'NOT met'}")
+    print(json.dumps(clean(result)))  # noqa: T201
+    return 0
+
+
+async def drive(args: argparse.Namespace, url: str, people: list[Person],
+                utterances: list[Utterance], pid: int) -> dict[str, Any]:
+    timeout = httpx.Timeout(TURN_TIMEOUT_S, connect=30)
+    clients = [httpx.AsyncClient(base_url=url, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {p.token}"}) for p in people]
+    samples: list[tuple[float, float, float]] = []
+    sampler = asyncio.create_task(sample_rss(pid, samples))
+    try:
+        character = (await clients[0].get("/api/characters")).json()[0]["id"]
+        ws_url = url.replace("http", "ws")
+        base = Phase("baseline", 1, args.baseline_seconds)
+        print(f"baseline: 1 user for {args.baseline_seconds:.0f} s ...", flush=True)  # noqa: T201
+        await run_phase(base, people[:1], clients[:1], ws_url, utterances, args, character,
+                        args.seed)
+        base_check = await verify(base, people[:1], clients[:1])
+        load = Phase("load", args.users, args.seconds)
+        print(f"load: {args.users} users for {args.seconds:.0f} s ...", flush=True)  # noqa: T201
+        cpu0 = cpu_jiffies(pid), os.times()
+        await run_phase(load, people, clients, ws_url, utterances, args, character,
+                        args.seed + 1)
+        cpu1 = cpu_jiffies(pid), os.times()
+        load_check = await verify(load, people, clients)
+    finally:
+        sampler.cancel()
+        for c in clients:
+            await c.aclose()
+    ticks = os.sysconf("SC_CLK_TCK")
+    wall = load.ended - load.started
+    mine = (cpu1[1].user + cpu1[1].system) - (cpu0[1].user + cpu0[1].system)
+    others = ((cpu1[0][0] - cpu0[0][0]) - (cpu1[0][1] - cpu0[0][1])) / ticks - mine
+    warmup = min(max(60.0, 0.2 * args.seconds), args.seconds / 2)
+    mem = memory_report(samples, load.started, load.ended, warmup, load.turns,
+                        kv_bytes_per_token())
+    b, s = summarise(base, base_check), summarise(load, load_check)
+    print_report(b, s, mem, others / wall)
+    return {
+        "bench": "load", "users": args.users, "seconds": args.seconds,
+        "baseline_seconds": args.baseline_seconds, "voice_share": args.voice_share,
+        "hang_up_share": args.hang_up_share, "server_env": {
+            "HEARTH_LLM__MAX_REPLY_TOKENS": args.reply_tokens,
+            "HEARTH_LLM__QUEUE_SIZE": args.queue_size},
+        "cores": os.cpu_count(), "other_processes_cores": round(others / wall, 2),
+        "server_cpu_cores": round((cpu1[0][1] - cpu0[0][1]) / ticks / wall, 2),
+        "baseline": b, "load": s, "memory": mem,
+        "ratio_p50": {k: round(s[f"{k}_p50"] / b[f"{k}_p50"], 2) if b[f"{k}_p50"] else None
+                      for k in ("text_ttft_ms", "text_total_ms", "voice_to_voice_ms",
+                                "voice_total_ms")},
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
