@@ -21,7 +21,15 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from hearth.errors import Conflict, HearthError, InvalidInput, NotFound
+from hearth.errors import (
+    Conflict,
+    Forbidden,
+    HearthError,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from hearth.store import Store, Token, User
 
 LOCAL_USER = "User"  # the single user of a loopback-only install without accounts
@@ -29,21 +37,6 @@ SESSION_SECONDS = 30 * 24 * 3600
 TOKEN_PREFIX = "hth_"
 MIN_PASSWORD = 8
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-
-class Unauthorized(HearthError):
-    status = 401
-    code = "unauthorized"
-
-
-class Forbidden(HearthError):
-    status = 403
-    code = "forbidden"
-
-
-class TooManyAttempts(HearthError):
-    status = 429
-    code = "too_many_attempts"
 
 
 def hash_password(password: str) -> str:

@@ -19,6 +19,25 @@ class HearthError(Exception):
         self.message = message
 
 
+class Unauthorized(HearthError):
+    """No key, or one that is not valid (any more)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HearthError):
+    """A key, but not the owner's, for what only the owner may do."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyAttempts(HearthError):
+    status = 429
+    code = "too_many_attempts"
+
+
 class NotFound(HearthError):
     status = 404
     code = "not_found"

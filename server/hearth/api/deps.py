@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from hearth.accounts import Forbidden, Unauthorized
+from hearth.errors import Forbidden, Unauthorized
 from hearth.services import Services
 from hearth.store import User
 
