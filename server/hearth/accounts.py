@@ -26,7 +26,6 @@ from hearth.errors import (
     Forbidden,
     HearthError,
     InvalidInput,
-    NotFound,
     TooManyAttempts,
     Unauthorized,
 )
@@ -93,8 +92,10 @@ class Accounts:
         return self.loopback_only and self.store.owner() is None
 
     def local_user(self) -> User:
-        """The user the CLI acts as by default: the owner, or the single local user."""
-        return self.store.owner() or self.store.ensure_user(LOCAL_USER)
+        """The user the CLI acts as by default: the owner, or the single local user.
+        Asked on every request in single-user mode, so it only reads once that user exists."""
+        return (self.store.owner() or self.store.user_named(LOCAL_USER)
+                or self.store.ensure_user(LOCAL_USER))
 
     def check_exposure(self, host: str) -> None:
         """Refuse to serve the LAN before anyone has a key."""
@@ -117,8 +118,8 @@ class Accounts:
         if self.store.owner() is not None:
             raise Conflict("the household already has an owner; the owner adds members")
         hashed = hash_password(_valid_password(password)) if password else None
-        local = next((u for u in self.store.list_users() if u.name == LOCAL_USER), None)
-        if local is not None and (name == LOCAL_USER or not self._taken(name)):
+        local = self.store.user_named(LOCAL_USER)
+        if local is not None and self.store.user_named(name) in (None, local):
             user = self.store.update_user(local.id, name=name, role="owner",
                                           password_hash=hashed)
         else:
@@ -136,13 +137,6 @@ class Accounts:
         if user.is_owner:
             raise Forbidden("the owner cannot be removed")
         return self.store.delete_user(user.id)
-
-    def _taken(self, name: str) -> bool:
-        try:
-            self.store.find_user(name)
-        except NotFound:
-            return False
-        return True
 
     def set_password(self, user: User, password: str) -> User:
         user = self.store.update_user(user.id, password_hash=hash_password(_valid_password(password)))
@@ -175,10 +169,7 @@ class Accounts:
         """A session token for a name and password; repeated failures are slowed down."""
         key = name.strip().casefold()
         self._check_attempts(key)
-        try:
-            user = self.store.find_user(name.strip())
-        except NotFound:
-            user = None
+        user = self.store.user_named(name.strip())
         stored = self.store.password_hash(user.id) if user else None
         if user is None or not check_password(password, stored):
             self._fail(key)

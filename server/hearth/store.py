@@ -300,11 +300,15 @@ class Store:
             raise NotFound(f"no user with id {user_id}; list them at /api/users")
         return _user(row)
 
-    def find_user(self, name: str) -> User:
+    def user_named(self, name: str) -> User | None:
         row = self._one("SELECT * FROM users WHERE name = ?", name)
-        if row is None:
+        return _user(row) if row else None
+
+    def find_user(self, name: str) -> User:
+        user = self.user_named(name)
+        if user is None:
             raise NotFound(f"no user named {name!r}; `hearth users list` shows them")
-        return _user(row)
+        return user
 
     def list_users(self) -> list[User]:
         return [_user(r) for r in self._all("SELECT * FROM users ORDER BY id")]
