@@ -11,7 +11,24 @@ Time to first token counts from sending the request to the first text; decode
 rate is (tokens - 1) / (last token - first token). Prints a table, then one
 JSON line. Goal: hearth decode >= 0.95x direct, and < 30 ms added to the first token.
 
+With --remote, the model runs in llama-cpp-python's OpenAI-compatible server
+(`python -m llama_cpp.server`) instead, and --rounds conversations of --turns
+turns each go two ways, turn by turn alternating which goes first:
+
+  hearth  POST /v1/chat/completions (stream) on `hearth serve` with llm.backend = "remote"
+  direct  POST /v1/chat/completions (stream) on the backend server, the same history kept
+          by a plain client
+
+Each way has its own backend server (same model and settings), so neither evicts
+the other's prompt cache. The prompt-cache hit rate of a turn is what the
+backend's own log says it reused ("Llama.generate: N prefix-match hit, remaining
+M prompt tokens to eval": N / (N + M)). Goal: hearth decode >= 0.95x direct, and
+a hit rate >= 0.9 on every turn after the fifth. Background memory work is off
+(memory.background = false): on a one-slot server it would evict the cache
+between turns (see the README).
+
     python scripts/bench_llm.py [--rounds 3] [--max-tokens 96] [--model PATH]
+    python scripts/bench_llm.py --remote [--rounds 3] [--turns 10] [--max-tokens 96]
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -31,9 +49,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT))
 
+from tests.utils.live import BackendServer, ProcessServer, llama_server, sse_events  # noqa: E402
+
 from hearth.config import DEFAULT_MODEL  # noqa: E402
 from hearth.context import system_text  # noqa: E402
-from tests.utils.live import ProcessServer, sse_events  # noqa: E402
 
 PROMPTS = [
     "Tell me about the best meal you can imagine.",
@@ -91,7 +110,12 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=96, help="reply length")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="GGUF chat model")
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--remote", action="store_true",
+                        help="Hearth with a remote backend against that backend directly")
+    parser.add_argument("--turns", type=int, default=10, help="turns of the --remote conversation")
     args = parser.parse_args()
+    if args.remote:
+        return main_remote(args)
 
     from llama_cpp import Llama
 
@@ -143,6 +167,164 @@ def main() -> int:
     }))
     return 0
 
+
+# -- --remote: Hearth in front of an OpenAI-compatible server, against that server directly --
+
+TURNS = [
+    "Hi Ember! I just got home from a long walk by the sea.",
+    "The wind was so strong that I could barely stand. Have you ever seen a storm at sea?",
+    "What do you think makes a storm feel so exciting and scary at the same time?",
+    "I found a smooth green stone on the beach. What could I do with it?",
+    "Tell me a little story about that stone and where it came from.",
+    "That was lovely. What should I cook tonight to warm up after the cold wind?",
+    "I have potatoes, leeks and some cheese. Any ideas?",
+    "How long should I let the soup simmer?",
+    "While it cooks, can you suggest some music for a quiet evening?",
+    "Thank you, Ember. What shall we talk about tomorrow?",
+    "One more thing: how do I keep my plants happy in winter?",
+    "Good night, Ember!",
+]
+
+
+def stream_chat(client: httpx.Client, url: str, body: dict) -> tuple[dict, str, dict]:
+    """POST a streamed chat completion; timings, the reply and the last usage seen."""
+    start = time.perf_counter()
+    times: list[float] = []
+    parts: list[str] = []
+    usage: dict = {}
+    with client.stream("POST", url, json=body) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                continue
+            chunk = json.loads(line[5:])
+            if "error" in chunk:
+                raise RuntimeError(f"{url}: {chunk['error']}")
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    times.append(time.perf_counter())
+                    parts.append(choice["delta"]["content"])
+    return measure(start, times), "".join(parts).strip(), usage
+
+
+def cache_use(backend: BackendServer, since: int) -> dict:
+    """What the backend's log says it did with the prompts of requests after byte `since`."""
+    log = backend.log_path.read_text()[since:]
+    reused, evaluated = 0, 0
+    for hit, left in re.findall(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+)", log):
+        reused, evaluated = int(hit), int(left)
+    if "full prompt already cached" in log:
+        reused, evaluated = reused + evaluated, 0
+    if reused == 0:  # no prefix matched: the whole prompt was evaluated
+        found = re.findall(r"prompt eval time = .*?/\s*(\d+) tokens", log)
+        evaluated = int(found[-1]) if found else 0
+    total = reused + evaluated
+    return {"reused": reused, "prompt": total, "hit_rate": reused / total if total else 0.0}
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed_turn(client: httpx.Client, body: dict, server: BackendServer, hearth_pid: int
+               ) -> tuple[dict, str]:
+    """One streamed turn, with what the backend's log and the processes' CPU time say of it."""
+    since = len(server.log_path.read_text())
+    assert server.proc is not None
+    cpu = cpu_ms(hearth_pid), cpu_ms(server.proc.pid)
+    timing, reply, usage = stream_chat(client, "/v1/chat/completions", body)
+    time.sleep(0.2)  # the server logs its timings after the stream ends
+    tokens = max(timing["tokens"], 1)
+    return {
+        **timing, **cache_use(server, since), "prompt_tokens": usage.get("prompt_tokens"),
+        "hearth_cpu_ms_per_token": (cpu_ms(hearth_pid) - cpu[0]) / tokens,
+        "backend_cpu_ms_per_token": (cpu_ms(server.proc.pid) - cpu[1]) / tokens,
+    }, reply
+
+
+def main_remote(args: argparse.Namespace) -> int:
+    turns = (TURNS * (args.turns // len(TURNS) + 1))[: args.turns]
+    results: dict[str, list[dict]] = {"hearth": [], "direct": []}
+    sampling = {"max_tokens": args.max_tokens, "temperature": 0.0, "seed": 7, "stream": True,
+                "stream_options": {"include_usage": True}}
+    env = {
+        "HEARTH_LLM__BACKEND": "remote", "HEARTH_LLM__TEMPERATURE": "0", "HEARTH_LLM__SEED": "7",
+        "HEARTH_LLM__MAX_REPLY_TOKENS": str(args.max_tokens), "HEARTH_MEMORY__BACKGROUND": "false",
+    }
+    with tempfile.TemporaryDirectory() as tmp, \
+            llama_server(args.model, Path(tmp) / "a.log", args.n_ctx) as backend, \
+            llama_server(args.model, Path(tmp) / "b.log", args.n_ctx) as plain, \
+            ProcessServer(Path(tmp) / "data", "--model", str(args.model), "--n-ctx",
+                          str(args.n_ctx),
+                          env={**env, "HEARTH_LLM__REMOTE_URL": f"{backend.url}/v1"}) as live, \
+            httpx.Client(base_url=live.url, timeout=300) as hearth, \
+            httpx.Client(base_url=plain.url, timeout=300) as direct:
+        assert live.proc is not None
+        for round_ in range(args.rounds):  # each round a new conversation, both ways
+            # A new character too, so that nothing of the last round is recalled.
+            character = hearth.post("/api/characters", json=CARD).json()
+            history = [{"role": "system", "content": system_text(CARD, user="User")},
+                       {"role": "assistant", "content": "Hi User! What shall we talk about?"}]
+            for n, text in enumerate(turns, start=1):
+                for way in ["hearth", "direct"] if (n + round_) % 2 else ["direct", "hearth"]:
+                    if way == "hearth":
+                        body = {"model": str(character["id"]), "user": f"bench-{round_}",
+                                "messages": [{"role": "user", "content": text}], **sampling}
+                        result, _ = timed_turn(hearth, body, backend, live.proc.pid)
+                    else:
+                        history.append({"role": "user", "content": text})
+                        body = {"messages": history, "repeat_penalty": 1.1, **sampling}
+                        result, reply = timed_turn(direct, body, plain, live.proc.pid)
+                        history.append({"role": "assistant", "content": reply})
+                    results[way].append({"round": round_, "turn": n, **result})
+
+    def med(way: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[way])
+
+    def per_turn(way: str, key: str) -> list[float]:  # each turn's worst round
+        return [min(r[key] for r in results[way] if r["turn"] == n)
+                for n in range(1, len(turns) + 1)]
+
+    ratio = med("hearth", "decode_tps") / med("direct", "decode_tps")
+    paired = [h["ttft_ms"] - d["ttft_ms"] for h, d in zip(results["hearth"], results["direct"])]
+    late = [r["hit_rate"] for r in results["hearth"] if r["turn"] > 5]
+    hearth_cpu = med("hearth", "hearth_cpu_ms_per_token")
+    backend_cpu = {way: med(way, "backend_cpu_ms_per_token") for way in results}
+    print(f"{'round':>5} {'turn':>4} {'way':<7} {'ttft ms':>8} {'decode tok/s':>13} "  # noqa: T201
+          f"{'tokens':>7} {'prompt':>7} {'cached':>7} {'hit':>6}")
+    for h, d in zip(results["hearth"], results["direct"]):
+        for way, r in (("hearth", h), ("direct", d)):
+            print(f"{r['round']:>5} {r['turn']:>4} {way:<7} {r['ttft_ms']:>8.1f} "  # noqa: T201
+                  f"{r['decode_tps']:>13.1f} {r['tokens']:>7} {r['prompt']:>7} "
+                  f"{r['reused']:>7} {r['hit_rate']:>6.2f}")
+    print(f"decode p50: hearth {med('hearth', 'decode_tps'):.1f} tok/s, direct "  # noqa: T201
+          f"{med('direct', 'decode_tps'):.1f} tok/s; ratio {ratio:.3f} "
+          f"(overhead {100 * (1 - ratio):.1f} %, goal <= 5 %)")
+    print(f"added to first token: paired p50 {statistics.median(paired):.1f} ms")  # noqa: T201
+    print(f"CPU per token (p50): hearth process {hearth_cpu:.2f} ms; backend "  # noqa: T201
+          f"{backend_cpu['hearth']:.1f} ms via hearth, {backend_cpu['direct']:.1f} ms direct")
+    print(f"hearth prompt-cache hit rate after turn 5: min {min(late):.2f}, "  # noqa: T201
+          f"p50 {statistics.median(late):.2f} (goal >= 0.90 every turn)")
+    print(json.dumps({  # noqa: T201
+        "bench": "llm_remote", "backend": "llama_cpp.server", "model": args.model.name,
+        "turns": len(turns), "rounds": args.rounds, "max_tokens": args.max_tokens,
+        "cores": os.cpu_count(),
+        **{way: {"decode_tps": round(med(way, "decode_tps"), 2),
+                 "ttft_ms": round(med(way, "ttft_ms"), 1)} for way in results},
+        "decode_ratio": round(ratio, 3), "overhead_pct": round(100 * (1 - ratio), 1),
+        "ttft_added_paired_ms": round(statistics.median(paired), 1),
+        "hearth_cpu_ms_per_token": round(hearth_cpu, 2),
+        "backend_cpu_ms_per_token": {way: round(v, 1) for way, v in backend_cpu.items()},
+        "hit_rate_per_turn": [round(x, 3) for x in per_turn("hearth", "hit_rate")],
+        "direct_hit_rate_per_turn": [round(x, 3) for x in per_turn("direct", "hit_rate")],
+        "prompt_tokens_counted_as_backend": all(
+            r["prompt_tokens"] == r["prompt"] for r in results["hearth"]),
+        "goal_met": ratio >= 0.95 and min(late) >= 0.9,
+    }))
+    return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import random
@@ -67,7 +66,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
 
 from hearth.config import load_settings  # noqa: E402
-from hearth.engines.llm import LlamaModel  # noqa: E402
 from hearth.engines.tts import PiperSynthesizer  # noqa: E402
 
 RATE = 16_000
@@ -76,8 +74,6 @@ VOICE_BUSY_BACKOFF_S = 5.0  # a busy `error` event carries no Retry-After: the H
 TURN_TIMEOUT_S = 300.0  # a turn that takes longer is an error (the server hung)
 RSS_EVERY_S = 5.0
 FLAT_SHARE = 0.05  # memory is flat when it grows less than this share after warm-up
-# Conversations whose KV cache the server keeps parked (LlamaModel's default).
-KV_SESSIONS = inspect.signature(LlamaModel).parameters["kv_sessions"].default
 
 TEXTS = [
     "Hi! How are you today?", "I just got back from a long shift.",
@@ -599,41 +595,8 @@ def summarise(phase: Phase, check: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def kv_bytes_per_token() -> int:
-    """Bytes of KV cache per token of the default model (f16 K and V in every layer)."""
-    from llama_cpp import Llama
-
-    saved = os.dup(2)  # llama.cpp writes to fd 2 even with verbose=False
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            meta = Llama(model_path=str(load_settings().llm.model_path), vocab_only=True,
-                         verbose=False).metadata
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    arch = meta["general.architecture"]
-    heads = int(meta[f"{arch}.attention.head_count"])
-    head_dim = int(meta.get(f"{arch}.attention.key_length",
-                            int(meta[f"{arch}.embedding_length"]) // heads))
-    return int(meta[f"{arch}.block_count"]) * 2 * int(meta[f"{arch}.attention.head_count_kv"]) \
-        * head_dim * 2
-
-
-def parked_kv_mib(turns: list[Turn], at: float, per_token: int) -> float:
-    """Estimated size of the parked KV caches at `at`: the server keeps the caches of the
-    `kv_sessions` conversations used most recently before the current one."""
-    latest: dict[int, tuple[float, int]] = {}
-    for t in turns:
-        if t.done_at and t.done_at <= at and t.context_tokens:
-            latest[t.user] = max(latest.get(t.user, (0.0, 0)), (t.done_at, t.context_tokens))
-    recent = sorted(latest.values(), reverse=True)[1 : 1 + KV_SESSIONS]
-    return sum(tokens for _, tokens in recent) * per_token / 2**20
-
-
 def memory_report(samples: list[tuple[float, float, float]], load_start: float,
-                  load_end: float, warmup: float, turns: list[Turn], per_token: int
-                  ) -> dict[str, Any]:
+                  load_end: float, warmup: float) -> dict[str, Any]:
     load = [(t - load_start, m, a) for t, m, a in samples if load_start <= t <= load_end + 1]
     after = [s for s in load if s[0] >= warmup]
     if len(after) < 2:
@@ -641,14 +604,12 @@ def memory_report(samples: list[tuple[float, float, float]], load_start: float,
     xs = np.array([s[0] for s in after]) / 60
     slope = float(np.polyfit(xs, np.array([s[1] for s in after]), 1)[0])
     anon_slope = float(np.polyfit(xs, np.array([s[2] for s in after]), 1)[0])
-    # RSS swings by tens of MiB within seconds (KV caches parked and restored, prompt
-    # buffers): each end is the median of three samples, and the fitted line is checked too.
+    # RSS swings by a few MiB within seconds (prompt and audio buffers): each end is
+    # the median of three samples, and the fitted line is checked too.
     warm = float(np.median([s[1] for s in after[:3]]))
     end = float(np.median([s[1] for s in after[-3:]]))
     growth, fitted = end - warm, slope * (xs[-1] - xs[0])
     threshold = FLAT_SHARE * warm
-    kv_warm = parked_kv_mib(turns, load_start + after[0][0], per_token)
-    kv_end = parked_kv_mib(turns, load_start + after[-1][0], per_token)
     return {
         "before_load_mib": round(load[0][1], 1), "warmup_s": round(warmup),
         "at_warmup_mib": round(warm, 1), "at_end_mib": round(end, 1),
@@ -658,9 +619,6 @@ def memory_report(samples: list[tuple[float, float, float]], load_start: float,
         "anon_growth_mib": round(float(np.median([s[2] for s in after[-3:]]) - np.median(
             [s[2] for s in after[:3]])), 1),
         "anon_slope_mib_per_min": round(anon_slope, 2),
-        "parked_kv_at_warmup_mib": round(kv_warm, 1), "parked_kv_at_end_mib": round(kv_end, 1),
-        "parked_kv_growth_mib": round(kv_end - kv_warm, 1),
-        "growth_beyond_parked_kv_mib": round(growth - (kv_end - kv_warm), 1),
         "flat_threshold_mib": round(threshold, 1),
         "flat": bool(growth < threshold and fitted < threshold),
         "trace_mib": [[round(s[0]), round(s[1])] for s in load[:: max(1, len(load) // 40)]],
@@ -713,11 +671,6 @@ def print_report(base: dict[str, Any], load: dict[str, Any], mem: dict[str, Any]
             f"flat (< {mem['flat_threshold_mib']:.0f} MiB = {FLAT_SHARE:.0%}): "
             f"{'yes' if mem['flat'] else 'NO'} (not file-backed: "
             f"{mem['anon_growth_mib']:+.1f} MiB, {mem['anon_slope_mib_per_min']:+.2f} MiB/min)")
-        out(f"  of which parked KV caches (estimate, {KV_SESSIONS} conversations kept): "
-            f"{mem['parked_kv_at_warmup_mib']:.0f} -> {mem['parked_kv_at_end_mib']:.0f} MiB "
-            f"({mem['parked_kv_growth_mib']:+.1f} MiB): they grow with the conversations "
-            f"up to {KV_SESSIONS} full windows; growth beyond them "
-            f"{mem['growth_beyond_parked_kv_mib']:+.1f} MiB")
     out(f"other processes used {others_cores:.2f} of {os.cpu_count()} cores on average "
         "during the load phase")
 
@@ -827,8 +780,7 @@ async def drive(args: argparse.Namespace, url: str, people: list[Person],
     mine = (cpu1[1].user + cpu1[1].system) - (cpu0[1].user + cpu0[1].system)
     others = ((cpu1[0][0] - cpu0[0][0]) - (cpu1[0][1] - cpu0[0][1])) / ticks - mine
     warmup = min(max(60.0, 0.2 * args.seconds), args.seconds / 2)
-    mem = memory_report(samples, load.started, load.ended, warmup, load.turns,
-                        kv_bytes_per_token())
+    mem = memory_report(samples, load.started, load.ended, warmup)
     b, s = summarise(base, base_check), summarise(load, load_check)
     print_report(b, s, mem, others / wall)
     return {

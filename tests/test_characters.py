@@ -23,7 +23,6 @@ from hearth.characters import (
     to_v3,
 )
 from hearth.errors import InvalidInput, TooLarge
-
 from tests.utils.cards import (
     SIG,
     as_json,
@@ -35,7 +34,6 @@ from tests.utils.cards import (
     tiny_png,
     walk,
 )
-
 
 # --- JSON round trips ---------------------------------------------------------------
 

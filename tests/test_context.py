@@ -7,7 +7,6 @@ import asyncio
 import pytest
 
 from hearth.chat import TurnFinished, TurnStarted
-
 from hearth.errors import TooLarge
 
 TOPICS = ["the garden", "a trip to Lisbon", "my sister's wedding", "the new job", "jazz records",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hearth.characters import substitute
@@ -72,6 +73,7 @@ class Chat:
         self.context = ContextBuilder(
             model, reply_reserve=settings.llm.max_reply_tokens, memory=settings.memory
         )
+        self._threads = threading.Lock()  # one new conversation per named thread
 
     def _params(self) -> SamplingParams:
         llm = self.settings.llm
@@ -81,6 +83,22 @@ class Chat:
             top_p=llm.top_p,
             repeat_penalty=llm.repeat_penalty,
             seed=llm.seed,
+        )
+
+    def sampling(
+        self, *, max_tokens: int | None = None, temperature: float | None = None,
+        top_p: float | None = None, stop: Sequence[str] = (), seed: int | None = None,
+    ) -> SamplingParams:
+        """The configured sampling with a client's choices. A reply never gets more tokens
+        than the window keeps for it (llm.max_reply_tokens)."""
+        base = self._params()
+        return replace(
+            base,
+            max_tokens=min(max_tokens or base.max_tokens, base.max_tokens),
+            temperature=base.temperature if temperature is None else temperature,
+            top_p=base.top_p if top_p is None else top_p,
+            stop=tuple(s for s in stop if s),
+            seed=base.seed if seed is None else seed,
         )
 
     def start_conversation(self, user: User, character_id: int) -> Conversation:
@@ -97,6 +115,38 @@ class Chat:
         if self.memory is not None:
             self.memory.index_messages([m.id for m in self.store.list_messages(conversation.id)])
         return conversation
+
+    def conversation_for(self, user: User, character_id: int, *,
+                         conversation_id: int | None = None, thread: str | None = None
+                         ) -> Conversation:
+        """Where an outside client's turn goes (the OpenAI-compatible API): the conversation
+        `conversation_id`; else the one this user's client named `thread` with this character,
+        started on first use; else the user's latest conversation with the character, started
+        if there is none."""
+        store = self.store
+        if conversation_id is not None:
+            conversation = store.get_conversation(conversation_id, user_id=user.id)
+            if conversation.character_id != character_id:
+                raise InvalidInput(
+                    f"conversation {conversation_id} is with "
+                    f"{store.get_character(conversation.character_id).name}, not with "
+                    f"{store.get_character(character_id).name}; ask for that character's "
+                    "model, or leave the conversation out")
+            return conversation
+        store.get_character(character_id)
+        with self._threads:
+            if thread:
+                found = store.thread_conversation(user_id=user.id, character_id=character_id,
+                                                  name=thread)
+            else:
+                found = store.latest_conversation(user_id=user.id, character_id=character_id)
+            if found is not None:
+                return found
+            conversation = self.start_conversation(user, character_id)
+            if thread:
+                store.set_thread(user_id=user.id, character_id=character_id, name=thread,
+                                 conversation_id=conversation.id)
+            return conversation
 
     # -- the window ----------------------------------------------------------------
 
@@ -164,8 +214,10 @@ class Chat:
         window = await asyncio.to_thread(self.window, user, conversation_id, content)
         await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
 
-    async def send(self, user: User, conversation_id: int, content: str) -> AsyncIterator[TurnEvent]:
-        """Store the user's message, then stream and store the reply."""
+    async def send(self, user: User, conversation_id: int, content: str,
+                   params: SamplingParams | None = None) -> AsyncIterator[TurnEvent]:
+        """Store the user's message, then stream and store the reply (sampled with `params`,
+        by default the configured ones)."""
         content = self.check_content(content)
         conversation = self.store.get_conversation(conversation_id, user_id=user.id)
         history = self.store.list_messages(conversation.id)
@@ -177,7 +229,7 @@ class Chat:
                                         content=content, created_at=now)
         self._keep(conversation.id, stored.id, window)
         yield TurnStarted(stored, window)
-        async with aclosing(self._reply(window, conversation, None)) as events:
+        async with aclosing(self._reply(window, conversation, None, params)) as events:
             async for event in events:
                 # Queued before the last event goes out: a caller may stop reading there.
                 if isinstance(event, TurnFinished):
@@ -213,14 +265,15 @@ class Chat:
             )
 
     async def _reply(
-        self, window: Window, conversation: Conversation, target: Message | None
+        self, window: Window, conversation: Conversation, target: Message | None,
+        params: SamplingParams | None = None,
     ) -> AsyncIterator[TurnEvent]:
         parts: list[str] = []
         usage: Usage | None = None
         stored: Message | None = None
         generation = database_generation(self.store)
-        stream = self.model.stream(window.prompt, self._params(), session=f"c{conversation.id}",
-                                   user=conversation.user_id)
+        stream = self.model.stream(window.prompt, params or self._params(),
+                                   session=f"c{conversation.id}", user=conversation.user_id)
         try:
             async with aclosing(stream):
                 async for item in stream:

@@ -270,7 +270,8 @@ def memory(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = Store(settings.db_path)
     embedder = MiniLMEmbedder(settings.memory.embedder_dir)
-    index = MemoryIndex(settings.index_path, embedder)
+    index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
+                        database=settings.memory.chroma_database)
     try:
         if args.action == "reindex":
             from hearth.memory.service import Memory
@@ -280,7 +281,7 @@ def memory(args: argparse.Namespace) -> int:
                             settings=settings)
             n = memory.reindex()
             out(f"reindexed {n} messages and {index.count() - n} facts and summaries "
-                f"into {settings.index_path}")
+                f"into {settings.memory.chroma_url or settings.index_path}")
         else:
             from hearth.memory.service import database_generation
 
@@ -346,6 +347,69 @@ def export(args: argparse.Namespace) -> int:
     else:
         dest.write_text(text + "\n", encoding="utf-8")
         sys.stderr.write(f"exported {args.user}'s data to {dest}\n")
+    return 0
+
+
+# -- models and voices ------------------------------------------------------------------
+
+
+def models(args: argparse.Namespace) -> int:
+    from hearth import catalog
+
+    settings = _settings(args)
+    if args.action == "list":
+        for item in catalog.list_models(settings):
+            if isinstance(item, tuple):
+                out(f"  {item[0].name}: cannot be used: {item[1]}")
+                continue
+            active = item.path.resolve() == settings.llm.model_path.resolve()
+            ctx = f"{item.context_length:,}" if item.context_length else "?"
+            out(f"{'*' if active else ' '} {item.name:<36} {item.architecture:<10} "
+                f"{catalog.short_count(item.parameters):>6} {item.quantization:<7} "
+                f"{item.size_bytes / 2**20:>7,.0f} MiB  context {ctx:>7}  "
+                f"template {'yes' if item.chat_template else 'NO'}")
+        out(f"(* the model in use; folder {settings.llm.models_dir})")
+        return 0
+    if args.action == "add":
+        info, how = catalog.add_model(settings, args.source, name=args.name,
+                                      allow_no_template=args.allow_no_template)
+        out(info.describe())
+        out(f"added as {info.path}, {how}. Use it: hearth models use {info.name}")
+    else:
+        info = catalog.use_model(settings, args.name)
+        out(info.describe())
+        if settings.llm.backend != "local":
+            out(f"llm.backend is {settings.llm.backend!r}: the remote server picks the model; "
+                f"Hearth reads only the tokenizer and chat template of {info.name}, from its "
+                "next start.")
+        else:
+            out(f"{info.name} is now the chat model for {settings.data_dir}; a running "
+                "server switches to it within seconds, without a restart.")
+    if info.context_length and info.context_length < settings.llm.n_ctx:
+        out(f"Note: it was trained on {info.context_length:,} tokens of context but llm.n_ctx "
+            f"is {settings.llm.n_ctx:,}; set llm.n_ctx to {info.context_length} or less.")
+    return 0
+
+
+def voices(args: argparse.Namespace) -> int:
+    from hearth import catalog
+
+    settings = _settings(args)
+    if args.action == "list":
+        for v in catalog.list_voices(settings):
+            speakers = f"{len(v.speakers)} speakers" if v.speakers else "1 speaker"
+            out(f"{'*' if v.name == settings.voice.default_voice else ' '} {v.name:<32} "
+                f"{v.language:<6} {v.sample_rate:>6} Hz  {v.quality or '':<7} {speakers}")
+        out(f"(* the default voice; folder {settings.voice.voices_dir})")
+        return 0
+    if args.action == "add":
+        info, how = catalog.add_voice(settings, Path(args.file), name=args.name)
+        out(f"added voice {info.name} ({info.language}, {info.sample_rate} Hz), {how}. "
+            f"Make it the default: hearth voices use {info.name}")
+    else:
+        info = catalog.use_voice(settings, args.name)
+        out(f"{info.name} is now the default voice for {settings.data_dir} (characters "
+            "that name no voice); a running server uses it within seconds.")
     return 0
 
 
@@ -462,6 +526,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", default="-", help="output file, or - for stdout (default)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.set_defaults(func=export)
+
+    p = commands.add_parser(
+        "models", help="chat models: list, add (checked first), choose the one in use",
+        description="Chat models are GGUF files in llm.models_dir (default ./models). `add` "
+        "checks a file first (GGUF, an architecture llama.cpp knows, a chat template) and "
+        "hard-links it into the folder (copies it from another file system); `use` chooses "
+        "the model for this data directory, and a running server switches to it live.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="the installed models, with their metadata")
+    a = actions.add_parser("add", help="check a GGUF and install it")
+    a.add_argument("source", help="a .gguf file, a URL, or owner/repo:file.gguf on the model "
+                   "hub (downloads need internet)")
+    a.add_argument("--name", help="install it under this name (default: its file name)")
+    a.add_argument("--allow-no-template", action="store_true",
+                   help="accept a model without a chat template (ChatML is used instead)")
+    a = actions.add_parser("use", help="make NAME the model in use (a running server switches)")
+    a.add_argument("name", help="a name from `hearth models list`")
+    for a in actions.choices.values():
+        _common(a)
+        a.set_defaults(func=models)
+
+    p = commands.add_parser(
+        "voices", help="Piper voices: list, add (checked first), choose the default",
+        description="Voices are Piper NAME.onnx + NAME.onnx.json pairs in voice.voices_dir "
+        "(default ./voices). `add` checks both files and hard-links them into the folder; "
+        "`use` makes a voice the default for characters that name none.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("list", help="the installed voices")
+    a = actions.add_parser("add", help="check a Piper voice and install it")
+    a.add_argument("file", help="the voice's .onnx file (its .onnx.json beside it)")
+    a.add_argument("--name", help="install it under this name (default: its file name)")
+    a = actions.add_parser("use", help="make NAME the default voice")
+    a.add_argument("name", help="a name from `hearth voices list`")
+    for a in actions.choices.values():
+        _common(a)
+        a.set_defaults(func=voices)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""One settings object, read once: defaults < TOML file < HEARTH_* environment < CLI flags.
+"""One settings object, read once: defaults < TOML file < HEARTH_* environment < choices
+made with `hearth models use` / `hearth voices use` (data_dir/choices.json) < CLI flags.
 
 The TOML file is `./hearth.toml`, or the path in HEARTH_CONFIG (`hearth --config`).
 Sections mirror the classes below:
@@ -16,11 +17,13 @@ HEARTH_LLM__N_CTX=2048; the top-level data directory is HEARTH_DATA_DIR.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +37,9 @@ DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
 DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
 DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
 DEFAULT_VOICE = "en_US-joe-medium"
+CHOICES_FILE = "choices.json"  # in data_dir: the model and voice chosen with `hearth ... use`
+
+log = logging.getLogger(__name__)
 
 
 class ServerSettings(BaseModel):
@@ -46,7 +52,32 @@ class ServerSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    model_path: Path = Field(DEFAULT_MODEL, description="GGUF chat model file.")
+    model_path: Path = Field(
+        DEFAULT_MODEL, description="GGUF chat model file (with backend 'remote': the same "
+        "model's GGUF, read for its tokenizer and chat template only)."
+    )
+    backend: Literal["local", "remote"] = Field(
+        "local", description="'local': llama.cpp in this process; 'remote': an "
+        "OpenAI-compatible server (llama.cpp's llama-server, vLLM, Ollama) at remote_url."
+    )
+    remote_url: str = Field(
+        "", description="Base URL of the remote server's OpenAI API, e.g. "
+        "'http://gpu-box:8080/v1' (backend 'remote' only)."
+    )
+    remote_model: str = Field(
+        "", description="Model name sent to the remote server (empty: its default model)."
+    )
+    remote_api_key: str = Field(
+        "", description="Bearer key for the remote server, if it wants one."
+    )
+    remote_timeout: float = Field(
+        300.0, gt=0, le=3600, description="Seconds to wait for the remote server's next "
+        "streamed token (a long prompt is evaluated before the first)."
+    )
+    models_dir: Path = Field(
+        DEFAULT_MODEL.parent, description="Where `hearth models add` puts chat models and "
+        "`hearth models use NAME` finds them."
+    )
     n_ctx: int = Field(4096, ge=256, le=131072, description="Context window in tokens.")
     n_gpu_layers: int = Field(
         0, ge=-1, description="Layers offloaded to the GPU (-1: all, 0: CPU only)."
@@ -68,11 +99,29 @@ class LLMSettings(BaseModel):
     queue_per_user: int = Field(
         4, ge=1, le=1024, description="Requests one user may have waiting before 503."
     )
+    kv_sessions: int = Field(
+        4, ge=0, le=256, description="Conversations whose KV cache stays in RAM between "
+        "their turns (each reserves one full window's cache when the model loads).",
+    )
 
-    @field_validator("model_path")
+    @field_validator("model_path", "models_dir")
     @classmethod
     def _expand(cls, path: Path) -> Path:
         return path.expanduser()
+
+    @field_validator("remote_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"llm.remote_url {url!r} must start with http:// or https://")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> LLMSettings:
+        if self.backend == "remote" and not self.remote_url:
+            raise ValueError("llm.backend is 'remote' but llm.remote_url is empty: set it to "
+                             "the server's OpenAI base URL, e.g. http://gpu-box:8080/v1")
+        return self
 
 
 class MemorySettings(BaseModel):
@@ -95,11 +144,26 @@ class MemorySettings(BaseModel):
     background: bool = Field(
         True, description="Write summaries and extract facts with the chat model after replies."
     )
+    chroma_url: str = Field(
+        "", description="A Chroma server to keep the memory index in, e.g. "
+        "'http://nas:8001' (`chroma run`); empty: embedded, under data_dir."
+    )
+    chroma_database: str = Field(
+        "hearth", min_length=3, max_length=63, description="Database on the Chroma server; "
+        "each Hearth sharing one server needs its own (created on first use)."
+    )
 
     @field_validator("embedder_dir")
     @classmethod
     def _expand(cls, path: Path) -> Path:
         return path.expanduser()
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, url: str) -> str:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError(f"memory.chroma_url {url!r} must start with http:// or https://")
+        return url.rstrip("/")
 
 
 class VoiceSettings(BaseModel):
@@ -159,6 +223,18 @@ class LimitSettings(BaseModel):
     )
 
 
+class WyomingSettings(BaseModel):
+    enabled: bool = Field(
+        False, description="Serve speech-to-text and text-to-speech over the Wyoming protocol "
+        "(Home Assistant's voice pipeline and satellites) beside the HTTP API."
+    )
+    host: str = Field(
+        "127.0.0.1", description="Address of the Wyoming server. Wyoming has no authentication: "
+        "use a LAN address (or 0.0.0.0 behind a firewall), never one reachable from the internet."
+    )
+    port: int = Field(10300, ge=1, le=65535, description="TCP port of the Wyoming server.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEARTH_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
@@ -169,6 +245,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    wyoming: WyomingSettings = Field(default_factory=WyomingSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @field_validator("data_dir")
@@ -204,12 +281,38 @@ def load_settings(**overrides: Any) -> Settings:
     field by field into what the file and the environment said.
     """
     base = Settings()
-    if not overrides:
+    choices = read_choices(Path(overrides.get("data_dir") or base.data_dir).expanduser())
+    if not overrides and not choices:
         return base
     merged = base.model_dump()
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            merged[key].update(value)
-        else:
-            merged[key] = value
+    for layer in (choices, overrides):
+        for key, value in layer.items():
+            if isinstance(value, dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
     return Settings.model_validate(merged)
+
+
+def read_choices(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """The settings chosen for `data_dir` with `hearth models use` / `hearth voices use`,
+    e.g. {"llm": {"model_path": "..."}, "voice": {"default_voice": "..."}}; {} when none.
+
+    A chosen model whose file has gone is ignored (with a warning), so Hearth still starts.
+    """
+    path = data_dir / CHOICES_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("%s cannot be read (%s); using the configured model and voice", path, e)
+        return {}
+    sections = set(Settings.model_fields)
+    choices = {k: dict(v) for k, v in raw.items() if k in sections and isinstance(v, dict)} \
+        if isinstance(raw, dict) else {}
+    model = choices.get("llm", {}).get("model_path")
+    if model is not None and not Path(model).is_file():
+        log.warning("the chosen model %s is gone; using llm.model_path", model)
+        del choices["llm"]["model_path"]
+    return choices

@@ -141,6 +141,14 @@ class ContextBuilder:
         self.model = model
         self.reply_reserve = reply_reserve
         self.memory = memory
+        self._generation = model.generation
+
+    def _follow_model(self) -> None:
+        """Forget the memoised token counts once the model was switched (`hearth models use`)."""
+        if self.model.generation != self._generation:
+            self._generation = self.model.generation
+            for memo in (self._tokens, self._costs, self._count):
+                memo.cache_clear()
 
     @property
     def budget(self) -> int:
@@ -268,6 +276,7 @@ class ContextBuilder:
 
     def build(self, turn: Turn, recall: RecallFn | None = None) -> Window:
         """Pack the window for `turn`; `recall` finds memories (None: recent turns only)."""
+        self._follow_model()
         card, user = turn.card, turn.user
         tail: list[ChatMessage] = []
         if card.get("post_history_instructions"):
@@ -399,6 +408,7 @@ class ContextBuilder:
         That is every message already out of the window and, once the window is
         nearly full, those the next rebase will drop, so the summary is ready then.
         """
+        self._follow_model()
         history, state = list(turn.history), turn.state
         if state is None or not history:
             return None

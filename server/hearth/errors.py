@@ -65,3 +65,17 @@ class Busy(HearthError):
 
     status = 503
     code = "busy"
+
+
+class ModelUnavailable(HearthError):
+    """The chat model server (llm.backend = "remote") cannot be reached or does not answer."""
+
+    status = 503
+    code = "model_unavailable"
+
+
+class ModelServerError(HearthError):
+    """The chat model server answered with an error."""
+
+    status = 502
+    code = "model_server_error"

@@ -48,13 +48,14 @@ class Services:
         store = Store(settings.db_path)
         seed_default_character(store)
         if model is None:
-            log.info("loading chat model %s", settings.llm.model_path)
+            log.info("loading chat model %s", settings.llm.remote_url or settings.llm.model_path)
             model = ModelOwner(load_model(settings.llm), queue_size=settings.llm.queue_size,
                                queue_per_user=settings.llm.queue_per_user)
         memory = None
         if settings.memory.enabled:
             embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
-            index = MemoryIndex(settings.index_path, embedder)
+            index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
+                                database=settings.memory.chroma_database)
             memory = Memory(store=store, index=index, embedder=embedder, model=model,
                             settings=settings)
         jobs = Jobs()

@@ -103,6 +103,14 @@ CREATE TABLE IF NOT EXISTS facts (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS facts_owner ON facts(user_id, character_id);
+-- The conversations that OpenAI-compatible clients name with their `user` field.
+CREATE TABLE IF NOT EXISTS threads (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, character_id, name)
+);
 """
 
 
@@ -507,6 +515,32 @@ class Store:
             user_id,
         )
         return [Conversation(**dict(r)) for r in rows]
+
+    def latest_conversation(self, *, user_id: int, character_id: int) -> Conversation | None:
+        """This user's most recently active conversation with this character."""
+        row = self._one(
+            "SELECT * FROM conversations WHERE user_id = ? AND character_id = ? "
+            "ORDER BY updated_at DESC, id DESC LIMIT 1", user_id, character_id,
+        )
+        return Conversation(**dict(row)) if row else None
+
+    def thread_conversation(self, *, user_id: int, character_id: int, name: str
+                            ) -> Conversation | None:
+        """The conversation a client named `name` (see `set_thread`), if it still exists."""
+        row = self._one(
+            "SELECT c.* FROM threads t JOIN conversations c ON c.id = t.conversation_id "
+            "WHERE t.user_id = ? AND t.character_id = ? AND t.name = ?",
+            user_id, character_id, name,
+        )
+        return Conversation(**dict(row)) if row else None
+
+    def set_thread(self, *, user_id: int, character_id: int, name: str,
+                   conversation_id: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO threads (user_id, character_id, name, conversation_id) "
+                "VALUES (?, ?, ?, ?)", (user_id, character_id, name, conversation_id),
+            )
 
     # -- messages ---------------------------------------------------------
 

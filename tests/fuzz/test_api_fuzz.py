@@ -47,6 +47,7 @@ SLOW = {  # operations that generate, synthesise, transcribe or embed: examples 
     "POST /v1/audio/transcriptions": 4,
     "POST /api/conversations/{conversation_id}/import": 10,
     "POST /api/conversations/{conversation_id}/context": 10,
+    "POST /v1/chat/completions": 4,
 }
 # Run last: deletions, which take away what the others work on, and accounts, which
 # once made would turn every request without a token into a 401.
@@ -92,6 +93,13 @@ def _plausible_bodies(known: dict[str, Any]) -> dict[str, st.SearchStrategy[Any]
         "POST /v1/audio/transcriptions": st.fixed_dictionaries({
             "file": st.sampled_from([known["wav"], known["wav"][: len(known["wav"]) // 3]]),
             "response_format": st.sampled_from(["json", "text", "verbose_json", "srt", "vtt"])}),
+        "POST /v1/chat/completions": st.fixed_dictionaries({
+            "model": st.just("ember"),
+            "messages": st.lists(st.fixed_dictionaries({
+                "role": st.sampled_from(["system", "user", "assistant"]),
+                "content": words | st.text(max_size=80)}), min_size=1, max_size=3),
+            "stream": st.booleans(), "max_tokens": st.integers(1, 8),
+            "stop": st.lists(st.text(min_size=1, max_size=3), max_size=4)}),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -15,7 +15,7 @@ try:
 except (ImportError, ZoneInfoNotFoundError):  # no tz database on this box
     LA = None
 
-UTC = timezone.utc
+UTC = UTC
 IST = timezone(timedelta(hours=5, minutes=30))
 ZONES = [pytest.param(UTC, id="utc"), pytest.param(IST, id="ist")]
 needs_tzdb = pytest.mark.skipif(LA is None, reason="no IANA time zone database")

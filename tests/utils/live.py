@@ -97,3 +97,57 @@ def sse_events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
         elif not line and data:
             yield event, json.loads("\n".join(data))
             event, data = "message", []
+
+
+class BackendServer:
+    """A server of another program (a model or index server) on a free loopback port,
+    started as a process, ready once `ready_path` answers; its log goes to `log_path`."""
+
+    def __init__(self, cmd: list[str], ready_path: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._cmd = [arg.format(port=self.port) for arg in cmd]
+        self._ready = ready_path
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> BackendServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(self._cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self._cmd[0]} exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + self._ready, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"{self._cmd} did not become ready")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def llama_server(model: Path, log_path: Path, n_ctx: int = 2048) -> BackendServer:
+    """llama-cpp-python's OpenAI-compatible server on `model` (verbose: its log tells
+    how much of each prompt came from its cache)."""
+    return BackendServer(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+         "--port", "{port}", "--n_ctx", str(n_ctx)], "/v1/models", log_path)
+
+
+def chroma_server(path: Path, log_path: Path) -> BackendServer:
+    """`chroma run`, the Chroma server that chromadb installs, on data in `path`."""
+    chroma = Path(sys.executable).with_name("chroma")
+    return BackendServer([str(chroma), "run", "--path", str(path), "--host", "127.0.0.1",
+                          "--port", "{port}"], "/api/v2/heartbeat", log_path)

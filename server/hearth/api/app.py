@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,16 +23,21 @@ from hearth.api.routes import (
     conversations,
     health,
     memory,
+    openai_chat,
     speech,
     transcriptions,
     voice,
 )
 from hearth.backup import watch_restores
+from hearth.catalog import follow_choices
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.services import Services
+from hearth.wyoming import WyomingServer
 
 log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"  # the web client, served as it is
 
 
 def error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -95,12 +102,21 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
             sync()
             watcher = asyncio.create_task(watch_restores(running.store, sync))
+        follower = asyncio.create_task(follow_choices(running))  # `hearth models/voices use`
+        wyoming = None
         try:
+            if settings.wyoming.enabled:  # Home Assistant's speech, on the same loaded models
+                wyoming = WyomingServer(running, settings.wyoming.host, settings.wyoming.port)
+                await wyoming.start()
             yield
         finally:
+            if wyoming is not None:
+                await wyoming.stop()
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
             await running.jobs.close()
             if owned:
                 running.close()
@@ -153,9 +169,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     for router in (
         accounts.private, characters.router, conversations.router, conversations.messages_router,
-        memory.router, speech.router, transcriptions.router,
+        memory.router, speech.router, transcriptions.router, openai_chat.router,
     ):
         app.include_router(router, dependencies=[Depends(get_user)])
+
+    # The web client: static files that hold no data, so they need no key (the API does).
+    @app.get("/", include_in_schema=False)
+    def web_client() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
     if settings.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,

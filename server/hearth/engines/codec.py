@@ -2,7 +2,8 @@
 
 `decode` turns whatever a client uploads (wav, flac, mp3, ogg/opus, webm, m4a, ...)
 into the float32 16 kHz mono the speech models read, and refuses with a 4xx what
-is not audio or is too long. `encode` and `StreamEncoder` turn the voice's int16
+is not audio or is too long; `PcmConverter` does the same for raw PCM that arrives
+in pieces (Wyoming's audio chunks). `encode` and `StreamEncoder` turn the voice's int16
 PCM into the formats an OpenAI-style client asks for; the stream encoder hands
 out bytes as the container produces them, so speech can play while it is made.
 """
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000  # what the speech models read
 UNKNOWN_SIZE = 0xFFFFFFFF  # RIFF size of a wav whose length is not known yet
 GROUP_SECONDS = 5.0  # audio resampled per call while decoding
+MIN_PCM_RATE, MAX_PCM_RATE = 8_000, 48_000  # raw PCM accepted (`PcmConverter`)
 # Downmix to mono as the mean of the channels (FFmpeg's default adds them at -3 dB,
 # which makes a stereo recording louder than its mono original, up to clipping).
 MONO = {"rematrix_maxval": "1.0"}
@@ -80,10 +82,7 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
             for frame in _frames(container, container.streams.audio[0]):
                 seconds += frame.samples / frame.sample_rate
                 if seconds > max_seconds:
-                    raise TooLarge(
-                        f"the audio is longer than the limit of {max_seconds:g} seconds "
-                        "(limits.max_audio_seconds); send a shorter recording"
-                    )
+                    raise _too_long(max_seconds)
                 if converter is None or not converter.takes(frame):
                     # A new shape (say, a chained Ogg file changing its rate midway).
                     if converter is not None:
@@ -103,6 +102,68 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
     # the speech models read -1..1.
     audio = np.nan_to_num(np.concatenate(chunks), nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(audio, -1.0, 1.0, out=audio)
+
+
+def _too_long(max_seconds: float) -> TooLarge:
+    return TooLarge(
+        f"the audio is longer than the limit of {max_seconds:g} seconds "
+        "(limits.max_audio_seconds); send a shorter recording"
+    )
+
+
+class PcmConverter:
+    """Raw PCM arriving in pieces (a Wyoming audio stream) → float32 mono at `rate` Hz,
+    converted as it comes, so only the speech models' form of it is ever held.
+
+    `width` is bytes a sample (1: unsigned 8-bit, 2: signed 16-bit, 4: signed 32-bit),
+    channels interleaved. A piece may end mid-frame; the rest comes with the next.
+    More than `max_seconds` of audio in all is refused with TooLarge.
+    """
+
+    _FORMATS = {1: ("u8", np.uint8), 2: ("s16", np.int16), 4: ("s32", np.int32)}
+    _LAYOUTS = {1: "mono", 2: "stereo"}
+
+    def __init__(self, in_rate: int, width: int, channels: int, *, max_seconds: float,
+                 rate: int = SAMPLE_RATE) -> None:
+        if width not in self._FORMATS or channels not in self._LAYOUTS or not (
+            MIN_PCM_RATE <= in_rate <= MAX_PCM_RATE
+        ):
+            raise InvalidInput(
+                f"cannot read PCM at {in_rate} Hz, {width} bytes a sample, {channels} "
+                f"channel(s); send {MIN_PCM_RATE}-{MAX_PCM_RATE} Hz, 1, 2 or 4 bytes a sample, "
+                "mono or stereo (16000 Hz, 2 bytes, mono is what the speech models read)"
+            )
+        self.in_rate, self.width, self.channels = in_rate, width, channels
+        self.max_seconds = max_seconds
+        self.seconds = 0.0  # of audio taken in so far
+        self._format, self._dtype = self._FORMATS[width]
+        self._resampler = AudioResampler("flt", "mono", rate, options=MONO)
+        self._partial = b""  # the start of a frame whose rest has not come yet
+
+    def push(self, data: bytes) -> np.ndarray:
+        data = self._partial + data
+        frame_bytes = self.width * self.channels
+        whole = len(data) // frame_bytes * frame_bytes
+        self._partial = data[whole:]
+        if not whole:
+            return np.zeros(0, np.float32)
+        self.seconds += whole / frame_bytes / self.in_rate
+        if self.seconds > self.max_seconds:
+            raise _too_long(self.max_seconds)
+        packed = np.frombuffer(data[:whole], self._dtype)[None, :]  # packed: one plane
+        frame = av.AudioFrame.from_ndarray(
+            packed, format=self._format, layout=self._LAYOUTS[self.channels]
+        )
+        frame.sample_rate = self.in_rate
+        return _joined(self._resampler.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        """What the resampler still holds; the end of the audio."""
+        return _joined(self._resampler.resample(None))
+
+
+def _joined(frames: list[av.AudioFrame]) -> np.ndarray:
+    return np.concatenate([np.zeros(0, np.float32), *_samples(frames)])
 
 
 class _ToMono:

@@ -17,7 +17,6 @@ from typing import Protocol
 
 import numpy as np
 
-
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"

@@ -16,9 +16,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from hearth.config import LLMSettings
 from hearth.engines.fairlock import FairLock
@@ -62,6 +62,10 @@ class Prompt:
     text: str
     tokens: list[int]
     stop: tuple[str, ...] = ()
+    # Set by `ModelOwner.render`: what was rendered, for which model, so a prompt that
+    # waited while the model was switched is rendered again for the new one.
+    messages: tuple[ChatMessage, ...] = ()
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,68 @@ class ChatModel(Protocol):
                 ) -> None: ...
 
 
+def _check_model_file(path: Path) -> None:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"chat model not found at {path}: run `python scripts/install_models.py` "
+            "or pass --model PATH to a GGUF file"
+        )
+
+
+class Vocab:
+    """A GGUF's tokenizer and chat template: exact prompts and token counts.
+
+    Built from a loaded model, or with `Vocab.open` from the vocabulary alone
+    (a few MB, under a second) when the model itself runs on another machine.
+    """
+
+    def __init__(self, llama: Any, name: str) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llama = llama
+        meta = llama.metadata
+        template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        if "tokenizer.chat_template" not in meta:
+            log.warning("%s has no chat template; falling back to ChatML", name)
+        bos = self._piece(llama.token_bos())
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=self._piece(llama.token_eos()), bos_token=bos
+        )
+        # What tokenizing text puts in front by itself ("" for models without a BOS).
+        self.bos_text = bos if llama._model.add_bos_token() else ""
+
+    @classmethod
+    def open(cls, path: Path) -> Vocab:
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:  # pragma: no cover - install problem
+            raise RuntimeError(
+                "llama-cpp-python is not installed: run `make run` or "
+                "`pip install llama-cpp-python`"
+            ) from e
+        _check_model_file(path)
+        return cls(Llama(model_path=str(path), vocab_only=True, verbose=False), Path(path).name)
+
+    def _piece(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
+    def render(self, messages: list[ChatMessage], *, for_server: bool = False) -> Prompt:
+        """The prompt for `messages`. `for_server`: as text for a server that tokenizes it
+        the usual way (BOS added when the model wants one), with the tokens it will see."""
+        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        text, add_bos = result.prompt, not result.added_special
+        if for_server:
+            text, add_bos = text.removeprefix(self.bos_text), True  # the server adds the BOS
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return Prompt(text=text, tokens=tokens, stop=tuple(stop))
+
+    def count(self, text: str) -> int:
+        """Exact token count of `text` with the model's tokenizer (no BOS)."""
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
 class LlamaModel:
     """One loaded GGUF. Not thread-safe: use it through `ModelOwner`."""
 
@@ -121,17 +187,12 @@ class LlamaModel:
     ) -> None:
         try:
             from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as e:  # pragma: no cover - install problem
             raise RuntimeError(
                 "llama-cpp-python is not installed: run `make run` or "
                 "`pip install llama-cpp-python`"
             ) from e
-        if not Path(path).is_file():
-            raise FileNotFoundError(
-                f"chat model not found at {path}: run `python scripts/install_models.py` "
-                "or pass --model PATH to a GGUF file"
-            )
+        _check_model_file(path)
         self._llama = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -143,34 +204,14 @@ class LlamaModel:
         self.n_ctx = self._llama.n_ctx()
         self.path = Path(path)
         self._session: str | None = None  # whose prompt the KV cache holds now
-        self._saved: OrderedDict[str, _SavedKV] = OrderedDict()  # LRU of parked sessions
-        self._kv_sessions = kv_sessions
-        meta = self._llama.metadata
-        template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
-        if "tokenizer.chat_template" not in meta:
-            log.warning("%s has no chat template; falling back to ChatML", path.name)
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._piece(self._llama.token_eos()),
-            bos_token=self._piece(self._llama.token_bos()),
-        )
-
-    def _piece(self, token: int) -> str:
-        if token < 0:
-            return ""
-        return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        self._parked = _ParkedCaches(kv_sessions, self._full_window_state_bytes())
+        self.vocab = Vocab(self._llama, self.path.name)
 
     def render(self, messages: list[ChatMessage]) -> Prompt:
-        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
-        tokens = self._llama.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
-        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
-        return Prompt(text=result.prompt, tokens=tokens, stop=tuple(stop))
+        return self.vocab.render(messages)
 
     def count(self, text: str) -> int:
-        """Exact token count of `text` with the model's tokenizer (no BOS)."""
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self.vocab.count(text)
 
     def _reusable_prefix(self, tokens: list[int]) -> int:
         cached = self._llama.input_ids[: self._llama.n_tokens]
@@ -182,6 +223,25 @@ class LlamaModel:
         # llama.cpp re-evaluates the last prompt token to get fresh logits.
         return min(n, len(tokens) - 1)
 
+    def _full_window_state_bytes(self) -> int:
+        """Bytes `llama_state_seq_get_data` needs for a full window of this model.
+
+        The state is a header plus the same number of bytes for every cached
+        token, so two one-token evaluations tell both.
+        """
+        import llama_cpp
+
+        llama, ctx = self._llama, self._llama._ctx.ctx
+        sizes = []
+        for n in (1, 2):
+            llama.eval([llama.token_bos() if llama.token_bos() >= 0 else 0])
+            assert llama.n_tokens == n
+            sizes.append(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llama.n_tokens = 0
+        per_token = sizes[1] - sizes[0]
+        return sizes[0] + per_token * (self.n_ctx - 1)
+
     def _switch_session(self, session: str | None) -> None:
         """Park the KV cache of the current conversation and bring back `session`'s.
 
@@ -189,31 +249,19 @@ class LlamaModel:
         each time they take turns. Only the sequence's KV cells are copied (tens
         of MB for a full small-model window, a few ms), not llama's logits.
         """
-        import llama_cpp
-
         if session == self._session:
             return
         llama, ctx = self._llama, self._llama._ctx.ctx
         if self._session is not None and llama.n_tokens > 0:
-            size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-            buf = (ctypes.c_uint8 * size)()
-            written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
-            # string_at copies in C; `bytes(buf[:written])` built a list of ints first
-            # (~0.3 s and ~8x the cache size in transient memory for a 12 MB cache).
-            self._saved[self._session] = _SavedKV(
-                ctypes.string_at(buf, written), llama.input_ids[: llama.n_tokens].tolist())
-            self._saved.move_to_end(self._session)
-            while len(self._saved) > self._kv_sessions:
-                self._saved.popitem(last=False)
+            self._parked.park(self._session, ctx, llama.input_ids[: llama.n_tokens].tolist(),
+                              keep=session)
         llama._ctx.kv_cache_seq_rm(-1, 0, -1)
         llama.n_tokens = 0
-        saved = self._saved.pop(session, None) if session is not None else None
-        if saved is not None:
-            data = (ctypes.c_uint8 * len(saved.kv)).from_buffer_copy(saved.kv)
-            if llama_cpp.llama_state_seq_set_data(ctx, data, len(saved.kv), 0) == len(saved.kv):
-                llama.input_ids[: len(saved.tokens)] = saved.tokens
-                llama.n_tokens = len(saved.tokens)
-                llama._requires_eval = True  # logits were not saved: re-evaluate the last token
+        tokens = self._parked.restore(session, ctx) if session is not None else None
+        if tokens is not None:
+            llama.input_ids[: len(tokens)] = tokens
+            llama.n_tokens = len(tokens)
+            llama._requires_eval = True  # logits were not saved: re-evaluate the last token
         self._session = session
 
     def _prefill(self, tokens: list[int], cancel: threading.Event, chunk: int = 64) -> None:
@@ -299,9 +347,62 @@ AHEAD = 1  # tokens generation may run ahead of a stream's reader
 
 
 @dataclass(frozen=True)
-class _SavedKV:
-    kv: bytes
+class _Parked:
+    slot: int
+    size: int
     tokens: list[int]
+
+
+class _ParkedCaches:
+    """The KV caches of conversations not being served, most recent first.
+
+    Each has a slot of one full window's bytes, allocated and touched when the
+    model loads, and llama.cpp copies straight in and out of it: the memory is
+    taken once and stays flat however conversations come and go. The least
+    recently served conversation gives up its slot to a newer one.
+    """
+
+    def __init__(self, slots: int, slot_bytes: int) -> None:
+        self.slot_bytes = slot_bytes
+        self._slots = [(ctypes.c_uint8 * slot_bytes)() for _ in range(slots)]
+        for slot in self._slots:
+            ctypes.memset(slot, 0, slot_bytes)  # make it resident now, not as caches grow
+        self._free = list(range(slots))
+        self._parked: OrderedDict[str, _Parked] = OrderedDict()
+        if slots:
+            log.info("keeping %d conversations' KV caches, %.0f MiB each",
+                     slots, slot_bytes / 2**20)
+
+    def park(self, session: str, ctx: object, tokens: list[int], keep: str | None) -> None:
+        """Copy sequence 0's cache out for `session`, evicting any but `keep` (restored next)."""
+        import llama_cpp
+
+        if session in self._parked:
+            self._free.append(self._parked.pop(session).slot)
+        if not self._free:
+            oldest = next((s for s in self._parked if s != keep), None)
+            if oldest is None:
+                return
+            self._free.append(self._parked.pop(oldest).slot)
+        slot = self._free.pop()
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if size > self.slot_bytes:  # cannot happen for one window; never overrun the slot
+            log.warning("KV state of %d bytes exceeds its %d-byte slot", size, self.slot_bytes)
+            self._free.append(slot)
+            return
+        written = llama_cpp.llama_state_seq_get_data(ctx, self._slots[slot], self.slot_bytes, 0)
+        self._parked[session] = _Parked(slot, written, tokens)
+
+    def restore(self, session: str, ctx: object) -> list[int] | None:
+        """Load `session`'s cache into sequence 0 and give its tokens, or None if not kept."""
+        import llama_cpp
+
+        parked = self._parked.pop(session, None)
+        if parked is None:
+            return None
+        self._free.append(parked.slot)
+        loaded = llama_cpp.llama_state_seq_set_data(ctx, self._slots[parked.slot], parked.size, 0)
+        return parked.tokens if loaded == parked.size else None
 
 
 @dataclass
@@ -320,6 +421,7 @@ class ModelOwner:
     _running: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
     _foreground: int = 0  # user-facing requests waiting or running
     _background_cancel: threading.Event | None = None
+    generation: int = 0  # how many times the model was switched (`swap`)
 
     @property
     def n_ctx(self) -> int:
@@ -327,7 +429,24 @@ class ModelOwner:
 
     def render(self, messages: list[ChatMessage]) -> Prompt:
         # Tokenizing reads the vocabulary only, so it may run beside a generation.
-        return self.model.render(messages)
+        generation = self.generation  # read first: a swap sets the model, then the count
+        prompt = self.model.render(messages)
+        return replace(prompt, messages=tuple(messages), generation=generation)
+
+    def swap(self, model: ChatModel) -> ChatModel:
+        """Put `model` in place of the current one between two generations (blocks until
+        the running one ends) and return the old one. Its parked KV caches go with it;
+        prompts rendered for it are rendered again for `model` when their turn comes."""
+        with self._running:
+            old, self.model = self.model, model
+            self.generation += 1
+        return old
+
+    def _current(self, prompt: Prompt) -> Prompt:
+        """`prompt` as the current model renders it (call holding `_running`)."""
+        if prompt.generation == self.generation or not prompt.messages:
+            return prompt
+        return self.render(list(prompt.messages))
 
     def count(self, text: str) -> int:
         return self.model.count(text)
@@ -405,7 +524,7 @@ class ModelOwner:
             try:
                 def run() -> None:
                     with self._running:
-                        self.model.prefill(prompt, cancel, session)
+                        self.model.prefill(self._current(prompt), cancel, session)
 
                 await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, run))
             finally:
@@ -427,7 +546,7 @@ class ModelOwner:
         def produce() -> None:
             try:
                 with self._running, contextlib.closing(self.model.generate(
-                    prompt, params, cancel, session, interruptible=background
+                    self._current(prompt), params, cancel, session, interruptible=background
                 )) as generated:
                     for item in generated:
                         while not ahead.acquire(timeout=0.05):
@@ -470,7 +589,28 @@ def keep_heap_small() -> None:
         pass
 
 
-def load_model(settings: LLMSettings) -> LlamaModel:
+def can_load(path: Path) -> bool:
+    """Whether this llama.cpp can open the GGUF at `path`: its vocabulary is read, its
+    weights are not (well under a second). False for an architecture it does not know."""
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every key it reads
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        return False
+    llama_cpp.llama_model_free(model)
+    return True
+
+
+def load_model(settings: LLMSettings) -> ChatModel:
+    if settings.backend == "remote":
+        from hearth.engines.remote_llm import RemoteModel
+
+        return RemoteModel.from_settings(settings)
     keep_heap_small()
     return LlamaModel(
         settings.model_path,
@@ -478,4 +618,5 @@ def load_model(settings: LLMSettings) -> LlamaModel:
         n_gpu_layers=settings.n_gpu_layers,
         n_threads=settings.n_threads,
         n_batch=settings.n_batch,
+        kv_sessions=settings.kv_sessions,
     )

@@ -205,3 +205,38 @@ def _info(name: str, config: dict[str, Any]) -> VoiceInfo:
         quality=audio.get("quality"),
         speakers={str(k): int(v) for k, v in speakers.items()},
     )
+
+
+def check_voice(model: Path, config: Path) -> VoiceInfo:
+    """Check a Piper voice before it is installed: its config is complete (sample rate,
+    phoneme type, phonemes) and its model opens in onnxruntime with Piper's inputs.
+    Raises `InvalidInput` saying what is wrong."""
+    import onnxruntime as ort
+    from piper import PiperConfig
+
+    if not config.is_file():
+        raise InvalidInput(f"a Piper voice is two files: {config.name} is missing beside "
+                           f"{model.name} (it comes with the voice, as NAME.onnx.json)")
+    try:
+        raw = json.loads(config.read_text(encoding="utf-8"))
+        PiperConfig.from_dict(raw)  # every key Piper needs, with a phoneme type it knows
+        info = _info(model.name.removesuffix(".onnx"), raw)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InvalidInput(f"{config.name} is not a Piper voice config ({type(e).__name__}: "
+                           f"{e}); use the .onnx.json that came with the voice") from e
+    if not 8000 <= info.sample_rate <= 48000:
+        raise InvalidInput(f"{config.name} says the voice speaks at {info.sample_rate} Hz; "
+                           "Piper voices use 16000-22050 Hz: the config is damaged")
+    disable_onnxruntime_telemetry()
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # a check
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise InvalidInput(f"{model.name} is not an ONNX model onnxruntime can open "
+                           f"({str(e).splitlines()[0][:200]}); download the voice again") from e
+    inputs = {i.name for i in session.get_inputs()}
+    if not {"input", "input_lengths", "scales"} <= inputs:
+        raise InvalidInput(f"{model.name} is an ONNX model but not a Piper voice (its inputs "
+                           f"are {', '.join(sorted(inputs))})")
+    return info

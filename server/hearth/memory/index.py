@@ -1,4 +1,5 @@
-"""The memory index: Chroma, embedded and on disk, and nothing else imports it.
+"""The memory index: Chroma, embedded and on disk or a Chroma server, and nothing else
+imports it.
 
 SQLite stays the source of truth; this index is derived from it and can be
 rebuilt (`reset()` then `add()`). Every item carries its owner in metadata and
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("message", "summary", "fact")
 _PAGE = 5000  # ids per page when listing the collection
+_STAMP_COLLECTION = "hearth_stamp"  # on a Chroma server: what the index was built from
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ class MemoryIndex:
 
     OVERFETCH = 8  # candidates per wanted hit when kind or time filters apply
 
-    def __init__(self, path: Path, embedder: Embedder) -> None:
+    def __init__(self, path: Path, embedder: Embedder, *, url: str = "",
+                 database: str = "hearth") -> None:
+        """Embedded under `path`; or, with `url` (e.g. "http://nas:8001"), in `database`
+        on that Chroma server, created on first use."""
         try:
             import chromadb
             from chromadb.config import Settings
@@ -127,12 +133,14 @@ class MemoryIndex:
                 "chromadb is not installed: run `make run` or `pip install chromadb`"
             ) from e
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.url = url
         self.embedder = embedder
-        self._client: ClientAPI = chromadb.PersistentClient(
-            path=str(self.path),
-            settings=Settings(anonymized_telemetry=False, allow_reset=True),
-        )
+        settings = Settings(anonymized_telemetry=False, allow_reset=True)
+        if url:
+            self._client: ClientAPI = _server_client(url, database, settings)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         self._max_batch = self._client.get_max_batch_size()
         self._collections: dict[str, Collection] = {}
         self._sizes: dict[str, int] = {}  # count() costs ~10 ms at 100k: kept up to date here
@@ -165,7 +173,7 @@ class MemoryIndex:
         return [c for name in self._names() if (c := self._open(name, create=False)) is not None]
 
     def _names(self) -> list[str]:
-        return [c.name for c in self._client.list_collections()]
+        return [c.name for c in self._client.list_collections() if c.name != _STAMP_COLLECTION]
 
     def add(self, items: Sequence[MemoryItem], embeddings: np.ndarray | None = None) -> None:
         """Insert or replace items by id. Texts are embedded here unless `embeddings` is given."""
@@ -334,6 +342,12 @@ class MemoryIndex:
     STAMP_FILE = "hearth-stamp.json"  # beside Chroma's own files
 
     def stamp(self) -> Stamp:
+        if self.url:  # on a server, the stamp lives with the index it describes
+            meta = self._client.get_or_create_collection(
+                _STAMP_COLLECTION, embedding_function=None).metadata or {}
+            if "generation" not in meta:  # never built here, or wiped: rebuild from SQLite
+                return Stamp(complete=False)
+            return Stamp(str(meta["generation"]), bool(meta.get("complete", False)))
         try:
             return Stamp(**json.loads((self.path / self.STAMP_FILE).read_text()))
         except FileNotFoundError:
@@ -343,7 +357,36 @@ class MemoryIndex:
 
     def set_stamp(self, stamp: Stamp) -> None:
         """Record what the index holds (written whole, then renamed into place)."""
+        if self.url:
+            self._client.get_or_create_collection(
+                _STAMP_COLLECTION, embedding_function=None
+            ).modify(metadata={"generation": stamp.generation, "complete": stamp.complete})
+            return
         path = self.path / self.STAMP_FILE
         partial = path.with_suffix(".partial")
         partial.write_text(json.dumps(asdict(stamp)))
         os.replace(partial, path)
+
+
+def _server_client(url: str, database: str, settings: Any) -> ClientAPI:
+    """A client for `database` on the Chroma server at `url`, creating the database if new."""
+    import chromadb
+    from chromadb.errors import NotFoundError
+
+    parts = urlsplit(url)
+    host, ssl = parts.hostname or "localhost", parts.scheme == "https"
+    port = parts.port or (443 if ssl else 8000)
+    try:
+        admin = chromadb.AdminClient(settings.model_copy(update={
+            "chroma_api_impl": "chromadb.api.fastapi.FastAPI", "chroma_server_host": host,
+            "chroma_server_http_port": port, "chroma_server_ssl_enabled": ssl}))
+        try:
+            admin.get_database(database)
+        except NotFoundError:
+            admin.create_database(database)
+            log.info("created database %s on the Chroma server at %s", database, url)
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings,
+                                   database=database)
+    except Exception as e:  # noqa: BLE001 - any failure here means no usable server
+        raise RuntimeError(f"the Chroma server at {url} cannot be reached ({e}): start it "
+                           "(`chroma run --path DIR --port PORT`) or fix memory.chroma_url") from e

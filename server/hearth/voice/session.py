@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hearth.chat import ReplyDelta, TurnFinished, TurnStarted
 from hearth.characters import voice_of
+from hearth.chat import ReplyDelta, TurnFinished, TurnStarted
 from hearth.engines.vad import (
     Endpointer,
     SpeechEnded,

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hearth.errors import InvalidInput, TooLarge
+
 # --- markup spans -----------------------------------------------------------------
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
@@ -291,3 +293,28 @@ class SentenceSplitter:
         if final and len(self._buf) > self.max_chars:
             return clause or space
         return None
+
+
+NOTHING_TO_SAY = (
+    "the text has nothing to say aloud once markup, emoji, links and stage directions "
+    "are left out; send words"
+)
+
+
+def speakable_pieces(text: str, *, max_chars: int) -> list[str]:
+    """A whole text to be spoken (not a stream), checked and cut into the pieces a voice
+    says one after another. Refuses empty text, text over `max_chars`
+    (limits.max_speech_chars) and text with nothing to say aloud."""
+    if not text.strip():
+        raise InvalidInput("the text to speak is empty; send some words")
+    if len(text) > max_chars:
+        raise TooLarge(
+            f"the text is {len(text)} characters, over the limit of {max_chars} "
+            "(limits.max_speech_chars); split it and send the parts one after another"
+        )
+    splitter = SentenceSplitter()
+    pieces = splitter.feed(text) + splitter.flush()
+    if not pieces:
+        raise InvalidInput(NOTHING_TO_SAY)
+    return pieces
+

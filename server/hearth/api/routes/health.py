@@ -13,4 +13,5 @@ def health(services: ServicesDep) -> dict[str, object]:
         "status": "ok",
         "model": services.settings.llm.model_path.name,
         "n_ctx": services.model.n_ctx,
+        "voice": services.settings.voice.default_voice,
     }

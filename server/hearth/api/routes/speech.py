@@ -21,9 +21,9 @@ from hearth.api.deps import ServicesDep
 from hearth.api.schemas import SpeechIn, VoiceOut
 from hearth.engines.codec import MEDIA_TYPES, StreamEncoder, encode
 from hearth.engines.tts import MAX_SPEED, MIN_SPEED
-from hearth.errors import InvalidInput, NotFound, TooLarge
+from hearth.errors import InvalidInput, NotFound
 from hearth.services import Services
-from hearth.voice.speakable import SentenceSplitter
+from hearth.voice.speakable import speakable_pieces
 
 router = APIRouter(tags=["speech"])
 
@@ -80,22 +80,7 @@ def create_speech(services: ServicesDep, body: SpeechIn) -> StreamingResponse:
 
 
 def _pieces(services: Services, text: str) -> list[str]:
-    limit = services.settings.limits.max_speech_chars
-    if not text.strip():
-        raise InvalidInput("the text to speak is empty; send some words")
-    if len(text) > limit:
-        raise TooLarge(
-            f"the text is {len(text)} characters, over the limit of {limit} "
-            "(limits.max_speech_chars); split it and send the parts one after another"
-        )
-    splitter = SentenceSplitter()
-    pieces = splitter.feed(text) + splitter.flush()
-    if not pieces:
-        raise InvalidInput(
-            "the text has nothing to say aloud once markup, emoji, links and stage directions "
-            "are left out; send words"
-        )
-    return pieces
+    return speakable_pieces(text, max_chars=services.settings.limits.max_speech_chars)
 
 
 def _voice(services: Services, requested: str) -> str:

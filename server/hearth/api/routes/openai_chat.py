@@ -1,0 +1,313 @@
+"""OpenAI-compatible chat: `GET /v1/models` and `POST /v1/chat/completions`.
+
+Every character is a model. A request is one new turn of a Hearth conversation:
+only the last message of `messages` is read (it must be the user's), because
+Hearth keeps the real history and the memories. The reply is built, streamed,
+stored and remembered exactly as a native turn (`Chat.send`). Which conversation
+the turn joins is `Chat.conversation_for`: the `X-Hearth-Conversation` header,
+else the `user` field as the name of a thread, else the latest conversation with
+the character. The response says which in its own `X-Hearth-Conversation` header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from hearth.api.deps import CurrentUser, ServicesDep
+from hearth.api.schemas import Id
+from hearth.chat import ReplyDelta, TurnEvent, TurnFinished, TurnStarted
+from hearth.engines.llm import Usage
+from hearth.errors import HearthError, InvalidInput, NotFound
+from hearth.services import Services
+from hearth.store import Character
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+CONVERSATION_HEADER = "X-Hearth-Conversation"
+MAX_STOP = 4  # stop sequences, as OpenAI allows
+
+
+# -- models ---------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    id: str = Field(description="The character's name as a slug; the character's id works too.")
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "hearth"
+    name: str = Field(description="The character's name.")
+    character_id: int
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelOut]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"\W+", "-", name.casefold()).strip("-_")
+
+
+def models(services: Services) -> dict[str, Character]:
+    """Model id -> character. The id is the name's slug ("Ember" -> "ember"); characters
+    whose names give the same slug get their id appended ("ember-2", "ember-7")."""
+    characters = services.store.list_characters()
+    taken = Counter(_slug(c.name) for c in characters)
+    found: dict[str, Character] = {}
+    for c in characters:
+        slug = _slug(c.name)
+        found.setdefault(slug if slug and taken[slug] == 1 else f"{slug or 'character'}-{c.id}", c)
+    return found
+
+
+def _find_model(services: Services, model: str) -> tuple[str, Character]:
+    known = models(services)
+    if model in known:
+        return model, known[model]
+    for model_id, character in known.items():
+        if model == str(character.id):
+            return model_id, character
+    raise NotFound(f"no model {model!r}: each character is a model; list them at GET /v1/models")
+
+
+def _model_out(model_id: str, c: Character) -> ModelOut:
+    return ModelOut(id=model_id, created=int(c.created_at), name=c.name, character_id=c.id)
+
+
+@router.get("/models")
+def list_models(services: ServicesDep) -> ModelList:
+    """The characters, as OpenAI models."""
+    return ModelList(data=[_model_out(i, c) for i, c in models(services).items()])
+
+
+@router.get("/models/{model}")
+def get_model(services: ServicesDep, model: str) -> ModelOut:
+    return _model_out(*_find_model(services, model))
+
+
+# -- chat completions -----------------------------------------------------------------
+
+
+def _utf8(text: str) -> str:
+    # JSON can carry half of a UTF-16 pair ("\ud800"), which no model or database takes.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds text that is not valid Unicode (a lone surrogate); "
+                         "send UTF-8 text") from None
+    return text
+
+
+class ContentPart(BaseModel):
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    role: str
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionIn(BaseModel):
+    """OpenAI's request. Fields it has that are not here (tools, logprobs, ...) are ignored."""
+
+    model: str = Field(description="A model id from GET /v1/models: which character answers.")
+    messages: list[ChatMessageIn] = Field(
+        min_length=1, description="Only the last one is read: the user's new turn. Hearth "
+        "keeps the conversation's history and memories itself.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = Field(None, ge=1, description="At most llm.max_reply_tokens.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    stop: str | list[str] | None = Field(None, description=f"Up to {MAX_STOP} strings.")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    n: int = Field(1, ge=1, description="Only 1: one reply per turn.")
+    user: str | None = Field(
+        None, max_length=200, description="Names a thread: the same name continues the same "
+        "Hearth conversation with this character, started on first use.")
+
+    @field_validator("user")
+    @classmethod
+    def _user_text(cls, v: str | None) -> str | None:
+        return v if v is None else _utf8(v)
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_texts(cls, v: str | list[str] | None) -> list[str]:
+        stops = [v] if isinstance(v, str) else v or []
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop sequences")
+        return [_utf8(s) for s in stops]
+
+    def new_turn(self) -> str:
+        """The text of the last message, which must be the user's."""
+        last = self.messages[-1]
+        if last.role != "user":
+            raise InvalidInput(
+                f"the last message has the role {last.role!r}; it must be the user's new "
+                "turn (Hearth keeps the history itself, so send just that one)")
+        if isinstance(last.content, list):
+            if any(p.type != "text" for p in last.content):
+                raise InvalidInput("only text content parts are understood; send the turn as text")
+            text = "".join(p.text or "" for p in last.content)
+        else:
+            text = last.content or ""
+        try:
+            return _utf8(text)
+        except ValueError as e:
+            raise InvalidInput(f"the last message {e}") from None
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: str
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: dict[str, int] = Field(
+        description="`cached_tokens`: prompt tokens llama.cpp reused from its cache.")
+
+    @classmethod
+    def of(cls, u: Usage) -> CompletionUsage:
+        return cls(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+                   total_tokens=u.prompt_tokens + u.completion_tokens,
+                   prompt_tokens_details={"cached_tokens": u.prompt_tokens_reused})
+
+
+class ChatCompletionOut(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+
+
+STREAM_DOC = (
+    "One new turn of a Hearth conversation with the character `model`; it is stored like a "
+    "native turn. The conversation: the `X-Hearth-Conversation` header, else the one named "
+    "by `user`, else your latest with the character (each started when missing); the response "
+    "names it in its own `X-Hearth-Conversation` header. With `stream`, Server-Sent Events of "
+    "`chat.completion.chunk` objects and `data: [DONE]`; with `stream_options.include_usage`, "
+    "a last chunk with empty `choices` carries `usage`."
+)
+
+
+def _finish_reason(usage: Usage) -> str:
+    return "length" if usage.finish_reason == "length" else "stop"
+
+
+def _data(payload: object) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _chunks(first: TurnStarted, events: AsyncIterator[TurnEvent], model: str,
+                  include_usage: bool) -> AsyncIterator[str]:
+    assert first.user_message is not None
+    head: dict[str, Any] = {"id": f"chatcmpl-{first.user_message.id}",
+                            "object": "chat.completion.chunk", "created": int(time.time()),
+                            "model": model}
+    if include_usage:
+        head["usage"] = None  # as OpenAI: only the last chunk carries it
+
+    def chunk(delta: dict[str, str], finish_reason: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return _data({**head, "choices": [choice]})
+
+    async with aclosing(events):  # type: ignore[type-var]
+        yield chunk({"role": "assistant", "content": ""})
+        said = False  # the stored reply starts at its first non-space
+        try:
+            async for event in events:
+                if isinstance(event, ReplyDelta):
+                    text = event.text if said else event.text.lstrip()
+                    if text:
+                        said = True
+                        yield chunk({"content": text})
+                elif isinstance(event, TurnFinished):
+                    yield chunk({}, _finish_reason(event.usage))
+                    if include_usage:
+                        usage = CompletionUsage.of(event.usage).model_dump()
+                        yield _data({**head, "choices": [], "usage": usage})
+        except HearthError as e:
+            yield _data({"error": {"code": e.code, "message": e.message}})
+            return
+        except Exception:
+            log.exception("reply failed mid-stream")
+            yield _data({"error": {"code": "internal_error",
+                                   "message": "the reply failed on the server; see its log"}})
+            return
+    yield "data: [DONE]\n\n"
+
+
+@router.post(
+    "/chat/completions", response_model=ChatCompletionOut, description=STREAM_DOC,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def create_chat_completion(
+    services: ServicesDep, user: CurrentUser, body: ChatCompletionIn,
+    conversation_id: Annotated[Id | None, Header(
+        alias=CONVERSATION_HEADER, description="The conversation to continue (yours, with "
+        "this character).")] = None,
+) -> Response:
+    if body.n != 1:
+        raise InvalidInput("n: Hearth gives one reply per turn; send n = 1 or leave it out")
+    model, character = _find_model(services, body.model)
+    chat = services.chat
+    content = chat.check_content(body.new_turn())
+    params = chat.sampling(
+        max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
+        top_p=body.top_p, stop=body.stop or (), seed=body.seed)
+    services.model.check_capacity(user.id)  # before a new conversation is started
+    conversation = await run_in_threadpool(
+        chat.conversation_for, user, character.id, conversation_id=conversation_id,
+        thread=body.user)
+    headers = {CONVERSATION_HEADER: str(conversation.id)}
+    events = chat.send(user, conversation.id, content, params)
+    # The first event comes once the user's message is stored: errors before it are a 4xx.
+    first = await anext(events)
+    assert isinstance(first, TurnStarted) and first.user_message is not None
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _chunks(first, events, model, include_usage), media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    async with aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if isinstance(event, TurnFinished):
+                out = ChatCompletionOut(
+                    id=f"chatcmpl-{first.user_message.id}", created=int(time.time()),
+                    model=model, usage=CompletionUsage.of(event.usage),
+                    choices=[Choice(message=CompletionMessage(content=event.message.content),
+                                    finish_reason=_finish_reason(event.usage))])
+                return JSONResponse(out.model_dump(), headers=headers)
+    raise RuntimeError("turn ended without a reply")

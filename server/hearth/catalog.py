@@ -1,0 +1,338 @@
+"""The installed chat models and voices: list them, add one (checked first), choose one.
+
+Chat models are GGUF files in `llm.models_dir`; voices are Piper pairs
+(`NAME.onnx` + `NAME.onnx.json`) in `voice.voices_dir`. A file is checked before
+it is installed, so one that cannot work is refused and nothing changes: a
+GGUF's header is read (architecture, size, context length, quantization, chat
+template) and llama.cpp opens its vocabulary; a voice's config is read and its
+model opened. A local file is hard-linked into the folder (instant, no second
+copy on disk), or copied when it lies on another file system.
+
+The model and voice chosen with `use` are kept in data_dir/choices.json, a
+settings layer (see config.py). A running server looks at it every two seconds
+(`follow_choices`) and switches without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hearth.config import CHOICES_FILE, Settings, read_choices
+from hearth.engines.tts import VoiceInfo, check_voice
+from hearth.errors import Conflict, HearthError, InvalidInput, NotFound
+from hearth.gguf import read_header
+
+if TYPE_CHECKING:
+    from hearth.services import Services
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 2.0  # how often a running server looks for a new choice (one small read)
+_HUB_REF = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[\w./-]+\.gguf)")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # the file name without .gguf: what `hearth models use` takes
+    path: Path
+    title: str  # general.name, as the file calls itself
+    architecture: str
+    parameters: int
+    size_bytes: int
+    context_length: int | None
+    quantization: str
+    chat_template: bool
+
+    def describe(self) -> str:
+        ctx = f"{self.context_length:,}" if self.context_length else "unknown"
+        template = "yes" if self.chat_template else "NONE (falls back to ChatML)"
+        return (f"{self.name}: {self.title or '(no name)'}\n"
+                f"  architecture {self.architecture}, {short_count(self.parameters)} parameters, "
+                f"{self.quantization}, {self.size_bytes / 2**20:,.0f} MiB\n"
+                f"  trained context {ctx} tokens, chat template {template}")
+
+
+def short_count(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+# -- chat models ---------------------------------------------------------------------
+
+
+def inspect_model(path: Path) -> ModelInfo:
+    """What the GGUF at `path` is; `InvalidInput` if llama.cpp could not run it."""
+    from hearth.engines.llm import can_load
+
+    if not path.is_file():
+        raise NotFound(f"there is no file {path}")
+    header = read_header(path)
+    if not header.tensors:
+        raise InvalidInput(f"{path.name} holds no weights (a vocabulary-only GGUF); "
+                           "pick the model file itself")
+    if not can_load(path):
+        raise InvalidInput(
+            f"llama.cpp (llama-cpp-python {version('llama-cpp-python')}) cannot open "
+            f"{path.name}: architecture {header.architecture or '(none)'!r} is likely one "
+            "this version does not know. Update llama-cpp-python, or pick another model")
+    return ModelInfo(
+        name=path.name.removesuffix(".gguf"), path=path,
+        title=str(header.metadata.get("general.name", "")), architecture=header.architecture,
+        parameters=header.parameters, size_bytes=path.stat().st_size,
+        context_length=header.context_length, quantization=header.quantization,
+        chat_template=header.chat_template is not None,
+    )
+
+
+def list_models(settings: Settings) -> list[ModelInfo | tuple[Path, str]]:
+    """The models in the folder (and the active one if it lies elsewhere), by name; a file
+    that cannot be read comes as (path, why)."""
+    folder = settings.llm.models_dir
+    paths = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
+    active = settings.llm.model_path
+    if active.is_file() and active.resolve() not in {p.resolve() for p in paths}:
+        paths.insert(0, active)
+    found: list[ModelInfo | tuple[Path, str]] = []
+    for path in paths:
+        try:
+            found.append(inspect_model(path))
+        except HearthError as e:
+            found.append((path, e.message))
+    return found
+
+
+def add_model(settings: Settings, source: str, *, name: str | None = None,
+              allow_no_template: bool = False, progress: bool = True) -> tuple[ModelInfo, str]:
+    """Check the GGUF at `source` (a path, a URL, or `owner/repo:file.gguf` on the model
+    hub) and put it in the models folder as NAME.gguf. Returns it and how it got there."""
+    local, hub = Path(source).expanduser(), _HUB_REF.fullmatch(source)
+    if local.is_file():
+        filename = local.name
+    elif hub is not None:
+        filename = Path(hub["file"]).name
+    elif "://" in source:
+        filename = Path(urllib.parse.urlparse(source).path).name
+    else:
+        raise NotFound(f"there is no file {local}; give the path of a .gguf file, a URL, "
+                       "or owner/repo:file.gguf")
+    folder = settings.llm.models_dir
+    dest = folder / f"{_checked_name(name or filename.removesuffix('.gguf'), 'model')}.gguf"
+    if dest.exists():
+        raise Conflict(f"a model named {dest.stem!r} is already installed ({dest}); "
+                       "pass --name to add this one under another name")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".adding-") as tmp:
+        staged = local if local.is_file() else _download(source, Path(tmp), progress)
+        info = inspect_model(staged)
+        if not info.chat_template and not allow_no_template:
+            raise InvalidInput(
+                f"{filename} has no chat template: it is most likely a base model, not a "
+                "chat model, and Hearth would format turns as ChatML, which it may not "
+                "understand. Pick an instruct/chat GGUF, or pass --allow-no-template")
+        how = _put(staged, dest, move=staged != local)
+    return replace(info, name=dest.stem, path=dest), how
+
+
+def use_model(settings: Settings, name: str) -> ModelInfo:
+    """Choose the model NAME of the models folder for this data directory."""
+    path = _find(settings.llm.models_dir, name.removesuffix(".gguf") + ".gguf", "model",
+                 [p.stem for p in sorted(settings.llm.models_dir.glob("*.gguf"))])
+    info = inspect_model(path)
+    write_choice(settings.data_dir, "llm", "model_path", str(path.resolve()))
+    return info
+
+
+def _download(source: str, into: Path, progress: bool) -> Path:
+    """Fetch `source` into the folder `into`, with a progress bar on stderr."""
+    hub = _HUB_REF.fullmatch(source)
+    if hub is not None:
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError as e:  # pragma: no cover - install problem
+            raise HearthError("downloading owner/repo:file needs huggingface_hub "
+                              "(`pip install huggingface_hub`); or give a URL") from e
+        try:
+            return Path(hf_hub_download(hub["repo"], hub["file"], local_dir=into))
+        except Exception as e:  # noqa: BLE001 - network, missing repo or file, no access
+            raise HearthError(f"could not download {source} from the model hub ({e}); check "
+                              "the name and the connection, or download it yourself and "
+                              "`hearth models add` the file") from e
+    dest = into / "download.gguf"
+    try:
+        with urllib.request.urlopen(source, timeout=60) as response, dest.open("wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = _progress(total, Path(urllib.parse.urlparse(source).path).name, progress)
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                bar(len(chunk))
+            bar(0, True)
+    except (OSError, ValueError) as e:
+        raise HearthError(f"could not download {source}: {e}") from e
+    return dest
+
+
+def _progress(total: int | None, label: str, show: bool) -> Callable[..., None]:
+    if not show:
+        return lambda n, done=False: None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return lambda n, done=False: None
+    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+               file=sys.stderr)
+
+    def update(n: int, done: bool = False) -> None:
+        bar.update(n)
+        if done:
+            bar.close()
+
+    return update
+
+
+# -- voices --------------------------------------------------------------------------
+
+
+def list_voices(settings: Settings) -> list[VoiceInfo]:
+    from hearth.engines.tts import PiperSynthesizer
+
+    return PiperSynthesizer(settings.voice.voices_dir).voices()
+
+
+def add_voice(settings: Settings, source: Path, *, name: str | None = None
+              ) -> tuple[VoiceInfo, str]:
+    """Check the Piper voice `source` (NAME.onnx, with NAME.onnx.json beside it) and put
+    both files in the voices folder."""
+    model = source.expanduser()
+    if model.name.endswith(".onnx.json"):
+        model = model.with_name(model.name.removesuffix(".json"))
+    if not model.is_file():
+        raise NotFound(f"there is no file {model}; give the voice's .onnx file "
+                       "(its .onnx.json beside it)")
+    config = model.with_name(model.name + ".json")
+    info = check_voice(model, config)
+    folder = settings.voice.voices_dir
+    stem = _checked_name(name or model.name.removesuffix(".onnx"), "voice")
+    dest = folder / f"{stem}.onnx"
+    if dest.exists() or dest.with_name(dest.name + ".json").exists():
+        raise Conflict(f"a voice named {stem!r} is already installed; pass --name")
+    folder.mkdir(parents=True, exist_ok=True)
+    _put(config, dest.with_name(dest.name + ".json"), move=False)
+    how = _put(model, dest, move=False)
+    return VoiceInfo(stem, info.sample_rate, info.language, info.quality, info.speakers), how
+
+
+def use_voice(settings: Settings, name: str) -> VoiceInfo:
+    """Make NAME the voice of characters that name none, for this data directory."""
+    voices = {v.name: v for v in list_voices(settings)}
+    if name not in voices:
+        available = ", ".join(voices) or f"none in {settings.voice.voices_dir}"
+        raise NotFound(f"there is no voice {name!r}; installed voices: {available}")
+    write_choice(settings.data_dir, "voice", "default_voice", name)
+    return voices[name]
+
+
+# -- files and the choice ------------------------------------------------------------
+
+
+def _checked_name(name: str, what: str) -> str:
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidInput(f"{name!r} cannot name a {what}: use letters, digits and . _ + - "
+                           "(pass --name)")
+    return name
+
+
+def _find(folder: Path, filename: str, what: str, names: list[str]) -> Path:
+    path = folder / filename
+    if not (_NAME.fullmatch(filename) and ".." not in filename and path.is_file()):
+        raise NotFound(f"there is no {what} {filename!r} in {folder}; installed: "
+                       f"{', '.join(names) or 'none'} (`hearth {what}s add` adds one)")
+    return path
+
+
+def _put(source: Path, dest: Path, *, move: bool) -> str:
+    """Place `source` at `dest` whole or not at all; say how."""
+    if move:
+        os.replace(source, dest)
+        return "downloaded"
+    try:
+        os.link(source, dest)
+        return f"hard-linked from {source} (no second copy on disk)"
+    except OSError:
+        partial = dest.with_name(f".{dest.name}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, dest)
+        return f"copied from {source}"
+
+
+def write_choice(data_dir: Path, section: str, key: str, value: Any) -> None:
+    """Record a choice in data_dir/choices.json (written whole: a server never reads half)."""
+    choices = read_choices(data_dir)
+    choices.setdefault(section, {})[key] = value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = data_dir / f".{CHOICES_FILE}.partial"
+    partial.write_text(json.dumps(choices, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, data_dir / CHOICES_FILE)
+
+
+# -- a running server follows the choice ---------------------------------------------
+
+
+async def follow_choices(services: Services, *, every: float = WATCH_SECONDS) -> None:
+    """Switch the running server's model and default voice when `use` chooses others.
+
+    Costs one small file read every `every` seconds. Runs until cancelled.
+    """
+    settings = services.settings
+    seen = await asyncio.to_thread(read_choices, settings.data_dir)
+    while True:
+        await asyncio.sleep(every)
+        now = await asyncio.to_thread(read_choices, settings.data_dir)
+        if now == seen:
+            continue
+        model = now.get("llm", {}).get("model_path")
+        if model is not None and Path(model).resolve() != settings.llm.model_path.resolve():
+            try:
+                await switch_model(services, Path(model))
+            except Exception:  # noqa: BLE001 - the old model keeps serving
+                log.exception("could not switch to the model %s; keeping %s", model,
+                              settings.llm.model_path)
+        voice = now.get("voice", {}).get("default_voice")
+        if voice is not None and voice != settings.voice.default_voice:
+            log.info("default voice is now %s", voice)
+            settings.voice.default_voice = voice
+        seen = now
+
+
+async def switch_model(services: Services, path: Path) -> None:
+    """Load the model at `path` beside the current one, then swap it in between two
+    generations. Conversations' parked caches belong to the old model and go with it."""
+    from hearth.engines.llm import load_model
+
+    settings = services.settings
+    if settings.llm.backend != "local":
+        log.warning("llm.backend is %r: the model is the remote server's, so %s is not "
+                    "loaded here", settings.llm.backend, path.name)
+        return
+    log.info("loading chat model %s (the current one serves meanwhile)", path)
+    wanted = settings.llm.model_copy(update={"model_path": path})
+    model = await asyncio.to_thread(load_model, wanted)
+    old = await asyncio.to_thread(services.model.swap, model)
+    settings.llm.model_path = path
+    del old
+    gc.collect()  # free the old weights now, not at some later collection
+    log.info("chat model is now %s (%d-token window)", path.name, services.model.n_ctx)

@@ -1,0 +1,95 @@
+// Hearth's web client: signing in and choosing the view from the address (#/...).
+//   #/                 the characters and conversations
+//   #/chat/ID          a conversation
+//   #/character/ID     a character's card (#/character/new: a new one)
+
+import { ApiError, api, get, hooks, report, session, setStatus } from './api.js';
+import { $, showView } from './dom.js';
+import * as characters from './characters.js';
+import * as chat from './chat.js';
+
+function showLogin() {
+  session.me = null;
+  chat.leave();
+  $('#nav').hidden = true;
+  showView('login-view');
+  $('#login-name').focus();
+}
+
+function signedIn(me) {
+  session.me = me;
+  $('#nav').hidden = false;
+  $('#me').textContent = me.name;
+  // Without a password there is nothing to log back in with (single-user mode).
+  $('#logout').hidden = !me.has_password;
+}
+
+async function route() {
+  if (!session.me) return;
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  try {
+    if (parts[0] === 'chat' && parts[1]) {
+      await chat.open(Number(parts[1]));
+    } else if (parts[0] === 'character' && parts[1]) {
+      chat.leave();
+      await characters.edit(parts[1] === 'new' ? null : Number(parts[1]));
+    } else {
+      chat.leave();
+      await characters.home();
+    }
+  } catch (e) {
+    report(e);
+  }
+}
+
+$('#login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const alert = $('#login-error');
+  alert.textContent = '';
+  $('#login-submit').disabled = true;
+  try {
+    const { user } = await api('POST', '/api/login', {
+      name: $('#login-name').value.trim(),
+      password: $('#login-password').value,
+    });
+    $('#login-password').value = '';
+    signedIn(user);
+    await route();
+  } catch (e) {
+    alert.textContent = e instanceof ApiError ? e.message : String(e);
+  } finally {
+    $('#login-submit').disabled = false;
+  }
+});
+
+$('#logout').addEventListener('click', async () => {
+  try {
+    await api('POST', '/api/logout');
+  } catch (e) {
+    report(e);
+  }
+  await start();
+});
+
+window.addEventListener('hashchange', route);
+window.addEventListener('offline', () => setStatus('The network is down; waiting for it…',
+  'warn'));
+window.addEventListener('online', () => setStatus(''));
+hooks.unauthorized = () => {
+  if (session.me) setStatus('Your session has ended; log in again.', 'warn');
+  showLogin();
+};
+
+async function start() {
+  try {
+    // Single-user mode (no owner yet, on loopback): /api/me answers without a login.
+    signedIn(await get('/api/me'));
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) report(e);
+    showLogin();
+    return;
+  }
+  await route();
+}
+
+start();
