@@ -175,9 +175,16 @@ class Chat:
 
         def recall(query: str, exclude: set[str], now: datetime, limit: int) -> list[Recalled]:
             # The conversation's own summary is already in the window.
-            return memory.recall(query, user_id=user.id, character_id=conversation.character_id,
-                                 now=now, exclude=exclude | {f"s{conversation.id}"}, names=names,
-                                 limit=limit)
+            try:
+                return memory.recall(query, user_id=user.id,
+                                     character_id=conversation.character_id, now=now,
+                                     exclude=exclude | {f"s{conversation.id}"}, names=names,
+                                     limit=limit)
+            except Exception:  # noqa: BLE001 - say so, and answer from what SQLite has
+                # A Chroma server may be down or restarting: the turn goes on without
+                # recalled memories rather than failing; everything is still stored.
+                log.exception("memory recall failed; this turn has no recalled memories")
+                return []
 
         return recall
 

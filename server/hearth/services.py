@@ -93,6 +93,9 @@ class Services:
     def close(self) -> None:
         if self.memory is not None:
             self.memory.index.close()
+        close_model = getattr(self.model.model, "close", None)  # a remote model's connections
+        if close_model is not None:
+            close_model()
         self.store.close()
 
 

@@ -19,7 +19,7 @@ from hearth.memory.service import database_generation
 from tests.memory.conftest import fresh_database
 from tests.memory.test_index import item
 from tests.test_memory import DAY, history, window_text
-from tests.utils.live import BackendServer, free_port
+from tests.utils.live import BackendServer, chroma_server, free_port
 
 
 @pytest.fixture()
@@ -108,3 +108,20 @@ def test_two_hearths_share_one_server_in_separate_databases(
 def test_an_unreachable_server_says_what_to_do(embedder: MiniLMEmbedder, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="cannot be reached.*chroma run.*memory.chroma_url"):
         MemoryIndex(tmp_path, embedder, url=f"http://127.0.0.1:{free_port()}")
+
+
+def test_a_turn_goes_on_without_recall_while_the_server_is_down(
+    start_services: Any, tmp_path: Path
+) -> None:
+    with chroma_server(tmp_path / "chroma", tmp_path / "chroma.log") as own:
+        services = start_services(memory={"chroma_url": own.url})
+        user = services.user
+        conversation = services.chat.start_conversation(user, 1)
+        services.chat.import_messages(user, conversation.id, history(
+            200, time.time() - DAY, {0: "My cat Miso hates the vacuum cleaner."}))
+        up = services.chat.window(user, conversation.id, "What does my cat hate?")
+        assert "vacuum" in " ".join(m.text for m in up.memories)
+    down = services.chat.window(user, conversation.id, "What does my cat hate?")
+    assert not down.memories  # nothing recalled, but a window: the turn is still answered
+    assert "vacuum" not in window_text(down)
+    assert len(services.store.list_messages(conversation.id)) == 201

@@ -204,6 +204,9 @@ class LlamaModel:
         self.n_ctx = self._llama.n_ctx()
         self.path = Path(path)
         self._session: str | None = None  # whose prompt the KV cache holds now
+        # llama.cpp is not thread-safe. One owner queues requests in front of the model;
+        # this also keeps apart two owners of one loaded model (the tests share one).
+        self._busy = threading.Lock()
         self._parked = _ParkedCaches(kv_sessions, self._full_window_state_bytes())
         self.vocab = Vocab(self._llama, self.path.name)
 
@@ -282,12 +285,20 @@ class LlamaModel:
     def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None
                 ) -> None:
         """Evaluate `prompt` into `session`'s cache now; a later generation of it starts at once."""
-        self._switch_session(session)
-        self._prefill(prompt.tokens, cancel)
+        with self._busy:
+            self._switch_session(session)
+            self._prefill(prompt.tokens, cancel)
 
     def generate(
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
         session: str | None = None, interruptible: bool = False,
+    ) -> Iterator[Token | Finished]:
+        with self._busy:
+            yield from self._generate(prompt, params, cancel, session, interruptible)
+
+    def _generate(
+        self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
+        session: str | None, interruptible: bool,
     ) -> Iterator[Token | Finished]:
         if len(prompt.tokens) + params.max_tokens > self.n_ctx:
             raise InvalidInput(

@@ -42,18 +42,28 @@ class SocketOutput:
         self.closed = False
 
     async def event(self, event: dict[str, Any]) -> None:
-        async with self._lock:
-            if not self.closed:
-                await self.ws.send_text(json.dumps(event))
+        await self._send(json.dumps(event))
 
     async def audio(self, turn: int, pcm: np.ndarray, rate: int) -> None:
         header = struct.pack("<I", turn)
         for start in range(0, len(pcm), AUDIO_FRAME_SAMPLES):
             piece = pcm[start : start + AUDIO_FRAME_SAMPLES].astype("<i2").tobytes()
-            async with self._lock:
-                if self.closed:
-                    return
-                await self.ws.send_bytes(header + piece)
+            if not await self._send(header + piece):
+                return
+
+    async def _send(self, data: str | bytes) -> bool:
+        """Send unless the client is gone; a turn finishing after a hang-up just stops."""
+        async with self._lock:
+            if self.closed:
+                return False
+            try:
+                if isinstance(data, str):
+                    await self.ws.send_text(data)
+                else:
+                    await self.ws.send_bytes(data)
+            except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sent after the close
+                self.closed = True
+            return not self.closed
 
     def cancel(self, turn: int) -> float | None:
         return None  # sent audio cannot be recalled: the `interrupted` event tells the client
