@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -49,6 +49,26 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (len(texts), dim), float32, unit rows; no texts gives (0, dim)."""
         ...
+
+
+def lean_session(model_path: Path, options: Any) -> Any:
+    """An onnxruntime CPU session that hands its working memory back after every run.
+
+    onnxruntime keeps what a run needed in an arena it never shrinks, so a server's
+    memory would creep up to the largest input it has ever seen: +380 MiB for Piper
+    after 120 sentences, +390 MiB for the embedder after a few long batches, here.
+    Shrinking the arena after each run keeps that flat for a few percent of speed.
+    """
+    import onnxruntime as ort
+
+    shrink = ort.RunOptions()
+    shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    class LeanSession(ort.InferenceSession):
+        def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+            return super().run(output_names, input_feed, run_options or shrink)
+
+    return LeanSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
 class MiniLMEmbedder:
@@ -99,9 +119,7 @@ class MiniLMEmbedder:
         # Idle worker threads would otherwise busy-wait after each call, taking CPU
         # from llama.cpp, which starts on the same cores right after a query embedding.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(model_dir / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = lean_session(model_dir / MODEL_FILE, options)
         inputs = {i.name for i in self._session.get_inputs()}
         self._with_token_types = "token_type_ids" in inputs
         log.info(

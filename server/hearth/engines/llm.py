@@ -110,6 +110,16 @@ class ChatModel(Protocol):
                 ) -> None: ...
 
 
+def _llama_class() -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as e:  # pragma: no cover - install problem
+        raise RuntimeError(
+            "llama-cpp-python is not installed: run `make run` or `pip install llama-cpp-python`"
+        ) from e
+    return Llama
+
+
 def _check_model_file(path: Path) -> None:
     if not Path(path).is_file():
         raise FileNotFoundError(
@@ -142,13 +152,7 @@ class Vocab:
 
     @classmethod
     def open(cls, path: Path) -> Vocab:
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:  # pragma: no cover - install problem
-            raise RuntimeError(
-                "llama-cpp-python is not installed: run `make run` or "
-                "`pip install llama-cpp-python`"
-            ) from e
+        Llama = _llama_class()
         _check_model_file(path)
         return cls(Llama(model_path=str(path), vocab_only=True, verbose=False), Path(path).name)
 
@@ -185,13 +189,7 @@ class LlamaModel:
         n_batch: int = 512,
         kv_sessions: int = 4,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as e:  # pragma: no cover - install problem
-            raise RuntimeError(
-                "llama-cpp-python is not installed: run `make run` or "
-                "`pip install llama-cpp-python`"
-            ) from e
+        Llama = _llama_class()
         _check_model_file(path)
         self._llama = Llama(
             model_path=str(path),

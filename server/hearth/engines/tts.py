@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hearth.engines.embed import disable_onnxruntime_telemetry
+from hearth.engines.embed import disable_onnxruntime_telemetry, lean_session
 from hearth.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -161,9 +161,7 @@ class PiperSynthesizer:
         # Idle workers would otherwise spin after each sentence, taking CPU from the
         # chat model, which is usually generating the next sentence on the same cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(
-            str(self.voices_dir / f"{name}.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        session = lean_session(self.voices_dir / f"{name}.onnx", options)
         log.info("voice %s loaded (%d threads)", name, self.threads)
         piper_voice = PiperVoice(session=session, config=PiperConfig.from_dict(config))
         return _info(name, config), piper_voice
