@@ -279,12 +279,16 @@ def test_single_user_mode_takes_any_key(server: ThreadServer) -> None:
 
 def test_hanging_up_keeps_what_was_said(house: House) -> None:
     alice = house.alice
-    cid, stream = ask(alice, "Tell me a very long story about a lighthouse.", stream=True,
-                      user=TABLET)
-    received = ""
+    # A thread of its own (a fresh conversation), left after three pieces of text, as the
+    # native API's hang-up test does: the reply is nowhere near its end by then.
+    cid, stream = ask(alice, "Please tell me a very long story about a dragon and a "
+                      "lighthouse.", stream=True, user="hang-up")
+    received, pieces = "", 0
     for chunk in stream:
+        assert chunk.choices[0].finish_reason is None  # not finished before we leave
         received += chunk.choices[0].delta.content or ""
-        if len(received.split()) >= 3:
+        pieces += bool(chunk.choices[0].delta.content)
+        if pieces == 3:
             break
     stream.close()
     deadline = time.monotonic() + 20
