@@ -26,6 +26,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a server process to end; kill it if it has not within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ThreadServer:
     """uvicorn serving `app` on a free loopback port, in a background thread."""
 
@@ -78,12 +88,7 @@ class ProcessServer:
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
@@ -130,12 +135,7 @@ class BackendServer:
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 def llama_server(model: Path, log_path: Path, n_ctx: int = 2048) -> BackendServer:
