@@ -106,7 +106,7 @@ class VoiceSession:
         self.user = user
         self.conversation_id = conversation.id
         self.output = output
-        self.voice = voice_of(character.data, default=services.settings.voice.default_voice)
+        self.voice = voice_of(character.data, default=services.choices.default_voice)
         self.rate = services.speaker().sample_rate(self.voice.name)
         cfg = services.settings.voice
         self.endpointer = Endpointer(threshold=cfg.vad_threshold, silence_ms=cfg.silence_ms,
