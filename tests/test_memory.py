@@ -144,8 +144,7 @@ def test_lorebook_keys_trigger_entries_within_budget(start_services) -> None:  #
 
 
 def test_turns_reuse_the_prompt_prefix(start_services) -> None:  # noqa: ANN001
-    services = start_services(max_reply_tokens=24)
-    services.settings.memory.background = False
+    services = start_services(memory={"background": False}, max_reply_tokens=24)
     user = services.user
     conversation = services.chat.start_conversation(user, 1)
     services.chat.import_messages(user, conversation.id, history(30, time.time() - DAY))

@@ -11,6 +11,7 @@ from importlib import resources
 from hearth.accounts import Accounts, is_loopback
 from hearth.characters import normalise_data
 from hearth.chat import Chat
+from hearth.choices import Choices
 from hearth.config import Settings
 from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
@@ -32,6 +33,7 @@ class Services:
     jobs: Jobs
     chat: Chat
     accounts: Accounts
+    choices: Choices  # the model and default voice in use: `hearth ... use` replaces it
     _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
     _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
@@ -61,7 +63,7 @@ class Services:
         jobs = Jobs()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
         accounts = Accounts(store, loopback_only=is_loopback(settings.server.host))
-        return cls(settings, store, model, memory, jobs, chat, accounts)
+        return cls(settings, store, model, memory, jobs, chat, accounts, Choices.of(settings))
 
     @property
     def user(self) -> User:

@@ -138,7 +138,7 @@ class VoiceSession:
         self.user = user
         self.conversation_id = conversation.id
         self.output = output
-        self.voice = voice_of(character.data, default=services.settings.voice.default_voice)
+        self.voice = voice_of(character.data, default=services.choices.default_voice)
         self.rate = services.speaker().sample_rate(self.voice.name)
         cfg = services.settings.voice
         self.endpointer = vad.Endpointer(threshold=cfg.vad_threshold,
