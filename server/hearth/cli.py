@@ -104,23 +104,23 @@ def users(args: argparse.Namespace) -> int:
             out(f"added {user.name}. Their API token (shown once, give it to them):")
             out(token)
         elif args.action == "list":
-            for u in store.list_users():
-                tokens = len(store.list_tokens(u.id))
+            for u in store.people.list():
+                tokens = len(store.tokens.list(u.id))
                 out(f"{u.id:>4}  {u.name:<24} {u.role:<7} "
                     f"{'password' if u.has_password else 'no password'}, {tokens} token(s)")
         elif args.action == "remove":
             # Their memories leave the index when the server next starts (catch-up).
-            n = len(accounts.remove(store.find_user(args.name)))
+            n = len(accounts.remove(store.people.get_by_name(args.name)))
             out(f"removed {args.name} and their {n} messages")
         elif args.action == "token":
-            _, token = accounts.issue_token(store.find_user(args.name), args.label)
+            _, token = accounts.issue_token(store.people.get_by_name(args.name), args.label)
             out(token)
         elif args.action == "revoke":
-            n = store.delete_tokens(store.find_user(args.name).id)
+            n = store.tokens.delete_all(store.people.get_by_name(args.name).id)
             out(f"revoked {n} token(s) and sessions of {args.name}")
         elif args.action == "password":
             password = _password(argparse.Namespace(password=True))
-            accounts.set_password(store.find_user(args.name), password or "")
+            accounts.set_password(store.people.get_by_name(args.name), password or "")
             out(f"password of {args.name} set; their web sessions were ended")
     finally:
         store.close()
@@ -139,18 +139,18 @@ def chat(args: argparse.Namespace) -> int:
 
 
 def _user(services: Any, name: str | None) -> Any:
-    return services.store.find_user(name) if name else services.user
+    return services.store.people.get_by_name(name) if name else services.user
 
 
 def _conversation(services: Any, user: Any, character_name: str | None,
                   conversation_id: int | None) -> Any:
     store = services.store
     if conversation_id is not None:
-        return store.get_conversation(conversation_id, user_id=user.id)
-    characters = store.list_characters()
+        return store.conversations.get(conversation_id, user_id=user.id)
+    characters = store.characters.list()
     if not characters:
         raise HearthError("no characters yet: `hearth characters import FILE` adds one")
-    character = store.find_character(character_name) if character_name else characters[0]
+    character = store.characters.get_by_name(character_name) if character_name else characters[0]
     return services.chat.start_conversation(user, character.id)
 
 
@@ -158,9 +158,9 @@ async def _chat_loop(services: Any, user: Any, character_name: str | None,
                      conversation_id: int | None) -> int:
     store = services.store
     conversation = _conversation(services, user, character_name, conversation_id)
-    name = store.get_character(conversation.character_id).name
+    name = store.characters.get(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}. Ctrl-D or /quit to leave.\n")
-    for message in store.list_messages(conversation.id)[-6:]:
+    for message in store.messages.list(conversation.id)[-6:]:
         out(f"{name if message.role == 'assistant' else 'You'}: {message.content}")
     try:
         await _typed_turns(services, user, conversation.id, name)
@@ -196,7 +196,7 @@ async def _voice_loop(services: Any, devices: Any, user: Any, character_name: st
     from hearth.voice.local import talk
 
     conversation = _conversation(services, user, character_name, conversation_id)
-    name = services.store.get_character(conversation.character_id).name
+    name = services.store.characters.get(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}, by voice.")
     try:
         await talk(services, devices, user, conversation.id, name, out)
@@ -242,20 +242,20 @@ def characters(args: argparse.Namespace) -> int:
     seed_default_character(store)
     try:
         if args.action == "list":
-            for c in store.list_characters():
+            for c in store.characters.list():
                 out(f"{c.id:>4}  {c.name}")
         elif args.action == "import":
             raw = Path(args.file).read_bytes()
             card = cards.parse_card(raw, max_bytes=settings.limits.max_card_bytes)
-            c = store.create_character(data=card.data, avatar=card.avatar)
+            c = store.characters.create(data=card.data, avatar=card.avatar)
             out(f"imported {c.name} as character {c.id}")
         elif args.action == "export":
-            c = store.get_character(args.id)
+            c = store.characters.get(args.id)
             path = Path(args.file)
             if path.suffix.lower() == ".json":
                 path.write_text(json.dumps(cards.to_v3(c.data), ensure_ascii=False, indent=2))
             else:
-                path.write_bytes(cards.card_to_png(c.data, store.get_avatar(c.id)))
+                path.write_bytes(cards.card_to_png(c.data, store.characters.avatar(c.id)))
             out(f"exported {c.name} to {path}")
     finally:
         store.close()
@@ -285,7 +285,7 @@ def memory(args: argparse.Namespace) -> int:
         else:
             from hearth.memory.service import database_generation
 
-            out(f"{index.count()} memories indexed, {len(store.message_ids())} messages stored")
+            out(f"{index.count()} memories indexed, {len(store.messages.ids())} messages stored")
             stamp = index.stamp()
             if not stamp.complete or stamp.generation != database_generation(store):
                 out("The index was built from other data (a restore since, or a rebuild cut "
