@@ -291,9 +291,9 @@ def export_user(store: Store, name: str) -> Export:
         conversations.append(ExportedConversation(
             id=c.id, character_id=c.character_id, title=c.title,
             created_at=_at(c.created_at), updated_at=_at(c.updated_at),
-            summary=summary and ExportedSummary(
+            summary=ExportedSummary(
                 text=summary.text, upto_message_id=summary.upto_message_id,
-                updated_at=_at(summary.updated_at)),
+                updated_at=_at(summary.updated_at)) if summary else None,
             messages=[ExportedMessage(
                 id=m.id, role=m.role, content=m.content, status=m.status,  # type: ignore[arg-type]
                 swipes=m.swipes, swipe_index=m.swipe_index, created_at=_at(m.created_at),

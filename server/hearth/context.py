@@ -311,8 +311,8 @@ class ContextBuilder:
         if turn.new_message is not None:
             in_window = {f"m{m.id}" for m in turns}
             for message_id in (m.id for m in turns):
-                if (note := turn.notes.get(message_id)) is not None:
-                    in_window.update(note.sources)
+                if (earlier := turn.notes.get(message_id)) is not None:
+                    in_window.update(earlier.sources)
             free = self.budget - fixed
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
             lore_tokens = sum(e.tokens + 1 for e in lore)
