@@ -6,7 +6,7 @@ window takes <= 50 ms p50 and <= 150 ms p95 (retrieval and packing, no generatio
 
 Two data dirs are filled the same way, one with --memories messages (default
 100,000) and one with 1,000 (the baseline), each through the real pieces: SQLite
-via `Store.add_messages` (which fills the FTS5 table) and Chroma via
+via `store.messages.add_many` (which fills the FTS5 table) and Chroma via
 `MemoryIndex.add` with items built by `Memory._message_item`. One user talks to the
 default character; almost all messages lie in past conversations spread over two
 years, and the benchmarked conversation is a few dozen recent turns.
@@ -252,13 +252,13 @@ def instrument(services: Services, timer: Timer, shared: set[tuple[int, str]]) -
     targets = [
         (memory.embedder, "embed", "embed"),
         (memory.index, "nearest", "chroma"),
-        (services.store, "search_messages", "fts"),
-        (services.store, "memory_rows", "rows"),
-        (services.store, "neighbours", "rows"),
-        (services.store, "get_facts", "rows"),
-        (services.store, "get_summary", "rows"),
-        (services.store, "first_message_time", "owner_times"),
-        (services.store, "last_message_before", "owner_times"),
+        (services.store.messages, "search", "fts"),
+        (services.store.messages, "owned", "rows"),
+        (services.store.messages, "neighbours", "rows"),
+        (services.store.facts, "by_ids", "rows"),
+        (services.store.summaries, "find", "rows"),
+        (services.store.messages, "first_said", "owner_times"),
+        (services.store.messages, "last_said_before", "owner_times"),
         (services.model, "render", "tokenize"),
         (services.model, "count", "tokenize"),
         (memory, "recall", "recall"),
@@ -328,9 +328,9 @@ def fill_store(services: Services, *, memories: int, pool: dict[str, list[str]],
 
     for _size, items, bases in planned:
         start = time.perf_counter()
-        conversation = store.create_conversation(user_id=user.id, character_id=character_id,
-                                                 title="past", greetings=[])
-        ids = store.add_messages(conversation_id=conversation.id, items=items)
+        conversation = store.conversations.create(user_id=user.id, character_id=character_id,
+                                                  title="past", greetings=[])
+        ids = store.messages.add_many(conversation_id=conversation.id, items=items)
         sqlite_s += time.perf_counter() - start
         for message_id, (role, text, at), base in zip(ids, items, bases, strict=True):
             message = Message(id=message_id, conversation_id=conversation.id, role=role,
@@ -355,10 +355,10 @@ def fill_store(services: Services, *, memories: int, pool: dict[str, list[str]],
     # few memories: with the builder as it is, a window built without state fills all
     # the free room with memories, so every following turn rebases (see the report).
     t1 = time.perf_counter()
-    conversation = store.create_conversation(user_id=user.id, character_id=character_id,
-                                             title="today", greetings=[])
+    conversation = store.conversations.create(user_id=user.id, character_id=character_id,
+                                              title="today", greetings=[])
     at = now - 30 * 60
-    store.add_messages(conversation_id=conversation.id, items=[
+    store.messages.add_many(conversation_id=conversation.id, items=[
         ("assistant", "Hi! It's good to see you again. How has your day been?", at)])
     recall = memory.recall
     memory.recall = lambda *a, **k: recall(*a, **k)[:REPLAY_RECALL]  # type: ignore[method-assign]
@@ -366,18 +366,18 @@ def fill_store(services: Services, *, memories: int, pool: dict[str, list[str]],
         for _ in range(RECENT_TURNS // 2):
             text = pool["user"][rng.randrange(len(pool["user"]))]
             at += 55
-            history = store.list_messages(conversation.id)
+            history = store.messages.list(conversation.id)
             window = services.chat.build(user, conversation, history, text, at)
-            stored = store.add_message(conversation_id=conversation.id, role="user",
-                                       content=text, created_at=at)
+            stored = store.messages.add(conversation_id=conversation.id, role="user",
+                                        content=text, created_at=at)
             services.chat._keep(conversation.id, stored.id, window)
             at += 55
-            store.add_message(conversation_id=conversation.id, role="assistant",
-                              content=pool["assistant"][rng.randrange(len(pool["assistant"]))],
-                              created_at=at)
+            store.messages.add(conversation_id=conversation.id, role="assistant",
+                               content=pool["assistant"][rng.randrange(len(pool["assistant"]))],
+                               created_at=at)
     finally:
         del memory.recall  # back to the class's method
-    memory.index_messages([m.id for m in store.list_messages(conversation.id)])  # real MiniLM
+    memory.index_messages([m.id for m in store.messages.list(conversation.id)])  # real MiniLM
     return {"conversation_id": conversation.id, "sqlite_s": sqlite_s, "chroma_s": chroma_s,
             "replay_s": time.perf_counter() - t1, "fill_s": time.perf_counter() - t0,
             "indexed": memory.index.count()}
@@ -395,9 +395,10 @@ class Fresh:
 
     @classmethod
     def install(cls, store: Any) -> None:
-        get_window, notes = store.get_window, store.notes
-        store.get_window = lambda conversation_id: None if cls.on else get_window(conversation_id)
-        store.notes = lambda conversation_id: {} if cls.on else notes(conversation_id)
+        window, notes = store.windows.find, store.notes.in_conversation
+        store.windows.find = lambda conversation_id: None if cls.on else window(conversation_id)
+        store.notes.in_conversation = lambda conversation_id: (
+            {} if cls.on else notes(conversation_id))
 
 
 def start_services(data_dir: Path, n_ctx: int, model: Any = None, embedder: Any = None

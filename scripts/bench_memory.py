@@ -98,8 +98,8 @@ def main() -> int:
         )
         for sample in data:
             conv = sample["conversation"]
-            user = services.store.ensure_user(conv["speaker_a"])
-            character = services.store.create_character(data=normalise_data({
+            user = services.store.people.ensure(conv["speaker_a"])
+            character = services.store.characters.create(data=normalise_data({
                 "name": conv["speaker_b"],
                 "description": f"{conv['speaker_b']} is a close friend of {conv['speaker_a']}.",
             }), avatar=None)
@@ -111,7 +111,7 @@ def main() -> int:
             ])
             text_of = {dia: text for dia, _, text, _ in said}
             now = said[-1][3] + 3600
-            history = services.store.list_messages(conversation.id)
+            history = services.store.messages.list(conversation.id)
             owner = {"user_id": user.id, "character_id": character.id}
 
             def dense(query: str, exclude: set[str], when: datetime, limit: int) -> list[Recalled]:

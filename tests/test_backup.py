@@ -55,7 +55,7 @@ def index_matches_store(services: Services) -> bool:
     # The stamp first: it is written last, so no rebuild is running once it matches.
     if memory.index.stamp() != Stamp(database_generation(services.store)):
         return False
-    want = {f"m{i}" for i in services.store.message_ids()}
+    want = {f"m{i}" for i in services.store.messages.ids()}
     return memory.index.indexed_ids("message") == want
 
 
@@ -157,7 +157,7 @@ def test_restore_refuses_what_is_not_a_sound_hearth_backup(start_services: Any,
     services = start_services(memory={"background": False})
     data, store = services.settings.data_dir, services.store
     conversation = services.chat.start_conversation(services.user, 1)
-    store.add_message(conversation_id=conversation.id, role="user", content="Keep me.")
+    store.messages.add(conversation_id=conversation.id, role="user", content="Keep me.")
     good = tmp_path / "good.db"
     backups.backup(data / "hearth.db", good)
     before = rows(data / "hearth.db"), database_generation(store)
@@ -182,7 +182,7 @@ def test_restore_refuses_what_is_not_a_sound_hearth_backup(start_services: Any,
 
     assert (rows(data / "hearth.db"), database_generation(store)) == before
     assert not list(data.glob("hearth-before-restore-*")) and not list(data.glob(".restore-*"))
-    assert [m.content for m in store.list_messages(conversation.id)][-1] == "Keep me."
+    assert [m.content for m in store.messages.list(conversation.id)][-1] == "Keep me."
 
 
 def test_export_holds_one_persons_data_and_nobody_elses(start_services: Any,
@@ -190,27 +190,27 @@ def test_export_holds_one_persons_data_and_nobody_elses(start_services: Any,
     services = start_services(memory={"background": False})
     data, store = services.settings.data_dir, services.store
     me = services.user
-    ember = store.list_characters()[0]
+    ember = store.characters.list()[0]
     mine = services.chat.start_conversation(me, ember.id)
-    said = store.add_message(conversation_id=mine.id, role="user",
-                             content="I grow tomatoes on my balcony.")
-    reply = store.add_message(conversation_id=mine.id, role="assistant", content="Tomatoes!")
-    store.add_swipe(reply.id, content="What kind of tomatoes?", status="interrupted")
-    store.set_summary(mine.id, text="User grows tomatoes.", upto_message_id=reply.id)
-    store.add_fact(user_id=me.id, character_id=ember.id, text="User grows tomatoes.",
-                   source_message_ids=[said.id], said_at=said.created_at)
+    said = store.messages.add(conversation_id=mine.id, role="user",
+                              content="I grow tomatoes on my balcony.")
+    reply = store.messages.add(conversation_id=mine.id, role="assistant", content="Tomatoes!")
+    store.messages.add_swipe(reply.id, content="What kind of tomatoes?", status="interrupted")
+    store.summaries.set(mine.id, text="User grows tomatoes.", upto_message_id=reply.id)
+    store.facts.add(user_id=me.id, character_id=ember.id, text="User grows tomatoes.",
+                    source_message_ids=[said.id], said_at=said.created_at)
 
     # Someone else, with a character only they talk to, a password and a token.
-    bob = store.create_user("Bob", role="member", password_hash="scrypt$c2FsdA==$aGFzaA==")
-    store.add_token(bob.id, kind="api", label="phone", digest="d1g3st" * 8, expires_at=None)
-    mira = store.create_character(data=rich_v3_data(), avatar=None)
+    bob = store.people.create("Bob", role="member", password_hash="scrypt$c2FsdA==$aGFzaA==")
+    store.tokens.add(bob.id, kind="api", label="phone", digest="d1g3st" * 8, expires_at=None)
+    mira = store.characters.create(data=rich_v3_data(), avatar=None)
     for character in (ember, mira):
         theirs = services.chat.start_conversation(bob, character.id)
-        secret = store.add_message(conversation_id=theirs.id, role="user",
-                                   content="Bob's secret: the safe code is 4711.")
-        store.set_summary(theirs.id, text="Bob has a safe.", upto_message_id=secret.id)
-    store.add_fact(user_id=bob.id, character_id=mira.id, text="Bob owns a safe.",
-                   source_message_ids=[], said_at=time.time())
+        secret = store.messages.add(conversation_id=theirs.id, role="user",
+                                    content="Bob's secret: the safe code is 4711.")
+        store.summaries.set(theirs.id, text="Bob has a safe.", upto_message_id=secret.id)
+    store.facts.add(user_id=bob.id, character_id=mira.id, text="Bob owns a safe.",
+                    source_message_ids=[], said_at=time.time())
 
     r = hearth("export", "--user", me.name, "--data-dir", str(data))
     assert r.returncode == 0, r.stderr
@@ -248,15 +248,15 @@ def test_a_stale_index_never_recalls_another_users_messages(start_services: Any)
     services = start_services(memory={"background": False})
     store, memory = services.store, services.memory
     assert memory is not None
-    me, bob = services.user, store.create_user("Bob", role="member", password_hash=None)
+    me, bob = services.user, store.people.create("Bob", role="member", password_hash=None)
     mine = services.chat.start_conversation(me, 1)
-    said = store.add_message(conversation_id=mine.id, role="user",
-                             content="The lighthouse key hangs behind the blue door.")
+    said = store.messages.add(conversation_id=mine.id, role="user",
+                              content="The lighthouse key hangs behind the blue door.")
     memory.index_messages([said.id])
     # What a restore can do: the same id, now Bob's, while the index still says it is mine.
     with closing(sqlite3.connect(services.settings.db_path)) as db:
-        bobs = store.create_conversation(user_id=bob.id, character_id=1, title="Bob",
-                                         greetings=[])
+        bobs = store.conversations.create(user_id=bob.id, character_id=1, title="Bob",
+                                          greetings=[])
         db.execute("UPDATE messages SET conversation_id = ? WHERE id = ?", (bobs.id, said.id))
         db.commit()
     found = memory.recall("Where does the lighthouse key hang?", user_id=me.id, character_id=1,
@@ -274,18 +274,18 @@ def test_an_index_from_before_a_restore_is_rebuilt_at_the_next_start(start_servi
     db = services.settings.db_path
     backups.backup(db, tmp_path / "before.db")
     later = services.chat.start_conversation(user, 1)
-    store.add_message(conversation_id=later.id, role="user", content="Only after the backup.")
+    store.messages.add(conversation_id=later.id, role="user", content="Only after the backup.")
     assert memory.sync() == 1  # start-up on an index that is merely behind: catch up
 
     backups.restore(db, tmp_path / "before.db")  # as with no server running
     assert not index_matches_store(services)
-    assert memory.sync() == len(store.message_ids())  # what the next start runs: a rebuild
+    assert memory.sync() == len(store.messages.ids())  # what the next start runs: a rebuild
     assert index_matches_store(services)
-    assert {m.id for m in store.list_messages(conversation.id)} == set(store.message_ids())
+    assert {m.id for m in store.messages.list(conversation.id)} == set(store.messages.ids())
 
     # A rebuild cut short (say, by a crash) is done again at the next start.
     memory.index.set_stamp(Stamp(database_generation(store), complete=False))
-    assert memory.sync() == len(store.message_ids())
+    assert memory.sync() == len(store.messages.ids())
     assert memory.sync() == 0 and index_matches_store(services)
 
 
@@ -309,5 +309,5 @@ def test_a_reply_written_across_a_restore_is_not_stored(start_services: Any,
 
     with pytest.raises(Conflict, match="restored from a backup"):
         asyncio.run(turn())
-    (greeting,) = services.store.list_messages(conversation.id)  # the backup's, nothing more
+    (greeting,) = services.store.messages.list(conversation.id)  # the backup's, nothing more
     assert greeting.role == "assistant"

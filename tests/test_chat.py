@@ -40,7 +40,7 @@ def test_the_user_message_is_stored_before_the_reply_starts(start_services) -> N
     services.settings.memory.background = False
     user, store = services.user, services.store
     conversation = services.chat.start_conversation(user, 1)
-    (greeting,) = store.list_messages(conversation.id)
+    (greeting,) = store.messages.list(conversation.id)
     seen: list[tuple[str, list[int]]] = []
 
     async def turn() -> list[TurnEvent]:
@@ -49,7 +49,7 @@ def test_the_user_message_is_stored_before_the_reply_starts(start_services) -> N
             async for event in stream:
                 # What the store holds as each event arrives.
                 seen.append((type(event).__name__,
-                             [m.id for m in store.list_messages(conversation.id)]))
+                             [m.id for m in store.messages.list(conversation.id)]))
                 events.append(event)
         return events
 
@@ -62,7 +62,7 @@ def test_the_user_message_is_stored_before_the_reply_starts(start_services) -> N
     assert seen[0] == ("TurnStarted", [greeting.id, said.id])
     assert all(ids == [greeting.id, said.id] for kind, ids in seen if kind == "ReplyDelta")
     assert seen[-1] == ("TurnFinished", [greeting.id, said.id, finished.message.id])
-    assert store.get_message(said.id, user_id=user.id) == said
+    assert store.messages.get(said.id, user_id=user.id) == said
 
 
 def test_events_come_in_order_and_the_reply_is_what_was_streamed(start_services) -> None:  # noqa: ANN001
@@ -106,7 +106,7 @@ def test_a_reply_closed_early_keeps_what_was_said_as_interrupted(start_services)
         return pieces
 
     pieces = run(services, leave_after_three_pieces())
-    reply = store.list_messages(conversation.id)[-1]
+    reply = store.messages.list(conversation.id)[-1]
     assert reply.role == "assistant" and reply.status == "interrupted"
     assert reply.content == "".join(pieces).strip()
 
@@ -132,7 +132,7 @@ def test_regenerate_adds_a_swipe_to_the_last_reply(start_services) -> None:  # n
     assert reply.id == first.message.id
     assert reply.swipes[0] == first.message.content and len(reply.swipes) == 2
     assert reply.swipe_index == 1
-    assert [m.role for m in store.list_messages(conversation.id)] == ["assistant", "user",
+    assert [m.role for m in store.messages.list(conversation.id)] == ["assistant", "user",
                                                                       "assistant"]
     # The regenerated prompt answers the same user message, without the old reply.
     assert started.window.messages[-1].content.endswith("Hello there!")
@@ -144,25 +144,25 @@ def test_regenerate_answers_a_lone_user_message_and_refuses_an_empty_conversatio
     services.settings.memory.background = False
     user, store = services.user, services.store
     conversation = services.chat.start_conversation(user, 1)
-    said = store.add_message(conversation_id=conversation.id, role="user",
-                             content="Are you awake?")
+    said = store.messages.add(conversation_id=conversation.id, role="user",
+                              content="Are you awake?")
     events = run(services, collect(services.chat.regenerate(user, conversation.id)))
     reply = events[-1]
     assert isinstance(reply, TurnFinished)
     assert reply.message.role == "assistant" and len(reply.message.swipes) == 1
-    assert store.list_messages(conversation.id)[-2:] == [said, reply.message]
+    assert store.messages.list(conversation.id)[-2:] == [said, reply.message]
 
     # Only the greeting, or nothing at all: there is nothing to answer.
     greeted = services.chat.start_conversation(user, 1)
-    card = {**store.get_character(1).data, "name": "Quiet", "first_mes": "",
+    card = {**store.characters.get(1).data, "name": "Quiet", "first_mes": "",
             "alternate_greetings": []}
-    quiet = store.create_character(data=card, avatar=None)
+    quiet = store.characters.create(data=card, avatar=None)
     silent = services.chat.start_conversation(user, quiet.id)
-    assert store.list_messages(silent.id) == []
+    assert store.messages.list(silent.id) == []
     for conversation_id, words in ((greeted.id, "only the greeting"), (silent.id, "no messages")):
         with pytest.raises(Conflict, match=words):
             run(services, collect(services.chat.regenerate(user, conversation_id)))
-    assert len(store.list_messages(greeted.id)) == 1 and store.list_messages(silent.id) == []
+    assert len(store.messages.list(greeted.id)) == 1 and store.messages.list(silent.id) == []
 
 
 @pytest.mark.parametrize("content", ["", "   "])
@@ -178,7 +178,7 @@ def test_content_limits_refuse_before_anything_is_stored(start_services) -> None
     chat, user, store = services.chat, services.user, services.store
     services.settings.limits.max_message_chars = 40
     conversation = chat.start_conversation(user, 1)
-    before = store.list_messages(conversation.id)
+    before = store.messages.list(conversation.id)
 
     assert chat.check_content("x" * 40) == "x" * 40  # the limit itself is allowed
     with pytest.raises(TooLarge, match=r"41 characters; the limit is 40 \(limits\.max_message"):
@@ -194,7 +194,7 @@ def test_content_limits_refuse_before_anything_is_stored(start_services) -> None
         chat.import_messages(user, conversation.id, items)
     with pytest.raises(InvalidInput, match=r"messages\[0\]"):
         chat.import_messages(user, conversation.id, [ImportItem("user", "", 1.0)])
-    assert store.list_messages(conversation.id) == before
+    assert store.messages.list(conversation.id) == before
 
 
 def test_sampling_takes_a_clients_choices_within_the_reply_reserve(start_services) -> None:  # noqa: ANN001
@@ -212,8 +212,8 @@ def test_sampling_takes_a_clients_choices_within_the_reply_reserve(start_service
 def test_a_named_thread_keeps_its_conversation(start_services) -> None:  # noqa: ANN001
     services = start_services()
     chat, user, store = services.chat, services.user, services.store
-    other = store.create_character(data={**store.get_character(1).data, "name": "Otto"},
-                                   avatar=None)
+    other = store.characters.create(data={**store.characters.get(1).data, "name": "Otto"},
+                                    avatar=None)
     kitchen = chat.conversation_for(user, 1, thread="kitchen")
     assert chat.conversation_for(user, 1, thread="kitchen").id == kitchen.id
     hall = chat.conversation_for(user, 1, thread="hall")
@@ -249,14 +249,14 @@ def test_cut_reply_keeps_only_what_was_heard(start_services) -> None:  # noqa: A
     reply = run(services, cut(said_id, f"  {heard} "))
     assert reply is not None and reply.id == finished.message.id
     assert reply.content == heard and reply.status == "interrupted"
-    assert store.list_messages(conversation.id)[-1] == reply
+    assert store.messages.list(conversation.id)[-1] == reply
     assert {f"m{said_id}", f"m{reply.id}"} <= index.indexed_ids()
 
     # Nothing heard: the reply goes, from the store and from the index.
     said_id, finished = run(services, turn("And about the mountains?"))
     assert f"m{finished.message.id}" in index.indexed_ids()
     assert run(services, cut(said_id, "")) is None
-    assert store.list_messages(conversation.id)[-1].id == said_id
+    assert store.messages.list(conversation.id)[-1].id == said_id
     assert f"m{finished.message.id}" not in index.indexed_ids()
     # No reply after the message (it is the last one): nothing to cut.
     assert run(services, cut(said_id, "anything")) is None

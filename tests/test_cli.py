@@ -119,8 +119,8 @@ def test_chat_in_the_terminal_streams_and_stores(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "Ember: " in r.stdout
     store = Store(data / "hearth.db")
-    (conversation,) = store.list_conversations(user_id=store.ensure_user("User").id)
-    messages = store.list_messages(conversation.id)
+    (conversation,) = store.conversations.list(user_id=store.people.ensure("User").id)
+    messages = store.messages.list(conversation.id)
     assert [m.role for m in messages] == ["assistant", "user", "assistant"]
     assert messages[1].content == "Hello there!"
     assert messages[2].content and messages[2].content in r.stdout
@@ -143,8 +143,8 @@ def test_household_accounts_from_the_command_line(tmp_path: Path) -> None:
     # What the single local user said before accounts existed becomes the owner's.
     store = Store(tmp_path / "data" / "hearth.db")
     seed_default_character(store)
-    local = store.ensure_user("User")
-    before = store.create_conversation(user_id=local.id, character_id=1, title="t", greetings=[])
+    local = store.people.ensure("User")
+    before = store.conversations.create(user_id=local.id, character_id=1, title="t", greetings=[])
     store.close()
     r = hearth("users", "init", "Alice", "--data-dir", data)
     assert r.returncode == 0, r.stderr
@@ -159,9 +159,9 @@ def test_household_accounts_from_the_command_line(tmp_path: Path) -> None:
     assert "Alice" in listing and "owner" in listing and "Bob" in listing and "User" not in listing
 
     store = Store(tmp_path / "data" / "hearth.db")
-    alice = store.find_user("alice")
-    assert alice.is_owner and store.get_conversation(before.id, user_id=alice.id)
-    assert len(store.list_tokens(alice.id)) == 1
+    alice = store.people.get_by_name("alice")
+    assert alice.is_owner and store.conversations.get(before.id, user_id=alice.id)
+    assert len(store.tokens.list(alice.id)) == 1
     store.close()
     assert "revoked 1" in hearth("users", "revoke", "Alice", "--data-dir", data).stdout
     r = hearth("users", "remove", "Alice", "--data-dir", data)

@@ -19,7 +19,7 @@ TOPICS = ["the garden", "a trip to Lisbon", "my sister's wedding", "the new job"
 def test_300_message_conversation_never_exceeds_the_context(start_services) -> None:  # noqa: ANN001
     services = start_services()
     user = services.user
-    character = services.store.list_characters()[0]
+    character = services.store.characters.list()[0]
     conversation = services.chat.start_conversation(user, character.id)
     builder = services.chat.context
     n_ctx = services.model.n_ctx
@@ -27,7 +27,7 @@ def test_300_message_conversation_never_exceeds_the_context(start_services) -> N
     for i in range(300):
         role = "user" if i % 2 == 0 else "assistant"
         content = f"Message {i}: let's talk about {TOPICS[i % len(TOPICS)]}. " * (1 + i % 4)
-        services.store.add_message(conversation_id=conversation.id, role=role, content=content)
+        services.store.messages.add(conversation_id=conversation.id, role=role, content=content)
         if i % 10 != 9:
             continue
         question = f"What did we say about {TOPICS[i % len(TOPICS)]}?"
@@ -37,7 +37,7 @@ def test_300_message_conversation_never_exceeds_the_context(start_services) -> N
         assert window.tokens + builder.reply_reserve <= n_ctx
         assert window.messages[0].role == "system" and character.name in window.messages[0].content
         assert window.messages[-1].content.endswith("\n\n" + question)
-        history = services.store.list_messages(conversation.id)
+        history = services.store.messages.list(conversation.id)
         kept = next(b for b in window.blocks if b.name == "recent_turns").message_ids
         assert kept == tuple(m.id for m in history[len(history) - len(kept):]), "newest turns kept"
         dropped_any |= window.turns_dropped > 0
@@ -56,10 +56,10 @@ def test_300_message_conversation_never_exceeds_the_context(start_services) -> N
 def test_a_message_too_long_for_the_window_is_refused(start_services) -> None:  # noqa: ANN001
     services = start_services()
     conversation = services.chat.start_conversation(services.user, 1)
-    before = services.store.list_messages(conversation.id)
+    before = services.store.messages.list(conversation.id)
     with pytest.raises(TooLarge, match="shorten it"):
         services.chat.window(services.user, conversation.id, "word " * 3000)
-    assert services.store.list_messages(conversation.id) == before
+    assert services.store.messages.list(conversation.id) == before
 
 
 def test_each_turn_extends_the_last_prompt_so_llama_cpp_reuses_it(start_services) -> None:  # noqa: ANN001
@@ -99,7 +99,7 @@ def test_a_prepared_message_starts_without_evaluating_its_prompt(start_services)
     warm = asyncio.run(turn("She keeps bees there, and they made honey this year.", prepare=True))
     assert cold.usage.prompt_tokens_evaluated > 10
     assert warm.usage.prompt_tokens_evaluated <= 1  # only the last token, for fresh logits
-    stored = services.store.list_messages(conversation.id)
+    stored = services.store.messages.list(conversation.id)
     assert [m.content for m in stored if m.role == "user"][-1].startswith("She keeps bees")
 
 
@@ -115,8 +115,8 @@ def test_lorebook_keys_trigger_entries_within_budget(start_services) -> None:  #
         {"keys": ["x"], "content": "Mira is afraid of thunder.", "constant": True,
          "enabled": True, "insertion_order": 0},
     ]}
-    character = services.store.create_character(
-        data={**services.store.get_character(1).data, "name": "Mira", "character_book": book},
+    character = services.store.characters.create(
+        data={**services.store.characters.get(1).data, "name": "Mira", "character_book": book},
         avatar=None)
     conversation = services.chat.start_conversation(services.user, character.id)
     window = services.chat.window(services.user, conversation.id, "Tell me about the lighthouse.")

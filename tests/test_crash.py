@@ -19,8 +19,8 @@ def unindexed(data: Path, embedder: MiniLMEmbedder) -> set[str]:
     """Stored messages the index on disk lacks (read beside the running server)."""
     store, index = Store(data / "hearth.db"), MemoryIndex(data / "memory", embedder)
     try:
-        return {f"m{m.id}" for m, _, _ in store.memory_rows(limit=100_000)
-                if m.content.strip()} - index.indexed_ids("message")
+        return {f"m{o.message.id}" for o in store.messages.owned(limit=100_000)
+                if o.message.content.strip()} - index.indexed_ids("message")
     finally:
         index.close()
         store.close()
@@ -55,7 +55,7 @@ def test_kill_9_mid_reply_keeps_every_committed_message(tmp_path: Path,
 
     # On disk: everything committed, the question included; no trace of the half reply.
     store = Store(data / "hearth.db")
-    on_disk = store.list_messages(conversation["id"])
+    on_disk = store.messages.list(conversation["id"])
     store.close()
     assert [m.id for m in on_disk] == [m["id"] for m in committed] + [asked["id"]]
     assert on_disk[-1].role == "user" and on_disk[-1].content == body["content"]

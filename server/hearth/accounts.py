@@ -89,17 +89,17 @@ class Accounts:
     @property
     def single_user(self) -> bool:
         """No owner yet and reachable from this box only: no token needed."""
-        return self.loopback_only and self.store.owner() is None
+        return self.loopback_only and self.store.people.owner() is None
 
     def local_user(self) -> User:
         """The user the CLI acts as by default: the owner, or the single local user.
         Asked on every request in single-user mode, so it only reads once that user exists."""
-        return (self.store.owner() or self.store.user_named(LOCAL_USER)
-                or self.store.ensure_user(LOCAL_USER))
+        return (self.store.people.owner() or self.store.people.find_by_name(LOCAL_USER)
+                or self.store.people.ensure(LOCAL_USER))
 
     def check_exposure(self, host: str) -> None:
         """Refuse to serve the LAN before anyone has a key."""
-        if not is_loopback(host) and self.store.owner() is None:
+        if not is_loopback(host) and self.store.people.owner() is None:
             raise HearthError(
                 f"Hearth would listen on {host} with no accounts, open to anyone on the "
                 "network: create the owner first with `hearth users init NAME`, or listen "
@@ -115,32 +115,33 @@ class Accounts:
         what was said before accounts existed is kept.
         """
         name = _valid_name(name)
-        if self.store.owner() is not None:
+        if self.store.people.owner() is not None:
             raise Conflict("the household already has an owner; the owner adds members")
         hashed = hash_password(_valid_password(password)) if password else None
-        local = self.store.user_named(LOCAL_USER)
-        if local is not None and self.store.user_named(name) in (None, local):
-            user = self.store.update_user(local.id, name=name, role="owner",
-                                          password_hash=hashed)
+        local = self.store.people.find_by_name(LOCAL_USER)
+        if local is not None and self.store.people.find_by_name(name) in (None, local):
+            user = self.store.people.update(local.id, name=name, role="owner",
+                                            password_hash=hashed)
         else:
-            user = self.store.create_user(name, role="owner", password_hash=hashed)
+            user = self.store.people.create(name, role="owner", password_hash=hashed)
         return user, self.issue_token(user, "first token")[1]
 
     def add_member(self, name: str, password: str | None = None) -> tuple[User, str]:
         name = _valid_name(name)
         hashed = hash_password(_valid_password(password)) if password else None
-        user = self.store.create_user(name, role="member", password_hash=hashed)
+        user = self.store.people.create(name, role="member", password_hash=hashed)
         return user, self.issue_token(user, "first token")[1]
 
     def remove(self, user: User) -> list[int]:
         """Remove a member with everything that was theirs; returns deleted message ids."""
         if user.is_owner:
             raise Forbidden("the owner cannot be removed")
-        return self.store.delete_user(user.id)
+        return self.store.people.delete(user.id)
 
     def set_password(self, user: User, password: str) -> User:
-        user = self.store.update_user(user.id, password_hash=hash_password(_valid_password(password)))
-        self.store.delete_tokens(user.id, kind="session")  # other browsers must log in again
+        hashed = hash_password(_valid_password(password))
+        user = self.store.people.update(user.id, password_hash=hashed)
+        self.store.tokens.delete_all(user.id, kind="session")  # other browsers must log in again
         return user
 
     # -- tokens and sessions ------------------------------------------------
@@ -150,27 +151,27 @@ class Accounts:
         """A new token: its record, and the secret, which is shown once and never stored."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires = time.time() + lifetime if lifetime else None
-        token = self.store.add_token(user.id, kind=kind, label=label[:100],
-                                     digest=token_digest(secret), expires_at=expires)
+        token = self.store.tokens.add(user.id, kind=kind, label=label[:100],
+                                      digest=token_digest(secret), expires_at=expires)
         return token, secret
 
     def tokens(self, user: User) -> list[Token]:
-        return self.store.list_tokens(user.id)
+        return self.store.tokens.list(user.id)
 
     def revoke(self, user: User, token_id: int) -> None:
-        self.store.delete_token(token_id, user_id=user.id)
+        self.store.tokens.delete(token_id, user_id=user.id)
 
     def authenticate(self, token: str) -> User | None:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
-        return self.store.user_by_token(token_digest(token), now=time.time())
+        return self.store.people.find_by_token(token_digest(token), now=time.time())
 
     def login(self, name: str, password: str, *, label: str = "web session") -> tuple[User, str]:
         """A session token for a name and password; repeated failures are slowed down."""
         key = name.strip().casefold()
         self._check_attempts(key)
-        user = self.store.user_named(name.strip())
-        stored = self.store.password_hash(user.id) if user else None
+        user = self.store.people.find_by_name(name.strip())
+        stored = self.store.people.password_hash(user.id) if user else None
         if user is None or not check_password(password, stored):
             self._fail(key)
             raise Unauthorized("wrong name or password")
@@ -179,7 +180,7 @@ class Accounts:
         return user, self.issue_token(user, label, kind="session", lifetime=SESSION_SECONDS)[1]
 
     def logout(self, token: str) -> None:
-        self.store.delete_token_digest(token_digest(token))
+        self.store.tokens.delete_digest(token_digest(token))
 
     def _check_attempts(self, key: str, limit: int = 5, window: float = 60.0) -> None:
         with self._lock:

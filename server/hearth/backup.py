@@ -165,7 +165,7 @@ def restore(db_path: Path, source: Path, *, keep_previous: bool = True) -> Resto
         # Columns and tables this version added; then the new generation.
         store = Store(staged)
         generation = _new_generation()
-        store.set_meta(RESTORE_GENERATION, generation)
+        store.meta.set(RESTORE_GENERATION, generation)
         store.close()
         snapshot = check_database(staged)
         previous = None
@@ -284,31 +284,32 @@ def _at(ts: float) -> datetime:
 
 def export_user(store: Store, name: str) -> Export:
     """Everything of the user called `name`: conversations, summaries, facts."""
-    user = store.find_user(name)
+    user = store.people.get_by_name(name)
     conversations = []
-    for c in sorted(store.list_conversations(user_id=user.id), key=lambda c: c.id):
-        summary = store.get_summary(c.id)
+    for c in sorted(store.conversations.list(user_id=user.id), key=lambda c: c.id):
+        summary = store.summaries.find(c.id)
         conversations.append(ExportedConversation(
             id=c.id, character_id=c.character_id, title=c.title,
             created_at=_at(c.created_at), updated_at=_at(c.updated_at),
-            summary=summary and ExportedSummary(text=summary[0], upto_message_id=summary[1],
-                                                updated_at=_at(summary[2])),
+            summary=ExportedSummary(
+                text=summary.text, upto_message_id=summary.upto_message_id,
+                updated_at=_at(summary.updated_at)) if summary else None,
             messages=[ExportedMessage(
                 id=m.id, role=m.role, content=m.content, status=m.status,  # type: ignore[arg-type]
                 swipes=m.swipes, swipe_index=m.swipe_index, created_at=_at(m.created_at),
                 updated_at=_at(m.updated_at),
-            ) for m in store.list_messages(c.id)],
+            ) for m in store.messages.list(c.id)],
         ))
     facts = [ExportedFact(id=f.id, character_id=f.character_id, text=f.text,
                           source_message_ids=f.source_message_ids, said_at=_at(f.said_at),
                           updated_at=_at(f.updated_at))
-             for f in store.list_facts(user_id=user.id)]
+             for f in store.facts.list(user_id=user.id)]
     character_ids = sorted({c.character_id for c in conversations}
                            | {f.character_id for f in facts})
     return Export(
         exported_at=datetime.now(UTC),
         user=ExportedUser(name=user.name, role=user.role, created_at=_at(user.created_at)),
-        characters=[ExportedCharacter(id=i, name=store.get_character(i).name)
+        characters=[ExportedCharacter(id=i, name=store.characters.get(i).name)
                     for i in character_ids],
         conversations=conversations, facts=facts,
     )

@@ -102,18 +102,18 @@ class Chat:
         )
 
     def start_conversation(self, user: User, character_id: int) -> Conversation:
-        character = self.store.get_character(character_id)
+        character = self.store.characters.get(character_id)
         card = character.data
         greetings = [
             substitute(g, char=card["name"], user=user.name)
             for g in [card.get("first_mes", ""), *card.get("alternate_greetings", [])]
             if g.strip()
         ]
-        conversation = self.store.create_conversation(
+        conversation = self.store.conversations.create(
             user_id=user.id, character_id=character.id, title=card["name"], greetings=greetings
         )
         if self.memory is not None:
-            self.memory.index_messages([m.id for m in self.store.list_messages(conversation.id)])
+            self.memory.index_messages([m.id for m in self.store.messages.list(conversation.id)])
         return conversation
 
     def conversation_for(self, user: User, character_id: int, *,
@@ -125,27 +125,27 @@ class Chat:
         if there is none."""
         store = self.store
         if conversation_id is not None:
-            conversation = store.get_conversation(conversation_id, user_id=user.id)
+            conversation = store.conversations.get(conversation_id, user_id=user.id)
             if conversation.character_id != character_id:
                 raise InvalidInput(
                     f"conversation {conversation_id} is with "
-                    f"{store.get_character(conversation.character_id).name}, not with "
-                    f"{store.get_character(character_id).name}; ask for that character's "
+                    f"{store.characters.get(conversation.character_id).name}, not with "
+                    f"{store.characters.get(character_id).name}; ask for that character's "
                     "model, or leave the conversation out")
             return conversation
-        store.get_character(character_id)
+        store.characters.get(character_id)
         with self._threads:
             if thread:
-                found = store.thread_conversation(user_id=user.id, character_id=character_id,
-                                                  name=thread)
+                found = store.conversations.find_thread(user_id=user.id,
+                                                        character_id=character_id, name=thread)
             else:
-                found = store.latest_conversation(user_id=user.id, character_id=character_id)
+                found = store.conversations.latest(user_id=user.id, character_id=character_id)
             if found is not None:
                 return found
             conversation = self.start_conversation(user, character_id)
             if thread:
-                store.set_thread(user_id=user.id, character_id=character_id, name=thread,
-                                 conversation_id=conversation.id)
+                store.conversations.set_thread(user_id=user.id, character_id=character_id,
+                                               name=thread, conversation_id=conversation.id)
             return conversation
 
     # -- the window ----------------------------------------------------------------
@@ -153,25 +153,29 @@ class Chat:
     def _turn(self, user: User, conversation: Conversation, history: Sequence[Message],
               content: str | None, now: float) -> Turn:
         store = self.store
-        card = store.get_character(conversation.character_id).data
+        card = store.characters.get(conversation.character_id).data
         owner = {"user_id": user.id, "character_id": conversation.character_id}
-        window = store.get_window(conversation.id)
-        summary = store.get_summary(conversation.id)
+        window = store.windows.find(conversation.id)
+        summary = store.summaries.find(conversation.id)
         first = history[0].created_at if history else now
         return Turn(
-            card=card, user=user.name, history=history, notes=store.notes(conversation.id),
-            state=None if window is None else WindowState(*window), new_message=content, now=now,
-            facts=store.list_facts(**owner) if self.memory else (),
-            summary=summary[0] if summary else "",
-            times=functools.cache(lambda: (store.first_message_time(**owner),
-                                            store.last_message_before(**owner, before=first))),
+            card=card, user=user.name, history=history,
+            notes=store.notes.in_conversation(conversation.id),
+            state=None if window is None else WindowState(
+                window.start_message_id, window.profile, window.summary),
+            new_message=content, now=now,
+            facts=store.facts.list(**owner) if self.memory else (),
+            summary=summary.text if summary else "",
+            times=functools.cache(lambda: (
+                store.messages.first_said(**owner),
+                store.messages.last_said_before(**owner, before=first))),
         )
 
     def _recall_for(self, user: User, conversation: Conversation) -> RecallFn | None:
         if self.memory is None:
             return None
         memory = self.memory
-        names = (user.name, self.store.get_character(conversation.character_id).name)
+        names = (user.name, self.store.characters.get(conversation.character_id).name)
 
         def recall(query: str, exclude: set[str], now: datetime, limit: int) -> list[Recalled]:
             # The conversation's own summary is already in the window.
@@ -196,8 +200,8 @@ class Chat:
     def window(self, user: User, conversation_id: int, content: str, now: float | None = None
                ) -> Window:
         """What the window would be for `content`, without storing or generating anything."""
-        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
-        history = self.store.list_messages(conversation.id)
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
+        history = self.store.messages.list(conversation.id)
         return self.build(user, conversation, history, self.check_content(content),
                           now or time.time())
 
@@ -226,14 +230,14 @@ class Chat:
         """Store the user's message, then stream and store the reply (sampled with `params`,
         by default the configured ones)."""
         content = self.check_content(content)
-        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
-        history = self.store.list_messages(conversation.id)
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
+        history = self.store.messages.list(conversation.id)
         now = time.time()
         # Recall and packing run off the event loop; they refuse before anything is stored.
         window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
         self.model.check_capacity(user.id)
-        stored = self.store.add_message(conversation_id=conversation.id, role="user",
-                                        content=content, created_at=now)
+        stored = self.store.messages.add(conversation_id=conversation.id, role="user",
+                                         content=content, created_at=now)
         self._keep(conversation.id, stored.id, window)
         yield TurnStarted(stored, window)
         async with aclosing(self._reply(window, conversation, None, params)) as events:
@@ -245,8 +249,8 @@ class Chat:
 
     async def regenerate(self, user: User, conversation_id: int) -> AsyncIterator[TurnEvent]:
         """A new alternative for the last reply (kept as a swipe), or a reply to a lone user message."""
-        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
-        history = self.store.list_messages(conversation_id)
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
+        history = self.store.messages.list(conversation_id)
         if not history:
             raise Conflict("the conversation has no messages to answer; send one first")
         target = history[-1] if history[-1].role == "assistant" else None
@@ -264,9 +268,9 @@ class Chat:
     def _keep(self, conversation_id: int, message_id: int, window: Window) -> None:
         """Store what this turn's prompt was built from, so later turns repeat it exactly."""
         if window.stored_note:
-            self.store.set_note(message_id, text=window.stored_note, sources=window.stored_sources)
+            self.store.notes.set(message_id, text=window.stored_note, sources=window.stored_sources)
         if window.rebased and window.state is not None:
-            self.store.set_window(
+            self.store.windows.set(
                 conversation_id, start_message_id=window.state.start_message_id,
                 profile=window.state.profile, summary=window.state.summary,
             )
@@ -300,12 +304,12 @@ class Chat:
             elif text or complete:
                 status = "complete" if complete else "interrupted"
                 if target is None:
-                    stored = self.store.add_message(
+                    stored = self.store.messages.add(
                         conversation_id=conversation.id, role="assistant", content=text,
                         status=status,
                     )
                 else:
-                    stored = self.store.add_swipe(target.id, content=text, status=status)
+                    stored = self.store.messages.add_swipe(target.id, content=text, status=status)
         if restored:
             raise Conflict("the data was restored from a backup while this reply was being "
                            "written, so it was not stored; send your message again")
@@ -318,20 +322,20 @@ class Chat:
         The reply is marked `interrupted`; if nothing of it was heard, it is removed.
         Returns the reply as stored, or None.
         """
-        said = self.store.get_message(user_message_id, user_id=user.id)
-        history = self.store.list_messages(said.conversation_id)
+        said = self.store.messages.get(user_message_id, user_id=user.id)
+        history = self.store.messages.list(said.conversation_id)
         after = [m for m in history if m.id > said.id]
         if not after or after[0].role != "assistant":
             return None
         reply = after[0]
         heard = heard.strip()
         if not heard:
-            self.store.delete_message(reply.id)
+            self.store.messages.delete(reply.id)
             if self.memory is not None:
                 self.memory.forget([reply.id])
             reply = None
         else:
-            reply = self.store.edit_message(reply, content=heard, status="interrupted")
+            reply = self.store.messages.edit(reply, content=heard, status="interrupted")
         if self.memory is not None:
             memory, ids = self.memory, [said.id] + ([reply.id] if reply else [])
             self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages, ids))
@@ -344,7 +348,7 @@ class Chat:
         memory = self.memory
         if memory is None:
             return
-        char = self.store.get_character(conversation.character_id).name
+        char = self.store.characters.get(conversation.character_id).name
         self.jobs.submit("index", lambda: asyncio.to_thread(
             memory.index_messages, [said.id, reply.id]))
         if not self.settings.memory.background:
@@ -353,7 +357,7 @@ class Chat:
             said, user=user.name, user_id=user.id, character_id=conversation.character_id))
 
         async def summary() -> None:
-            history = self.store.list_messages(conversation.id)
+            history = self.store.messages.list(conversation.id)
             turn = self._turn(user, conversation, history, None, time.time())
             upto = await asyncio.to_thread(self.context.summary_cut, turn)
             if upto is not None:
@@ -365,7 +369,7 @@ class Chat:
     def import_messages(self, user: User, conversation_id: int,
                         items: Sequence[ImportItem]) -> list[int]:
         """Append past history in bulk (all or nothing) and index it like live messages."""
-        conversation = self.store.get_conversation(conversation_id, user_id=user.id)
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
         limit = self.settings.limits.max_message_chars
         for n, item in enumerate(items):
             if not item.content.strip():
@@ -373,7 +377,7 @@ class Chat:
             if len(item.content) > limit:
                 raise TooLarge(f"messages[{n}]: {len(item.content)} characters; the limit is "
                                f"{limit} (limits.max_message_chars)")
-        ids = self.store.add_messages(
+        ids = self.store.messages.add_many(
             conversation_id=conversation.id,
             items=[(i.role, i.content, i.created_at) for i in items],
         )

@@ -30,7 +30,7 @@ from hearth.config import MemorySettings
 from hearth.engines.llm import ChatMessage, ModelOwner, Prompt, fits
 from hearth.errors import TooLarge
 from hearth.memory.recall import Recalled
-from hearth.store import Fact, Message
+from hearth.store import Fact, Message, Note
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are {{char}}, talking with {{user}}. Stay in character, speak in the first person, "
@@ -83,7 +83,7 @@ class Turn:
     card: dict
     user: str
     history: Sequence[Message]  # the conversation so far, oldest first
-    notes: dict[int, tuple[str, list[str]]]  # message id -> (note text, memory ids)
+    notes: dict[int, Note]  # message id -> the memory put beside it
     state: WindowState | None  # None: never packed before
     new_message: str | None  # None: answer the last message of `history`
     now: float
@@ -221,9 +221,10 @@ class ContextBuilder:
         parts += [p for p in (state.profile, state.summary) if p]
         return ChatMessage("system", "\n\n".join(parts))
 
-    def _turn_message(self, message: Message, notes: dict[int, tuple[str, list[str]]]) -> ChatMessage:
-        note, _ = notes.get(message.id, ("", []))
-        return ChatMessage(message.role, with_note(note, message.content))  # type: ignore[arg-type]
+    def _turn_message(self, message: Message, notes: dict[int, Note]) -> ChatMessage:
+        note = notes.get(message.id)
+        return ChatMessage(message.role,  # type: ignore[arg-type]
+                           with_note(note.text if note else "", message.content))
 
     def _clock(self, turn: Turn) -> str:
         """The date and time, when the user comes back after a while (or for the first time)."""
@@ -310,7 +311,8 @@ class ContextBuilder:
         if turn.new_message is not None:
             in_window = {f"m{m.id}" for m in turns}
             for message_id in (m.id for m in turns):
-                in_window.update(turn.notes.get(message_id, ("", []))[1])
+                if (earlier := turn.notes.get(message_id)) is not None:
+                    in_window.update(earlier.sources)
             free = self.budget - fixed
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
             lore_tokens = sum(e.tokens + 1 for e in lore)
@@ -356,7 +358,7 @@ class ContextBuilder:
             turns_dropped=len(turn.history) - len(turns),
         )
 
-    def _turns(self, turns: Sequence[Message], notes: dict) -> list[ChatMessage]:  # type: ignore[type-arg]
+    def _turns(self, turns: Sequence[Message], notes: dict[int, Note]) -> list[ChatMessage]:
         return [self._turn_message(m, notes) for m in turns]
 
     def _note(self, turn: Turn, memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry],

@@ -103,9 +103,9 @@ class Services:
 
 def seed_default_character(store: Store) -> None:
     """Give a fresh install someone to talk to, once (a deleted default stays deleted)."""
-    if store.get_meta("seeded_default_character"):
+    if store.meta.find("seeded_default_character"):
         return
-    if store.count_characters() == 0:
+    if store.characters.count() == 0:
         text = resources.files("hearth.data").joinpath("default_character.json").read_text()
-        store.create_character(data=normalise_data(json.loads(text)["data"]), avatar=None)
-    store.set_meta("seeded_default_character", "1")
+        store.characters.create(data=normalise_data(json.loads(text)["data"]), avatar=None)
+    store.meta.set("seeded_default_character", "1")

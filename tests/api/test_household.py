@@ -206,8 +206,7 @@ def test_owner_only_actions(house: Household) -> None:
 
 
 def test_tokens_are_hashed_at_rest_and_revocable(house: Household) -> None:
-    db = house.services.store
-    rows = db._all("SELECT digest FROM tokens")  # noqa: SLF001 - looking at what is stored
+    rows = house.services.store.db.all("SELECT digest FROM tokens")  # what is stored
     assert rows and all(house.alice.token not in r["digest"] for r in rows)
     assert house.alice.token not in Path(house.services.settings.db_path).read_bytes().decode(
         "latin-1")
@@ -254,8 +253,8 @@ def test_removing_a_member_removes_their_data_and_keys(house: Household) -> None
     with house.client(token=carol_token) as gone:
         assert gone.get("/api/conversations").status_code == 401
     store = house.services.store
-    assert store._one("SELECT COUNT(*) AS n FROM conversations WHERE id = ?",  # noqa: SLF001
-                      carol.conversation)["n"] == 0
+    assert store.db.one("SELECT COUNT(*) AS n FROM conversations WHERE id = ?",
+                        carol.conversation)["n"] == 0
     memory = house.services.memory
     assert memory is not None
     assert not [n for n in memory.index._names() if n.startswith(f"u{carol_id}_")]  # noqa: SLF001

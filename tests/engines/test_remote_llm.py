@@ -147,7 +147,7 @@ def test_a_conversation_is_stored_and_keeps_a_stable_prefix(
         assert finished.usage.prompt_tokens == len(started.window.prompt.tokens)
         prompts.append(started.window.prompt.tokens)
         hits.append(cache_hits(backend, before))
-    stored = services.store.list_messages(conversation.id)
+    stored = services.store.messages.list(conversation.id)
     assert [m.role for m in stored] == ["assistant"] + ["user", "assistant"] * len(said)
     # From the second turn on, each prompt extends the last one, and the server reuses it.
     for n in range(1, len(said) - 1):
@@ -180,7 +180,7 @@ def test_server_down_is_a_clear_error_and_loses_nothing(
     conversation = down.chat.start_conversation(down.user, 1)
     with pytest.raises(ModelUnavailable, match="cannot be reached.*llm.remote_url"):
         send(down, conversation.id, "Are you there?")
-    stored = down.store.list_messages(conversation.id)
+    stored = down.store.messages.list(conversation.id)
     assert [(m.role, m.content) for m in stored][-1] == ("user", "Are you there?")
     assert len(stored) == 2  # the greeting and the message: no half reply
 
@@ -190,7 +190,7 @@ def test_server_down_is_a_clear_error_and_loses_nothing(
                        json={"content": "Hello?", "stream": False}, timeout=60)
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "model_unavailable"
-    assert [m.role for m in down.store.list_messages(conversation.id)][-2:] == ["user", "user"]
+    assert [m.role for m in down.store.messages.list(conversation.id)][-2:] == ["user", "user"]
     down.close()
 
     # With the server back, the conversation carries on where it was.
@@ -201,7 +201,7 @@ def test_server_down_is_a_clear_error_and_loses_nothing(
 
     finished = asyncio.run(regenerate())[-1]
     assert isinstance(finished, TurnFinished) and finished.message.content
-    roles = [m.role for m in up.store.list_messages(conversation.id)]
+    roles = [m.role for m in up.store.messages.list(conversation.id)]
     assert roles == ["assistant", "user", "user", "assistant"]
 
 

@@ -20,7 +20,7 @@ from hearth.context import DEFAULT_SYSTEM_PROMPT, ContextBuilder, Turn, WindowSt
 from hearth.engines.llm import ChatMessage, LlamaModel, ModelOwner
 from hearth.errors import TooLarge
 from hearth.memory.recall import Recalled
-from hearth.store import Fact, Message
+from hearth.store import Fact, Message, Note
 from tests.fuzz.conftest import Tally
 
 NOW = 1_760_000_000.0
@@ -81,7 +81,7 @@ class Conversation:
     card: dict
     user: str
     history: list[Message]
-    notes: dict[int, tuple[str, list[str]]]
+    notes: dict[int, Note]
     facts: list[Fact]
     summary: str
     reply_reserve: int
@@ -99,7 +99,7 @@ def conversations(draw: st.DrawFn) -> Conversation:
     n = draw(st.integers(0, 40))
     history = [message(i + 1, "user" if i % 2 else "assistant", draw(texts), draw(times))
                for i in range(n)]
-    notes = {m.id: (draw(words), draw(st.lists(st.text(max_size=4), max_size=2)))
+    notes = {m.id: Note(draw(words), draw(st.lists(st.text(max_size=4), max_size=2)))
              for m in history if m.role == "user" and draw(st.booleans())}
     facts = [Fact(id=i, user_id=1, character_id=1, text=draw(words), source_message_ids=[],
                   said_at=draw(times), created_at=NOW, updated_at=NOW)
@@ -178,5 +178,5 @@ def test_random_conversations_fit_the_window(tally: Tally, llama: LlamaModel,
         # Store the turn as the chat does, so the next one extends this window.
         asked = message(len(history) + 1, "user", content, now)
         history += [asked, message(len(history) + 2, "assistant", reply, now + 1)]
-        notes[asked.id] = (window.stored_note, list(window.stored_sources))
+        notes[asked.id] = Note(window.stored_note, list(window.stored_sources))
         state = window.state

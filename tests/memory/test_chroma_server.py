@@ -52,7 +52,7 @@ def test_sync_and_forget_a_user_on_the_server(
 ) -> None:
     data = tmp_path / "hearth"
     services = start_on_server(data)
-    alice, bob = services.user, services.store.ensure_user("Bob")
+    alice, bob = services.user, services.store.people.ensure("Bob")
     conversations = {}
     for user, line in ((alice, "My cat Miso hates the vacuum cleaner."),
                        (bob, "My dog Pip loves the beach.")):
@@ -62,7 +62,7 @@ def test_sync_and_forget_a_user_on_the_server(
     memory = services.memory
     fact = memory.add_fact(user_id=alice.id, character_id=1, text="Alice's cat is called Miso.",
                            source_message_ids=[], said_at=time.time())
-    assert memory.reindex() == len(services.store.message_ids())
+    assert memory.reindex() == len(services.store.messages.ids())
     # The stamp lives on the server, beside the index it describes; nothing on local disk.
     assert memory.index.stamp() == Stamp(database_generation(services.store))
     assert not (data / "memory").exists()
@@ -82,7 +82,7 @@ def test_sync_and_forget_a_user_on_the_server(
     # A new (or wiped) database has no stamp: it is rebuilt from SQLite, facts included.
     moved = start_services(data, {"chroma_url": chroma.url, "chroma_database": fresh_database()})
     assert moved.memory.index.stamp() == Stamp(complete=False)
-    assert moved.memory.sync() == len(moved.store.message_ids())
+    assert moved.memory.sync() == len(moved.store.messages.ids())
     assert moved.memory.index.indexed_ids() == left
     assert fact is not None and f"f{fact.id}" in left
 
@@ -124,4 +124,4 @@ def test_a_turn_goes_on_without_recall_while_the_server_is_down(
     down = services.chat.window(user, conversation.id, "What does my cat hate?")
     assert not down.memories  # nothing recalled, but a window: the turn is still answered
     assert "vacuum" not in window_text(down)
-    assert len(services.store.list_messages(conversation.id)) == 201
+    assert len(services.store.messages.list(conversation.id)) == 201

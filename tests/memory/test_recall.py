@@ -42,7 +42,7 @@ def test_time_words_prefer_memories_of_that_time(start_services) -> None:  # noq
 
 def test_user_b_memories_never_reach_user_a(start_services) -> None:  # noqa: ANN001
     services = start_services()
-    alice, bob = services.user, services.store.ensure_user("Bob")
+    alice, bob = services.user, services.store.people.ensure("Bob")
     secret = "My bank PIN is 4417 and I hide the spare key under the blue flowerpot."
     bobs = services.chat.start_conversation(bob, 1)
     services.chat.import_messages(bob, bobs.id, [ImportItem("user", secret, time.time() - DAY)])

@@ -26,7 +26,7 @@ def test_index_is_rebuilt_after_its_directory_is_deleted(start_services, tmp_pat
     assert again.memory.catch_up() == before  # what the server runs at start-up
     window = again.chat.window(user, conversation.id, "What was my grandmother called?")
     assert "Ilse" in window_text(window)
-    assert again.memory.reindex() == len(again.store.message_ids())
+    assert again.memory.reindex() == len(again.store.messages.ids())
 
 
 def test_background_writes_facts_and_summary(start_services) -> None:  # noqa: ANN001
@@ -36,18 +36,18 @@ def test_background_writes_facts_and_summary(start_services) -> None:  # noqa: A
     services.chat.import_messages(user, conversation.id, history(110, time.time() - DAY))
     said = "My name is Dana, I work as a nurse in Porto and I have two cats."
     replies(services, user, [(conversation.id, said)])
-    facts = services.store.list_facts(user_id=user.id)
-    message_id = services.store.list_messages(conversation.id)[-2].id
+    facts = services.store.facts.list(user_id=user.id)
+    message_id = services.store.messages.list(conversation.id)[-2].id
     assert facts, "the chat model should extract at least one fact"
     assert all(f.source_message_ids == [message_id] for f in facts)
     # Extraction again adds nothing: facts are deduplicated.
-    message = services.store.list_messages(conversation.id)[-2]
+    message = services.store.messages.list(conversation.id)[-2]
     again = asyncio.run(services.memory.extract_facts(message, user=user.name, user_id=user.id,
                                                       character_id=1))
-    assert again == [] and len(services.store.list_facts(user_id=user.id)) == len(facts)
+    assert again == [] and len(services.store.facts.list(user_id=user.id)) == len(facts)
     # The window overflowed, so the turns that left it are summarised.
-    summary = services.store.get_summary(conversation.id)
-    assert summary is not None and summary[0] and summary[1] >= 1
+    summary = services.store.summaries.find(conversation.id)
+    assert summary is not None and summary.text and summary.upto_message_id >= 1
     # The facts are in the profile block of the next window that starts afresh.
     fresh = services.chat.start_conversation(user, 1)
     window = services.chat.window(user, fresh.id, "Do you remember me?")
@@ -58,14 +58,15 @@ def test_background_writes_facts_and_summary(start_services) -> None:  # noqa: A
 def test_deleted_conversations_and_characters_leave_the_index(start_services) -> None:  # noqa: ANN001
     services = start_services()
     user, memory = services.user, services.memory
-    character = services.store.create_character(
-        data={**services.store.get_character(1).data, "name": "Otto"}, avatar=None)
+    character = services.store.characters.create(
+        data={**services.store.characters.get(1).data, "name": "Otto"}, avatar=None)
     kept = services.chat.start_conversation(user, character.id)
     gone = services.chat.start_conversation(user, character.id)
     other = services.chat.start_conversation(user, 1)
     services.chat.import_messages(user, kept.id, history(6, time.time() - DAY))
     ids = services.chat.import_messages(user, gone.id, history(6, time.time() - DAY))
-    services.store.set_summary(gone.id, text="They talked about octopuses.", upto_message_id=ids[-1])
+    services.store.summaries.set(gone.id, text="They talked about octopuses.",
+                                 upto_message_id=ids[-1])
     memory._index_summary(gone.id)
     fact = memory.add_fact(user_id=user.id, character_id=character.id,
                            text="User keeps an octopus.", source_message_ids=[ids[0]],
@@ -73,13 +74,13 @@ def test_deleted_conversations_and_characters_leave_the_index(start_services) ->
     indexed = memory.index.indexed_ids()
     assert {f"m{i}" for i in ids} | {f"s{gone.id}"} <= indexed
 
-    memory.forget_conversation(gone.id, services.store.delete_conversation(gone.id))
+    memory.forget_conversation(gone.id, services.store.conversations.delete(gone.id))
     left = memory.index.indexed_ids()
     assert not ({f"m{i}" for i in ids} | {f"s{gone.id}"}) & left
-    assert {f"m{m.id}" for m in services.store.list_messages(kept.id)} <= left
+    assert {f"m{m.id}" for m in services.store.messages.list(kept.id)} <= left
 
-    services.store.delete_character(character.id)
+    services.store.characters.delete(character.id)
     memory.forget_character(character.id)
-    others = {f"m{m.id}" for m in services.store.list_messages(other.id)}
+    others = {f"m{m.id}" for m in services.store.messages.list(other.id)}
     assert memory.index.indexed_ids() == others, "Otto's messages and fact go, Ember's stay"
     assert fact is not None and f"f{fact.id}" in left - others

@@ -100,8 +100,8 @@ def test_talk_holds_a_spoken_conversation(
     assert code == 0
     shown = capsys.readouterr().out
     store = Store(data / "hearth.db")
-    (conversation,) = store.list_conversations(user_id=store.ensure_user("User").id)
-    greeting, question, reply = store.list_messages(conversation.id)
+    (conversation,) = store.conversations.list(user_id=store.people.ensure("User").id)
+    greeting, question, reply = store.messages.list(conversation.id)
     assert "story" in question.content.lower() and f"You: {question.content}" in shown
     assert reply.role == "assistant" and reply.content and reply.content in shown
     audio = np.concatenate(fake.played)

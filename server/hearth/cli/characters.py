@@ -32,7 +32,7 @@ def _characters(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
 
 def list_characters(args: argparse.Namespace) -> int:
     with _characters(args) as (settings, store):
-        for c in store.list_characters():
+        for c in store.characters.list():
             out(f"{c.id:>4}  {c.name}")
     return 0
 
@@ -43,7 +43,7 @@ def import_card(args: argparse.Namespace) -> int:
     with _characters(args) as (settings, store):
         raw = Path(args.file).read_bytes()
         card = cards.parse_card(raw, max_bytes=settings.limits.max_card_bytes)
-        c = store.create_character(data=card.data, avatar=card.avatar)
+        c = store.characters.create(data=card.data, avatar=card.avatar)
         out(f"imported {c.name} as character {c.id}")
     return 0
 
@@ -54,12 +54,12 @@ def export_card(args: argparse.Namespace) -> int:
     from hearth import characters as cards
 
     with _characters(args) as (settings, store):
-        c = store.get_character(args.id)
+        c = store.characters.get(args.id)
         path = Path(args.file)
         if path.suffix.lower() == ".json":
             path.write_text(json.dumps(cards.to_v3(c.data), ensure_ascii=False, indent=2))
         else:
-            path.write_bytes(cards.card_to_png(c.data, store.get_avatar(c.id)))
+            path.write_bytes(cards.card_to_png(c.data, store.characters.avatar(c.id)))
         out(f"exported {c.name} to {path}")
     return 0
 

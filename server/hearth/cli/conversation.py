@@ -41,18 +41,18 @@ def talk(args: argparse.Namespace) -> int:
 
 
 def _user(services: Services, name: str | None) -> User:
-    return services.store.find_user(name) if name else services.user
+    return services.store.people.get_by_name(name) if name else services.user
 
 
 def _conversation(services: Services, user: User, character_name: str | None,
                   conversation_id: int | None) -> Conversation:
     store = services.store
     if conversation_id is not None:
-        return store.get_conversation(conversation_id, user_id=user.id)
-    characters = store.list_characters()
+        return store.conversations.get(conversation_id, user_id=user.id)
+    characters = store.characters.list()
     if not characters:
         raise HearthError("no characters yet: `hearth characters import FILE` adds one")
-    character = store.find_character(character_name) if character_name else characters[0]
+    character = store.characters.get_by_name(character_name) if character_name else characters[0]
     return services.chat.start_conversation(user, character.id)
 
 
@@ -60,9 +60,9 @@ async def _chat_loop(services: Services, user: User, character_name: str | None,
                      conversation_id: int | None) -> int:
     store = services.store
     conversation = _conversation(services, user, character_name, conversation_id)
-    name = store.get_character(conversation.character_id).name
+    name = store.characters.get(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}. Ctrl-D or /quit to leave.\n")
-    for message in store.list_messages(conversation.id)[-6:]:
+    for message in store.messages.list(conversation.id)[-6:]:
         out(f"{name if message.role == 'assistant' else 'You'}: {message.content}")
     try:
         await _typed_turns(services, user, conversation.id, name)
@@ -85,7 +85,7 @@ async def _voice_loop(services: Services, devices: tuple[Microphone, Speaker], u
     from hearth.voice.local import talk
 
     conversation = _conversation(services, user, character_name, conversation_id)
-    name = services.store.get_character(conversation.character_id).name
+    name = services.store.characters.get(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}, by voice.")
     try:
         await talk(services, devices, user, conversation.id, name, out)

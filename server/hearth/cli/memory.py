@@ -55,7 +55,7 @@ def status(args: argparse.Namespace) -> int:
     from hearth.memory.service import database_generation
 
     with _opened(args) as (settings, store, embedder, index):
-        out(f"{index.count()} memories indexed, {len(store.message_ids())} messages stored")
+        out(f"{index.count()} memories indexed, {len(store.messages.ids())} messages stored")
         stamp = index.stamp()
         if not stamp.complete or stamp.generation != database_generation(store):
             out("The index was built from other data (a restore since, or a rebuild cut "

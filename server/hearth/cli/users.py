@@ -63,8 +63,8 @@ def add(args: argparse.Namespace) -> int:
 
 def list_users(args: argparse.Namespace) -> int:
     with _household(args) as (store, accounts):
-        for u in store.list_users():
-            tokens = len(store.list_tokens(u.id))
+        for u in store.people.list():
+            tokens = len(store.tokens.list(u.id))
             out(f"{u.id:>4}  {u.name:<24} {u.role:<7} "
                 f"{'password' if u.has_password else 'no password'}, {tokens} token(s)")
     return 0
@@ -73,21 +73,21 @@ def list_users(args: argparse.Namespace) -> int:
 def remove(args: argparse.Namespace) -> int:
     with _household(args) as (store, accounts):
         # Their memories leave the index when the server next starts (catch-up).
-        n = len(accounts.remove(store.find_user(args.name)))
+        n = len(accounts.remove(store.people.get_by_name(args.name)))
         out(f"removed {args.name} and their {n} messages")
     return 0
 
 
 def new_token(args: argparse.Namespace) -> int:
     with _household(args) as (store, accounts):
-        _, token = accounts.issue_token(store.find_user(args.name), args.label)
+        _, token = accounts.issue_token(store.people.get_by_name(args.name), args.label)
         out(token)
     return 0
 
 
 def revoke(args: argparse.Namespace) -> int:
     with _household(args) as (store, accounts):
-        n = store.delete_tokens(store.find_user(args.name).id)
+        n = store.tokens.delete_all(store.people.get_by_name(args.name).id)
         out(f"revoked {n} token(s) and sessions of {args.name}")
     return 0
 
@@ -95,7 +95,7 @@ def revoke(args: argparse.Namespace) -> int:
 def set_password(args: argparse.Namespace) -> int:
     with _household(args) as (store, accounts):
         password = _password(argparse.Namespace(password=True))
-        accounts.set_password(store.find_user(args.name), password or "")
+        accounts.set_password(store.people.get_by_name(args.name), password or "")
         out(f"password of {args.name} set; their web sessions were ended")
     return 0
 

@@ -123,7 +123,7 @@ class Recaller:
         dense = self.index.nearest(embedding, k=candidates, **owner)
         dense_ids = [i for i, _ in dense]
         fts = lexical_query(text)
-        lexical_ids = [f"m{i}" for i in self.store.search_messages(
+        lexical_ids = [f"m{i}" for i in self.store.messages.search(
             fts, limit=candidates, **owner)] if fts is not None else []
         wide = [i for i, _ in self.index.nearest(
             embedding, k=candidates * TIME_OVERFETCH, **owner)] if span is not None else []
@@ -175,31 +175,33 @@ class Recaller:
         """
         found: dict[str, Recalled] = {}
         messages = [int(i[1:]) for i in ids if i.startswith("m")]
-        for m, owner, character in self.store.memory_rows(ids=messages) if messages else []:
-            if (owner, character) == (user_id, character_id):
+        for row in self.store.messages.owned(ids=messages) if messages else []:
+            if (row.user_id, row.character_id) == (user_id, character_id):
+                m = row.message
                 found[f"m{m.id}"] = Recalled(f"m{m.id}", "message", m.content, m.created_at,
                                              m.role, (m.id,), 0.0)
         facts = [int(i[1:]) for i in ids if i.startswith("f")]
-        for f in self.store.get_facts(facts) if facts else []:
+        for f in self.store.facts.by_ids(facts) if facts else []:
             if (f.user_id, f.character_id) == (user_id, character_id):
                 found[f"f{f.id}"] = Recalled(f"f{f.id}", "fact", f.text, f.said_at, None,
                                              tuple(f.source_message_ids), 0.0)
         for i in ids:
-            if not i.startswith("s") or not (summary := self.store.get_summary(int(i[1:]))):
+            if not i.startswith("s") or not (summary := self.store.summaries.find(int(i[1:]))):
                 continue
             try:
-                conversation = self.store.get_conversation(int(i[1:]), user_id=user_id)
+                conversation = self.store.conversations.get(int(i[1:]), user_id=user_id)
             except NotFound:
                 continue
             if conversation.character_id == character_id:
-                found[i] = Recalled(i, "summary", summary[0], summary[2], None, (), 0.0)
+                found[i] = Recalled(i, "summary", summary.text, summary.updated_at, None, (),
+                                    0.0)
         return found
 
     def _with_neighbours(self, hits: list[Recalled], exclude: Collection[str]) -> list[Recalled]:
         """Follow a short recalled message ("Yes, in June!") with the turn it answers or
         that answers it: alone it means little, and a long one stands on its own."""
         short = [h for h in hits if h.kind == "message" and len(h.text.split()) <= SHORT_WORDS]
-        beside = self.store.neighbours(
+        beside = self.store.messages.neighbours(
             [(h.message_ids[0], h.role == "user") for h in short]) if short else {}
         taken = {h.id for h in hits} | set(exclude)
         out: list[Recalled] = []

@@ -41,7 +41,7 @@ RESTORE_GENERATION = "restore_generation"
 
 def database_generation(store: Store) -> str:
     """Changes each time a restore replaces the data; "" for a database never restored."""
-    return store.get_meta(RESTORE_GENERATION) or ""
+    return store.meta.find(RESTORE_GENERATION) or ""
 
 
 def _normal(text: str) -> str:
@@ -107,8 +107,9 @@ class Memory:
     def index_messages(self, ids: Sequence[int]) -> None:
         """Embed and index these messages (each text once, in batches)."""
         for start in range(0, len(ids), 512):
-            rows = self.store.memory_rows(ids=list(ids[start : start + 512]))
-            items = [self._message_item(m, u, c) for m, u, c in rows if m.content.strip()]
+            rows = self.store.messages.owned(ids=list(ids[start : start + 512]))
+            items = [self._message_item(r.message, r.user_id, r.character_id) for r in rows
+                     if r.message.content.strip()]
             if items:
                 self.index.add(items)
 
@@ -129,7 +130,7 @@ class Memory:
     def catch_up(self) -> int:
         """Index what SQLite has and the index lacks (after a crash); returns how many."""
         have = self.index.indexed_ids("message")
-        ids = self.store.message_ids()
+        ids = self.store.messages.ids()
         missing = [i for i in ids if f"m{i}" not in have]
         stale = have - {f"m{i}" for i in ids}
         if stale:
@@ -155,12 +156,12 @@ class Memory:
         generation = database_generation(self.store)
         self.index.set_stamp(Stamp(generation, complete=False))
         self.index.reset()
-        ids = self.store.message_ids()
+        ids = self.store.messages.ids()
         self.index_messages(ids)
-        for user_id in self.store.user_ids():
-            for fact in self.store.list_facts(user_id=user_id):
+        for user_id in self.store.people.ids():
+            for fact in self.store.facts.list(user_id=user_id):
                 self._index_fact(fact)
-        for conversation_id in self.store.summarised_conversations():
+        for conversation_id in self.store.summaries.conversation_ids():
             self._index_summary(conversation_id)
         self.index.set_stamp(Stamp(generation))
         return len(ids)
@@ -173,13 +174,13 @@ class Memory:
         )])
 
     def _index_summary(self, conversation_id: int) -> None:
-        summary = self.store.get_summary(conversation_id)
-        rows = self.store.memory_rows(ids=[summary[1]]) if summary else []
+        summary = self.store.summaries.find(conversation_id)
+        rows = self.store.messages.owned(ids=[summary.upto_message_id]) if summary else []
         if summary and rows:
-            message, user_id, character_id = rows[0]
+            last = rows[0]
             self.index.add([MemoryItem(
-                id=f"s{conversation_id}", text=summary[0], user_id=user_id,
-                character_id=character_id, kind="summary", ts=message.created_at,
+                id=f"s{conversation_id}", text=summary.text, user_id=last.user_id,
+                character_id=last.character_id, kind="summary", ts=last.message.created_at,
                 conversation_id=conversation_id, importance=0.5,
             )])
 
@@ -197,25 +198,25 @@ class Memory:
     def add_fact(self, *, user_id: int, character_id: int, text: str,
                  source_message_ids: Sequence[int], said_at: float) -> Fact | None:
         """Store a fact unless the user already has it (same words, or nearly the same meaning)."""
-        existing = self.store.list_facts(user_id=user_id, character_id=character_id)
+        existing = self.store.facts.list(user_id=user_id, character_id=character_id)
         if any(_normal(f.text) == _normal(text) for f in existing):
             return None
         if existing:
             vectors = self.embedder.embed([text] + [f.text for f in existing])
             if float(np.max(vectors[1:] @ vectors[0])) >= DUPLICATE_SIMILARITY:
                 return None
-        fact = self.store.add_fact(user_id=user_id, character_id=character_id, text=text,
-                                   source_message_ids=source_message_ids, said_at=said_at)
+        fact = self.store.facts.add(user_id=user_id, character_id=character_id, text=text,
+                                    source_message_ids=source_message_ids, said_at=said_at)
         self._index_fact(fact)
         return fact
 
     def edit_fact(self, fact_id: int, *, user_id: int, text: str) -> Fact:
-        fact = self.store.update_fact(fact_id, user_id=user_id, text=text)
+        fact = self.store.facts.update(fact_id, user_id=user_id, text=text)
         self._index_fact(fact)
         return fact
 
     def delete_fact(self, fact_id: int, *, user_id: int) -> None:
-        self.store.delete_fact(fact_id, user_id=user_id)
+        self.store.facts.delete(fact_id, user_id=user_id)
         self.index.delete([f"f{fact_id}"])
 
     async def _generate(self, messages: list[ChatMessage], max_tokens: int) -> str:
@@ -258,9 +259,9 @@ class Memory:
     async def summarise(self, conversation_id: int, *, upto_message_id: int, user: str,
                         char: str, chunk_tokens: int = 1200) -> bool:
         """Extend the conversation's summary to cover every message up to `upto_message_id`."""
-        current = self.store.get_summary(conversation_id)
-        text, done = (current[0], current[1]) if current else ("", 0)
-        pending = [m for m in self.store.list_messages(conversation_id)
+        current = self.store.summaries.find(conversation_id)
+        text, done = (current.text, current.upto_message_id) if current else ("", 0)
+        pending = [m for m in self.store.messages.list(conversation_id)
                    if done < m.id <= upto_message_id]
         if not pending:
             return False
@@ -280,6 +281,6 @@ class Memory:
                     f"{char} in at most five sentences. Keep names, dates, plans and feelings."
                 )),
             ], max_tokens=self.settings.memory.summary_tokens)
-            self.store.set_summary(conversation_id, text=text, upto_message_id=lines[-1][0])
+            self.store.summaries.set(conversation_id, text=text, upto_message_id=lines[-1][0])
         self._index_summary(conversation_id)
         return True

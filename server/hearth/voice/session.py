@@ -132,8 +132,8 @@ class VoiceSession:
     def __init__(self, services: VoiceServices, user: User, conversation_id: int,
                  output: VoiceOutput) -> None:
         store = services.store
-        conversation = store.get_conversation(conversation_id, user_id=user.id)
-        character = store.get_character(conversation.character_id)
+        conversation = store.conversations.get(conversation_id, user_id=user.id)
+        character = store.characters.get(conversation.character_id)
         self.services = services
         self.user = user
         self.conversation_id = conversation.id

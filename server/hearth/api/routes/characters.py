@@ -80,14 +80,14 @@ def _filename(name: str) -> str:
 
 @router.get("")
 def list_characters(services: ServicesDep) -> list[CharacterOut]:
-    return [CharacterOut.of(c) for c in services.store.list_characters()]
+    return [CharacterOut.of(c) for c in services.store.characters.list()]
 
 
 @router.post("", status_code=201)
 def create_character(services: ServicesDep, body: dict[str, Any] = CardBody) -> CharacterOut:
     data = cards.normalise_data(_card_data(body))
     _check_voice(services, data)
-    return CharacterOut.of(services.store.create_character(data=data, avatar=None))
+    return CharacterOut.of(services.store.characters.create(data=data, avatar=None))
 
 
 @router.post("/import", status_code=201)
@@ -99,29 +99,29 @@ async def import_character(services: ServicesDep, file: UploadFile = File(...)) 
     """
     limit = services.settings.limits.max_card_bytes
     card = cards.parse_card(await _read_upload(file, limit, "card file"), max_bytes=limit)
-    return CharacterOut.of(services.store.create_character(data=card.data, avatar=card.avatar))
+    return CharacterOut.of(services.store.characters.create(data=card.data, avatar=card.avatar))
 
 
 @router.get("/{character_id}")
 def get_character(services: ServicesDep, character_id: Id) -> CharacterOut:
-    return CharacterOut.of(services.store.get_character(character_id))
+    return CharacterOut.of(services.store.characters.get(character_id))
 
 
 @router.patch("/{character_id}")
 def update_character(
     services: ServicesDep, character_id: Id, body: dict[str, Any] = CardBody
 ) -> CharacterOut:
-    current = services.store.get_character(character_id)
+    current = services.store.characters.get(character_id)
     data = cards.normalise_data(_merged(current.data, _card_data(body)))
     _check_voice(services, data, before=current.data)
-    return CharacterOut.of(services.store.update_character(character_id, data=data))
+    return CharacterOut.of(services.store.characters.update(character_id, data=data))
 
 
 @router.delete("/{character_id}", status_code=204)
 def delete_character(services: ServicesDep, owner: Owner, character_id: Id) -> Response:
     """Delete the character and every conversation anyone held with it (the owner only:
     characters are shared by the household)."""
-    services.store.delete_character(character_id)
+    services.store.characters.delete(character_id)
     if services.memory is not None:
         services.memory.forget_character(character_id)
     return Response(status_code=204)
@@ -132,13 +132,13 @@ def export_character(
     services: ServicesDep, character_id: Id, format: Literal["png", "json"] = "png"
 ) -> Response:
     """The card as V3 JSON, or as a PNG carrying both V3 (`ccv3`) and V2 (`chara`) chunks."""
-    character = services.store.get_character(character_id)
+    character = services.store.characters.get(character_id)
     name = _filename(character.name)
     if format == "json":
         body = json.dumps(cards.to_v3(character.data), ensure_ascii=False, indent=2).encode()
         media = "application/json"
     else:
-        avatar = services.store.get_avatar(character_id)
+        avatar = services.store.characters.avatar(character_id)
         body, media = cards.card_to_png(character.data, avatar), "image/png"
     disposition = f'attachment; filename="{name}.{format}"'
     return Response(body, media_type=media, headers={"Content-Disposition": disposition})
@@ -146,8 +146,9 @@ def export_character(
 
 @router.get("/{character_id}/avatar", responses={200: {"content": {"image/png": {}}}})
 def get_avatar(services: ServicesDep, character_id: Id) -> Response:
-    character = services.store.get_character(character_id)
-    avatar = services.store.get_avatar(character_id) or cards.placeholder_avatar(character.name)
+    character = services.store.characters.get(character_id)
+    avatar = (services.store.characters.avatar(character_id)
+              or cards.placeholder_avatar(character.name))
     return Response(avatar, media_type="image/png")
 
 
@@ -159,7 +160,7 @@ async def set_avatar(
     limit = services.settings.limits.max_image_bytes
     raw = await _read_upload(file, limit, "image")
     cards.check_image(raw, max_bytes=limit)
-    current = services.store.get_character(character_id)
+    current = services.store.characters.get(character_id)
     return CharacterOut.of(
-        services.store.update_character(character_id, data=current.data, avatar=raw)
+        services.store.characters.update(character_id, data=current.data, avatar=raw)
     )

@@ -92,26 +92,26 @@ def create_conversation(
 ) -> ConversationWithMessages:
     """Start a conversation with a character; it opens with the character's greeting."""
     conversation = services.chat.start_conversation(user, body.character_id)
-    messages = [MessageOut.of(m) for m in services.store.list_messages(conversation.id)]
+    messages = [MessageOut.of(m) for m in services.store.messages.list(conversation.id)]
     return ConversationWithMessages(**ConversationOut.of(conversation).model_dump(), messages=messages)
 
 
 @router.get("")
 def list_conversations(services: ServicesDep, user: CurrentUser) -> list[ConversationOut]:
-    return [ConversationOut.of(c) for c in services.store.list_conversations(user_id=user.id)]
+    return [ConversationOut.of(c) for c in services.store.conversations.list(user_id=user.id)]
 
 
 @router.get("/{conversation_id}")
 def get_conversation(
     services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> ConversationOut:
-    return ConversationOut.of(services.store.get_conversation(conversation_id, user_id=user.id))
+    return ConversationOut.of(services.store.conversations.get(conversation_id, user_id=user.id))
 
 
 @router.delete("/{conversation_id}", status_code=204)
 def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> Response:
-    services.store.get_conversation(conversation_id, user_id=user.id)
-    deleted = services.store.delete_conversation(conversation_id)
+    services.store.conversations.get(conversation_id, user_id=user.id)
+    deleted = services.store.conversations.delete(conversation_id)
     if services.memory is not None:
         services.memory.forget_conversation(conversation_id, deleted)
     return Response(status_code=204)
@@ -121,8 +121,8 @@ def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_i
 def list_messages(
     services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> list[MessageOut]:
-    services.store.get_conversation(conversation_id, user_id=user.id)
-    return [MessageOut.of(m) for m in services.store.list_messages(conversation_id)]
+    services.store.conversations.get(conversation_id, user_id=user.id)
+    return [MessageOut.of(m) for m in services.store.messages.list(conversation_id)]
 
 
 @router.post(
@@ -152,7 +152,7 @@ async def regenerate(
 def edit_message(
     services: ServicesDep, user: CurrentUser, message_id: Id, body: MessagePatch
 ) -> MessageOut:
-    message = services.store.get_message(message_id, user_id=user.id)
+    message = services.store.messages.get(message_id, user_id=user.id)
     if body.content is None and body.swipe_index is None:
         raise InvalidInput("nothing to change: give `content` and/or `swipe_index`")
     if body.swipe_index is not None and body.swipe_index >= len(message.swipes):
@@ -162,8 +162,8 @@ def edit_message(
         )
     if body.content is not None:
         services.chat.check_content(body.content)
-    edited = services.store.edit_message(message, content=body.content,
-                                         swipe_index=body.swipe_index)
+    edited = services.store.messages.edit(message, content=body.content,
+                                          swipe_index=body.swipe_index)
     if services.memory is not None:
         services.memory.index_messages([edited.id])
     return MessageOut.of(edited)
@@ -171,8 +171,8 @@ def edit_message(
 
 @messages_router.delete("/{message_id}", status_code=204)
 def delete_message(services: ServicesDep, user: CurrentUser, message_id: Id) -> Response:
-    services.store.get_message(message_id, user_id=user.id)
-    services.store.delete_message(message_id)
+    services.store.messages.get(message_id, user_id=user.id)
+    services.store.messages.delete(message_id)
     if services.memory is not None:
         services.memory.forget([message_id])
     return Response(status_code=204)

@@ -76,7 +76,7 @@ async def search(
 ) -> list[MemoryOut]:
     """Your memories with a character that best match `q` (hybrid recall, as a turn would)."""
     memory = _memory(services)
-    character = services.store.get_character(character_id)
+    character = services.store.characters.get(character_id)
     found = await asyncio.to_thread(
         memory.recall, q, user_id=user.id, character_id=character.id, now=datetime.now(UTC),
         exclude=set(), names=(user.name, character.name), limit=limit)
@@ -103,14 +103,13 @@ async def import_history(
 @router.get("/conversations/{conversation_id}/summary")
 def summary(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> SummaryOut:
     """The rolling summary of what has left the conversation's window."""
-    services.store.get_conversation(conversation_id, user_id=user.id)
-    found = services.store.get_summary(conversation_id)
+    services.store.conversations.get(conversation_id, user_id=user.id)
+    found = services.store.summaries.find(conversation_id)
     if found is None:
         return SummaryOut(conversation_id=conversation_id, text="", upto_message_id=None,
                           updated_at=None)
-    text, upto, updated = found
-    return SummaryOut(conversation_id=conversation_id, text=text, upto_message_id=upto,
-                      updated_at=iso(updated))
+    return SummaryOut(conversation_id=conversation_id, text=found.text,
+                      upto_message_id=found.upto_message_id, updated_at=iso(found.updated_at))
 
 
 @router.get("/facts")
@@ -118,14 +117,14 @@ def list_facts(
     services: ServicesDep, user: CurrentUser, character_id: Id | None = None
 ) -> list[FactOut]:
     """What the characters know about you, oldest first."""
-    return [_fact(f) for f in services.store.list_facts(user_id=user.id,
+    return [_fact(f) for f in services.store.facts.list(user_id=user.id,
                                                         character_id=character_id)]
 
 
 @router.post("/facts", status_code=201)
 def add_fact(services: ServicesDep, user: CurrentUser, body: FactIn) -> FactOut:
     memory = _memory(services)
-    services.store.get_character(body.character_id)
+    services.store.characters.get(body.character_id)
     fact = memory.add_fact(user_id=user.id, character_id=body.character_id,
                            text=body.text.strip(), source_message_ids=[], said_at=time.time())
     if fact is None:

@@ -65,7 +65,7 @@ def _slug(name: str) -> str:
 def models(services: Services) -> dict[str, Character]:
     """Model id -> character. The id is the name's slug ("Ember" -> "ember"); characters
     whose names give the same slug get their id appended ("ember-2", "ember-7")."""
-    characters = services.store.list_characters()
+    characters = services.store.characters.list()
     taken = Counter(_slug(c.name) for c in characters)
     found: dict[str, Character] = {}
     for c in characters:

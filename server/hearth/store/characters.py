@@ -1,0 +1,105 @@
+"""Characters: each card's V3 `data` object, as JSON, and its avatar."""
+
+from __future__ import annotations
+
+import builtins  # the `list` methods below hide the type in later annotations
+import json
+import sqlite3
+import time
+from typing import Any
+
+from hearth.errors import NotFound
+from hearth.store.db import Repository
+from hearth.store.messages import forget_text
+from hearth.store.records import Character
+
+_COLUMNS = "id, name, card, avatar IS NOT NULL AS has_avatar, created_at, updated_at"
+
+
+def character_of(row: sqlite3.Row) -> Character:
+    return Character(
+        id=row["id"],
+        name=row["name"],
+        data=json.loads(row["card"]),
+        has_avatar=row["has_avatar"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _missing(character_id: int) -> NotFound:
+    return NotFound(f"no character with id {character_id}; list them at /api/characters")
+
+
+class Characters(Repository):
+    def create(self, *, data: dict[str, Any], avatar: bytes | None) -> Character:
+        now = time.time()
+        with self.db.tx() as db:
+            cur = db.execute(
+                "INSERT INTO characters (name, card, avatar, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (data["name"], json.dumps(data, ensure_ascii=False), avatar, now, now),
+            )
+        return self.get(cur.lastrowid)  # type: ignore[arg-type]
+
+    def get(self, character_id: int) -> Character:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM characters WHERE id = ?", character_id)
+        if row is None:
+            raise _missing(character_id)
+        return character_of(row)
+
+    def find_by_name(self, name: str) -> Character | None:
+        """The first character with this name (any case), or None."""
+        row = self.db.one(
+            f"SELECT {_COLUMNS} FROM characters WHERE name = ? COLLATE NOCASE "
+            "ORDER BY id LIMIT 1",
+            name,
+        )
+        return character_of(row) if row else None
+
+    def get_by_name(self, name: str) -> Character:
+        character = self.find_by_name(name)
+        if character is None:
+            raise NotFound(f"no character named {name!r}; `hearth characters list` shows them")
+        return character
+
+    def list(self) -> list[Character]:
+        return [
+            character_of(r)
+            for r in self.db.all(f"SELECT {_COLUMNS} FROM characters ORDER BY name, id")
+        ]
+
+    def count(self) -> int:
+        return int(self.db.one("SELECT COUNT(*) AS n FROM characters")["n"])  # type: ignore[index]
+
+    def avatar(self, character_id: int) -> bytes | None:
+        """The avatar's PNG bytes, or None for a generated placeholder."""
+        row = self.db.one("SELECT avatar FROM characters WHERE id = ?", character_id)
+        if row is None:
+            raise _missing(character_id)
+        avatar: bytes | None = row["avatar"]
+        return avatar
+
+    def update(
+        self, character_id: int, *, data: dict[str, Any], avatar: bytes | None = None
+    ) -> Character:
+        with self.db.tx() as db:
+            sets, args = "name = ?, card = ?, updated_at = ?", [
+                data["name"], json.dumps(data, ensure_ascii=False), time.time()
+            ]
+            if avatar is not None:
+                sets += ", avatar = ?"
+                args.append(avatar)
+            cur = db.execute(f"UPDATE characters SET {sets} WHERE id = ?", (*args, character_id))
+        if cur.rowcount == 0:
+            raise _missing(character_id)
+        return self.get(character_id)
+
+    def delete(self, character_id: int) -> builtins.list[int]:
+        """Delete a character and every conversation held with it; returns deleted message ids."""
+        with self.db.tx() as db:
+            ids = forget_text(db, "c.character_id = ?", character_id)
+            cur = db.execute("DELETE FROM characters WHERE id = ?", (character_id,))
+        if cur.rowcount == 0:
+            raise _missing(character_id)
+        return ids

@@ -1,0 +1,165 @@
+"""The SQLite connection every repository shares: schema, pragmas, lock, transactions.
+
+WAL mode, one connection guarded by a lock (FastAPI runs sync handlers in a
+thread pool). Every write commits before it returns, so a message is on disk
+before any model work starts. Times are epoch seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at REAL NOT NULL,
+    role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member')),
+    password_hash TEXT                 -- scrypt, see accounts.py; NULL: tokens only
+);
+-- API tokens and web sessions. Only a digest of each token is kept.
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('api', 'session')),
+    label TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    last_used_at REAL
+);
+CREATE TABLE IF NOT EXISTS characters (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    card TEXT NOT NULL,            -- the card's V3 `data` object, as JSON
+    avatar BLOB,                   -- PNG bytes, or NULL for a generated placeholder
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_user ON conversations(user_id, updated_at);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    swipes TEXT NOT NULL,          -- JSON list of alternatives; content is swipes[swipe_index]
+    swipe_index INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'interrupted')),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS messages_said ON messages(conversation_id, role, created_at);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(user_id, character_id);
+-- Lexical search over what was said (rowid = message id), kept in step by messages.py.
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(content, tokenize='porter unicode61');
+-- What memory the context builder put beside a user message, so later turns
+-- render the same prompt prefix (and llama.cpp reuses its cache).
+CREATE TABLE IF NOT EXISTS notes (
+    message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    sources TEXT NOT NULL          -- JSON list of memory ids ("m12", "f3", "lore:2")
+);
+-- Where the verbatim part of a conversation's window starts, and the profile and
+-- summary text frozen with it: all change together, rarely, so the prefix is stable.
+CREATE TABLE IF NOT EXISTS windows (
+    conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    start_message_id INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS summaries (
+    conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    upto_message_id INTEGER NOT NULL,  -- covers every message up to and including this id
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS facts (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    source_message_ids TEXT NOT NULL,  -- JSON list
+    said_at REAL NOT NULL,             -- when the user said it
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS facts_owner ON facts(user_id, character_id);
+-- The conversations that OpenAI-compatible clients name with their `user` field.
+CREATE TABLE IF NOT EXISTS threads (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, character_id, name)
+);
+"""
+
+
+class Database:
+    """One connection, one lock: reads with `one`/`all`, writes inside `tx()`."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes in WAL mode
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+        self._db.executescript(SCHEMA)
+
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier version up to SCHEMA (columns only added)."""
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(users)")}
+        if columns and "role" not in columns:
+            self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' "
+                             "CHECK (role IN ('owner', 'member'))")
+            self._db.execute("ALTER TABLE users ADD COLUMN password_hash TEXT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+
+class Repository:
+    """A family of records over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db

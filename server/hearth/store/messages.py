@@ -1,0 +1,230 @@
+"""Messages: what was said, its alternatives (swipes), and the lexical index over it.
+
+`messages_fts` has no foreign key, so every write of a message's text goes
+through `index_text`, and every delete of messages through `forget_text`, inside
+the transaction that changes the messages.
+"""
+
+from __future__ import annotations
+
+import builtins  # the `list` methods below hide the type in later annotations
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hearth.errors import NotFound
+from hearth.store.db import Repository
+from hearth.store.records import Message, OwnedMessage
+
+
+def index_text(db: sqlite3.Connection, message_id: int, content: str) -> None:
+    """Make `content` the searchable text of a message (new or changed)."""
+    db.execute("DELETE FROM messages_fts WHERE rowid = ?", (message_id,))
+    db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", (message_id, content))
+
+
+def forget_text(db: sqlite3.Connection, where: str, *args: Any) -> list[int]:
+    """Drop the searchable text of the messages about to be deleted; returns their ids.
+
+    `where` selects them over `messages m JOIN conversations c`, e.g. "c.user_id = ?".
+    """
+    ids = [r[0] for r in db.execute(
+        "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        f"WHERE {where}", args)]
+    db.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in ids])
+    return ids
+
+
+def message_of(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        swipes=json.loads(row["swipes"]),
+        swipe_index=row["swipe_index"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Messages(Repository):
+    def add(
+        self,
+        *,
+        conversation_id: int,
+        role: str,
+        content: str,
+        status: str = "complete",
+        created_at: float | None = None,
+    ) -> Message:
+        now = time.time()
+        with self.db.tx() as db:
+            message_id = _insert(db, conversation_id, role, content, status, created_at or now, now)
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+        return self._get(message_id)
+
+    def add_many(
+        self, *, conversation_id: int, items: Sequence[tuple[str, str, float]]
+    ) -> list[int]:
+        """Append (role, content, created_at) items in one transaction: all or nothing."""
+        now = time.time()
+        with self.db.tx() as db:
+            ids = [
+                _insert(db, conversation_id, role, content, "complete", at, now)
+                for role, content, at in items
+            ]
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
+        return ids
+
+    def add_swipe(self, message_id: int, *, content: str, status: str = "complete") -> Message:
+        """Append an alternative reply and show it."""
+        with self.db.tx() as db:
+            row = db.execute("SELECT swipes FROM messages WHERE id = ?", (message_id,)).fetchone()
+            swipes = json.loads(row["swipes"]) + [content]
+            db.execute(
+                "UPDATE messages SET swipes = ?, swipe_index = ?, status = ?, updated_at = ? "
+                "WHERE id = ?",
+                (json.dumps(swipes, ensure_ascii=False), len(swipes) - 1, status, time.time(),
+                 message_id),
+            )
+            index_text(db, message_id, content)
+        return self._get(message_id)
+
+    def _get(self, message_id: int) -> Message:
+        row = self.db.one("SELECT * FROM messages WHERE id = ?", message_id)
+        if row is None:
+            raise NotFound(f"no message with id {message_id}")
+        return message_of(row)
+
+    def get(self, message_id: int, *, user_id: int) -> Message:
+        row = self.db.one(
+            "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.id = ? AND c.user_id = ?",
+            message_id, user_id,
+        )
+        if row is None:
+            raise NotFound(
+                f"no message with id {message_id}; list a conversation's messages at "
+                "/api/conversations/{id}/messages"
+            )
+        return message_of(row)
+
+    def list(self, conversation_id: int) -> list[Message]:
+        rows = self.db.all(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", conversation_id
+        )
+        return [message_of(r) for r in rows]
+
+    def ids(self) -> builtins.list[int]:
+        return [r[0] for r in self.db.all("SELECT id FROM messages ORDER BY id")]
+
+    def edit(
+        self, message: Message, *, content: str | None = None, swipe_index: int | None = None,
+        status: str | None = None,
+    ) -> Message:
+        """Edit the shown alternative's text (and status), or show another alternative."""
+        swipes = list(message.swipes)
+        index = message.swipe_index if swipe_index is None else swipe_index
+        if content is not None:
+            swipes[index] = content
+        with self.db.tx() as db:
+            db.execute(
+                "UPDATE messages SET swipes = ?, swipe_index = ?, status = ?, updated_at = ? "
+                "WHERE id = ?",
+                (json.dumps(swipes, ensure_ascii=False), index, status or message.status,
+                 time.time(), message.id),
+            )
+            index_text(db, message.id, swipes[index])
+        return self._get(message.id)
+
+    def delete(self, message_id: int) -> None:
+        with self.db.tx() as db:
+            forget_text(db, "m.id = ?", message_id)
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    # -- for memory: lexical search, owners, neighbours, times --------------------
+
+    def search(self, query: str, *, user_id: int, character_id: int,
+               limit: int) -> builtins.list[int]:
+        """Message ids best matching an FTS5 query (BM25), for one user and character."""
+        rows = self.db.all(
+            "SELECT f.rowid FROM messages_fts f "
+            "JOIN messages m ON m.id = f.rowid JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE messages_fts MATCH ? AND c.user_id = ? AND c.character_id = ? "
+            "ORDER BY bm25(messages_fts) LIMIT ?",
+            query, user_id, character_id, limit,
+        )
+        return [r[0] for r in rows]
+
+    def owned(
+        self, *, ids: Sequence[int] | None = None, after_id: int = 0, limit: int = 1000
+    ) -> builtins.list[OwnedMessage]:
+        """Messages with their owner (user id, character id): by id, or in id order."""
+        sql = ("SELECT m.*, c.user_id AS owner, c.character_id AS character FROM messages m "
+               "JOIN conversations c ON c.id = m.conversation_id ")
+        if ids is not None:
+            marks = ",".join("?" * len(ids))
+            rows = self.db.all(sql + f"WHERE m.id IN ({marks})", *ids)
+        else:
+            rows = self.db.all(sql + "WHERE m.id > ? ORDER BY m.id LIMIT ?", after_id, limit)
+        return [OwnedMessage(message_of(r), r["owner"], r["character"]) for r in rows]
+
+    def neighbours(self, wanted: Sequence[tuple[int, bool]]) -> dict[int, Message]:
+        """For each (message id, after): the next (or previous) message of its conversation."""
+        pairs = ",".join("(?, ?)" for _ in wanted)
+        rows = self.db.all(
+            f"WITH w(id, after) AS (VALUES {pairs}) "
+            "SELECT w.id AS of, CASE WHEN w.after THEN "
+            "(SELECT n.id FROM messages n WHERE n.conversation_id = m.conversation_id "
+            " AND n.id > m.id ORDER BY n.id LIMIT 1) ELSE "
+            "(SELECT n.id FROM messages n WHERE n.conversation_id = m.conversation_id "
+            " AND n.id < m.id ORDER BY n.id DESC LIMIT 1) END AS beside "
+            "FROM w JOIN messages m ON m.id = w.id",
+            *(v for pair in wanted for v in (pair[0], int(pair[1]))),
+        )
+        beside = {r["of"]: r["beside"] for r in rows if r["beside"] is not None}
+        if not beside:
+            return {}
+        found = {o.message.id: o.message for o in self.owned(ids=list(set(beside.values())))}
+        return {of: found[b] for of, b in beside.items() if b in found}
+
+    def last_said_before(self, *, user_id: int, character_id: int,
+                         before: float) -> float | None:
+        """When this user last spoke with this character before `before` (any conversation)."""
+        # Per conversation, so each inner MAX is one look-up in the messages_said index.
+        row = self.db.one(
+            "SELECT MAX((SELECT MAX(created_at) FROM messages WHERE conversation_id = c.id "
+            "AND role = 'user' AND created_at < ?)) AS t FROM conversations c "
+            "WHERE c.user_id = ? AND c.character_id = ?",
+            before, user_id, character_id,
+        )
+        return row["t"] if row else None
+
+    def first_said(self, *, user_id: int, character_id: int) -> float | None:
+        """When this user first spoke with this character (any conversation)."""
+        row = self.db.one(
+            "SELECT MIN((SELECT MIN(created_at) FROM messages WHERE conversation_id = c.id "
+            "AND role = 'user')) AS t FROM conversations c "
+            "WHERE c.user_id = ? AND c.character_id = ?",
+            user_id, character_id,
+        )
+        return row["t"] if row else None
+
+
+def _insert(db: sqlite3.Connection, conversation_id: int, role: str, content: str, status: str,
+            created_at: float, now: float) -> int:
+    cur = db.execute(
+        "INSERT INTO messages (conversation_id, role, swipes, status, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (conversation_id, role, json.dumps([content], ensure_ascii=False), status,
+         created_at, now),
+    )
+    db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", (cur.lastrowid, content))
+    return cur.lastrowid  # type: ignore[return-value]

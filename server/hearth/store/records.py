@@ -1,0 +1,113 @@
+"""What the store reads back: one frozen dataclass per kind of record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    created_at: float
+    role: str = "member"
+    has_password: bool = False
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    user_id: int
+    kind: str
+    label: str
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+
+
+@dataclass(frozen=True)
+class Character:
+    id: int
+    name: str
+    data: dict[str, Any]
+    has_avatar: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    user_id: int
+    character_id: int
+    title: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: int
+    role: str
+    swipes: list[str]
+    swipe_index: int
+    status: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def content(self) -> str:
+        return self.swipes[self.swipe_index]
+
+
+@dataclass(frozen=True)
+class OwnedMessage:
+    """A message with whose it is: the user and character of its conversation."""
+
+    message: Message
+    user_id: int
+    character_id: int
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: int
+    user_id: int
+    character_id: int
+    text: str
+    source_message_ids: list[int]
+    said_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A conversation's rolling summary, covering every message up to `upto_message_id`."""
+
+    text: str
+    upto_message_id: int
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Note:
+    """The memory the context builder put beside a user message."""
+
+    text: str
+    sources: list[str]  # memory ids ("m12", "f3", "lore:2")
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    """Where a conversation's verbatim turns start, with the profile and summary frozen then."""
+
+    start_message_id: int
+    profile: str
+    summary: str
