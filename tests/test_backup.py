@@ -21,6 +21,7 @@ from hearth import backup as backups
 from hearth.api.app import create_app
 from hearth.chat import ReplyDelta
 from hearth.errors import Conflict, HearthError
+from hearth.memory import ids as memory_ids
 from hearth.memory.index import Stamp
 from hearth.memory.service import database_generation
 from hearth.services import Services
@@ -55,7 +56,7 @@ def index_matches_store(services: Services) -> bool:
     # The stamp first: it is written last, so no rebuild is running once it matches.
     if memory.index.stamp() != Stamp(database_generation(services.store)):
         return False
-    want = {f"m{i}" for i in services.store.messages.ids()}
+    want = {memory_ids.message(i) for i in services.store.messages.ids()}
     return memory.index.indexed_ids("message") == want
 
 

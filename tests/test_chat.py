@@ -16,6 +16,7 @@ import pytest
 
 from hearth.chat import ImportItem, ReplyDelta, TurnEvent, TurnFinished, TurnStarted
 from hearth.errors import Conflict, InvalidInput, TooLarge
+from hearth.memory import ids as memory_ids
 
 
 def run(services: Any, work: Any) -> Any:
@@ -250,14 +251,14 @@ def test_cut_reply_keeps_only_what_was_heard(start_services) -> None:  # noqa: A
     assert reply is not None and reply.id == finished.message.id
     assert reply.content == heard and reply.status == "interrupted"
     assert store.messages.list(conversation.id)[-1] == reply
-    assert {f"m{said_id}", f"m{reply.id}"} <= index.indexed_ids()
+    assert {memory_ids.message(said_id), memory_ids.message(reply.id)} <= index.indexed_ids()
 
     # Nothing heard: the reply goes, from the store and from the index.
     said_id, finished = run(services, turn("And about the mountains?"))
-    assert f"m{finished.message.id}" in index.indexed_ids()
+    assert memory_ids.message(finished.message.id) in index.indexed_ids()
     assert run(services, cut(said_id, "")) is None
     assert store.messages.list(conversation.id)[-1].id == said_id
-    assert f"m{finished.message.id}" not in index.indexed_ids()
+    assert memory_ids.message(finished.message.id) not in index.indexed_ids()
     # No reply after the message (it is the last one): nothing to cut.
     assert run(services, cut(said_id, "anything")) is None
 
@@ -278,4 +279,4 @@ def test_a_finished_turn_is_indexed_in_the_background(start_services) -> None:  
     started, finished = events[0], events[-1]
     assert isinstance(started, TurnStarted) and started.user_message is not None
     assert isinstance(finished, TurnFinished)
-    assert {f"m{started.user_message.id}", f"m{finished.message.id}"} <= indexed
+    assert {memory_ids.message(started.user_message.id), memory_ids.message(finished.message.id)} <= indexed

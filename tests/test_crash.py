@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from hearth.engines.embed import MiniLMEmbedder
+from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex
 from hearth.store import Store
 from tests.utils.live import ProcessServer, sse_events
@@ -19,7 +20,7 @@ def unindexed(data: Path, embedder: MiniLMEmbedder) -> set[str]:
     """Stored messages the index on disk lacks (read beside the running server)."""
     store, index = Store(data / "hearth.db"), MemoryIndex(data / "memory", embedder)
     try:
-        return {f"m{o.message.id}" for o in store.messages.owned(limit=100_000)
+        return {memory_ids.message(o.message.id) for o in store.messages.owned(limit=100_000)
                 if o.message.content.strip()} - index.indexed_ids("message")
     finally:
         index.close()

@@ -24,6 +24,7 @@ from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
 from hearth.engines.llm import Finished, ModelOwner, SamplingParams, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
 from hearth.jobs import Jobs
+from hearth.memory import ids as memory_ids
 from hearth.memory.recall import Recalled
 from hearth.memory.service import Memory, database_generation
 from hearth.store import Conversation, Message, Store, User
@@ -182,8 +183,8 @@ class Chat:
             try:
                 return memory.recall(query, user_id=user.id,
                                      character_id=conversation.character_id, now=now,
-                                     exclude=exclude | {f"s{conversation.id}"}, names=names,
-                                     limit=limit)
+                                     exclude=exclude | {memory_ids.summary(conversation.id)},
+                                     names=names, limit=limit)
             except Exception:  # noqa: BLE001 - say so, and answer from what SQLite has
                 # A Chroma server may be down or restarting: the turn goes on without
                 # recalled memories rather than failing; everything is still stored.
@@ -248,7 +249,8 @@ class Chat:
                 yield event
 
     async def regenerate(self, user: User, conversation_id: int) -> AsyncIterator[TurnEvent]:
-        """A new alternative for the last reply (kept as a swipe), or a reply to a lone user message."""
+        """A new alternative for the last reply (kept as a swipe), or a reply to a lone user
+        message."""
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
         history = self.store.messages.list(conversation_id)
         if not history:

@@ -29,6 +29,7 @@ from hearth.characters import substitute
 from hearth.config import MemorySettings
 from hearth.engines.llm import ChatMessage, ModelOwner, Prompt, fits
 from hearth.errors import TooLarge
+from hearth.memory import ids as memory_ids
 from hearth.memory.recall import Recalled
 from hearth.store import Fact, Message, Note
 
@@ -309,7 +310,7 @@ class ContextBuilder:
         lore: list[lorebook.LoreEntry] = []
         lore_tokens = 0
         if turn.new_message is not None:
-            in_window = {f"m{m.id}" for m in turns}
+            in_window = {memory_ids.message(m.id) for m in turns}
             for message_id in (m.id for m in turns):
                 if (earlier := turn.notes.get(message_id)) is not None:
                     in_window.update(earlier.sources)
@@ -348,7 +349,7 @@ class ContextBuilder:
         kept = memories
         if rebased:
             kept = self._pick_memories(turn, memories, self.memory.turn_recall_tokens - lore_tokens)
-        sources = tuple(m.id for m in kept) + tuple(f"lore:{e.index}" for e in lore)
+        sources = tuple(m.id for m in kept) + tuple(memory_ids.lore(e.index) for e in lore)
         blocks = self._blocks(turn, state, system, turns, turn_messages, memories, lore,
                               len(prompt.tokens))
         return Window(
@@ -380,11 +381,12 @@ class ContextBuilder:
             return []
         texts = [m.content for m in turns] + [turn.new_message or ""]
         return [e for e in lorebook.select(book, texts, budget=budget, count=self.model.count)
-                if not e.constant and f"lore:{e.index}" not in in_window]
+                if not e.constant and memory_ids.lore(e.index) not in in_window]
 
     def _rebase(self, turn: Turn, clock: str,
                 new_turn: Callable[[str], list[ChatMessage]]) -> tuple[WindowState, list[Message]]:
-        """Start the window afresh: newest turns up to the low-water mark, fresh profile and summary."""
+        """Start the window afresh: newest turns up to the low-water mark, fresh profile and
+        summary."""
         history = list(turn.history)
         probe = WindowState(history[0].id if history else 0, self._profile(turn),
                             self._summary(turn))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hearth.engines.embed import MiniLMEmbedder
+from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex, Stamp
 from hearth.memory.service import database_generation
 from tests.memory import test_recall, test_service
@@ -84,7 +85,7 @@ def test_sync_and_forget_a_user_on_the_server(
     assert moved.memory.index.stamp() == Stamp(complete=False)
     assert moved.memory.sync() == len(moved.store.messages.ids())
     assert moved.memory.index.indexed_ids() == left
-    assert fact is not None and f"f{fact.id}" in left
+    assert fact is not None and memory_ids.fact(fact.id) in left
 
 
 def test_two_hearths_share_one_server_in_separate_databases(

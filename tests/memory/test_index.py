@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hearth.engines.embed import MiniLMEmbedder
+from hearth.memory import ids as memory_ids
 from hearth.memory import index as index_module
 from hearth.memory.index import MemoryIndex, MemoryItem
 
@@ -59,8 +60,8 @@ def test_the_closest_memory_comes_first(index: MemoryIndex, embedder: MiniLMEmbe
 
 def test_another_users_memories_never_come_back(index: MemoryIndex) -> None:
     query = unit(0)[0]
-    theirs = [item(f"m{i}", user_id=2, text="theirs") for i in range(20)]
-    mine = [item(f"m{100 + i}", user_id=1, text="mine") for i in range(5)]
+    theirs = [item(memory_ids.message(i), user_id=2, text="theirs") for i in range(20)]
+    mine = [item(memory_ids.message(100 + i), user_id=1, text="mine") for i in range(5)]
     # User 2's memories are all closer to the query than any of user 1's.
     their_vectors = np.stack([near(query, 10 + i, 0.05) for i in range(20)])
     my_vectors = np.stack([near(query, 50 + i, 2.0) for i in range(5)])
@@ -118,7 +119,7 @@ def test_metadata_round_trips(index: MemoryIndex) -> None:
 
 
 def test_upsert_is_idempotent_and_replaces(index: MemoryIndex) -> None:
-    items = [item(f"m{i}") for i in range(10)]
+    items = [item(memory_ids.message(i)) for i in range(10)]
     vectors = unit(2, 10)
     index.add(items, vectors)
     index.add(items, vectors)
@@ -176,7 +177,7 @@ def test_empty_index_small_k_and_no_items(index: MemoryIndex) -> None:
 
 def test_delete(index: MemoryIndex) -> None:
     vectors = unit(4, 5)
-    index.add([item(f"m{i}") for i in range(5)], vectors)
+    index.add([item(memory_ids.message(i)) for i in range(5)], vectors)
     index.delete(["m1", "m3", "m3", "unknown"])
     index.delete([])
     assert index.count() == 3
@@ -224,7 +225,7 @@ def test_two_thousand_items_in_one_call(
 ) -> None:
     n = 2000
     vectors = unit(9, n)
-    items = [item(f"m{i}", user_id=1 + i % 2, ts=float(i)) for i in range(n)]
+    items = [item(memory_ids.message(i), user_id=1 + i % 2, ts=float(i)) for i in range(n)]
     index.add(items, vectors)  # one write: below Chroma's own limit
     assert index.count() == n
 

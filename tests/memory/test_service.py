@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import time
 
+from hearth.memory import ids as memory_ids
 from tests.utils.conversations import DAY, history, replies, window_text
 
 
@@ -72,15 +73,15 @@ def test_deleted_conversations_and_characters_leave_the_index(start_services) ->
                            text="User keeps an octopus.", source_message_ids=[ids[0]],
                            said_at=time.time())
     indexed = memory.index.indexed_ids()
-    assert {f"m{i}" for i in ids} | {f"s{gone.id}"} <= indexed
+    assert {memory_ids.message(i) for i in ids} | {memory_ids.summary(gone.id)} <= indexed
 
     memory.forget_conversation(gone.id, services.store.conversations.delete(gone.id))
     left = memory.index.indexed_ids()
-    assert not ({f"m{i}" for i in ids} | {f"s{gone.id}"}) & left
-    assert {f"m{m.id}" for m in services.store.messages.list(kept.id)} <= left
+    assert not ({memory_ids.message(i) for i in ids} | {memory_ids.summary(gone.id)}) & left
+    assert {memory_ids.message(m.id) for m in services.store.messages.list(kept.id)} <= left
 
     services.store.characters.delete(character.id)
     memory.forget_character(character.id)
-    others = {f"m{m.id}" for m in services.store.messages.list(other.id)}
+    others = {memory_ids.message(m.id) for m in services.store.messages.list(other.id)}
     assert memory.index.indexed_ids() == others, "Otto's messages and fact go, Ember's stay"
-    assert fact is not None and f"f{fact.id}" in left - others
+    assert fact is not None and memory_ids.fact(fact.id) in left - others

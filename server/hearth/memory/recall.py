@@ -17,6 +17,7 @@ from datetime import datetime
 
 from hearth.engines.embed import Embedder
 from hearth.errors import NotFound
+from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex
 from hearth.memory.timeref import resolve
 from hearth.store import Store
@@ -123,7 +124,7 @@ class Recaller:
         dense = self.index.nearest(embedding, k=candidates, **owner)
         dense_ids = [i for i, _ in dense]
         fts = lexical_query(text)
-        lexical_ids = [f"m{i}" for i in self.store.messages.search(
+        lexical_ids = [memory_ids.message(i) for i in self.store.messages.search(
             fts, limit=candidates, **owner)] if fts is not None else []
         wide = [i for i, _ in self.index.nearest(
             embedding, k=candidates * TIME_OVERFETCH, **owner)] if span is not None else []
@@ -174,25 +175,27 @@ class Recaller:
         else's (a stale index, say just after a restore reused its ids) is dropped.
         """
         found: dict[str, Recalled] = {}
-        messages = [int(i[1:]) for i in ids if i.startswith("m")]
+        messages = memory_ids.numbers(ids, "message")
         for row in self.store.messages.owned(ids=messages) if messages else []:
             if (row.user_id, row.character_id) == (user_id, character_id):
                 m = row.message
-                found[f"m{m.id}"] = Recalled(f"m{m.id}", "message", m.content, m.created_at,
-                                             m.role, (m.id,), 0.0)
-        facts = [int(i[1:]) for i in ids if i.startswith("f")]
+                i = memory_ids.message(m.id)
+                found[i] = Recalled(i, "message", m.content, m.created_at, m.role, (m.id,), 0.0)
+        facts = memory_ids.numbers(ids, "fact")
         for f in self.store.facts.by_ids(facts) if facts else []:
             if (f.user_id, f.character_id) == (user_id, character_id):
-                found[f"f{f.id}"] = Recalled(f"f{f.id}", "fact", f.text, f.said_at, None,
-                                             tuple(f.source_message_ids), 0.0)
-        for i in ids:
-            if not i.startswith("s") or not (summary := self.store.summaries.find(int(i[1:]))):
+                i = memory_ids.fact(f.id)
+                found[i] = Recalled(i, "fact", f.text, f.said_at, None,
+                                    tuple(f.source_message_ids), 0.0)
+        for conversation_id in memory_ids.numbers(ids, "summary"):
+            if not (summary := self.store.summaries.find(conversation_id)):
                 continue
             try:
-                conversation = self.store.conversations.get(int(i[1:]), user_id=user_id)
+                conversation = self.store.conversations.get(conversation_id, user_id=user_id)
             except NotFound:
                 continue
             if conversation.character_id == character_id:
+                i = memory_ids.summary(conversation_id)
                 found[i] = Recalled(i, "summary", summary.text, summary.updated_at, None, (),
                                     0.0)
         return found
@@ -208,9 +211,9 @@ class Recaller:
         for hit in hits:
             out.append(hit)
             neighbour = beside.get(hit.message_ids[0]) if hit.message_ids else None
-            if neighbour is not None and f"m{neighbour.id}" not in taken:
-                taken.add(f"m{neighbour.id}")
-                out.append(Recalled(
-                    f"m{neighbour.id}", "message", neighbour.content, neighbour.created_at,
-                    neighbour.role, (neighbour.id,), hit.score * 0.99, hit.strong))
+            if neighbour is None or (i := memory_ids.message(neighbour.id)) in taken:
+                continue
+            taken.add(i)
+            out.append(Recalled(i, "message", neighbour.content, neighbour.created_at,
+                                neighbour.role, (neighbour.id,), hit.score * 0.99, hit.strong))
         return out

@@ -25,6 +25,7 @@ from hearth.engines.llm import (
     SamplingParams,
     Token,
 )
+from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex, MemoryItem, Stamp
 from hearth.memory.recall import STOPWORDS, Recalled, Recaller
 from hearth.store import Fact, Message, Store
@@ -98,7 +99,7 @@ class Memory:
     @staticmethod
     def _message_item(message: Message, user_id: int, character_id: int) -> MemoryItem:
         return MemoryItem(
-            id=f"m{message.id}", text=message.content, user_id=user_id,
+            id=memory_ids.message(message.id), text=message.content, user_id=user_id,
             character_id=character_id, kind="message", ts=message.created_at,
             conversation_id=message.conversation_id, message_ids=(message.id,),
             role=message.role, importance=min(1.0, len(message.content) / 400),
@@ -115,11 +116,12 @@ class Memory:
 
     def forget(self, message_ids: Sequence[int]) -> None:
         if message_ids:
-            self.index.delete([f"m{i}" for i in message_ids])
+            self.index.delete([memory_ids.message(i) for i in message_ids])
 
     def forget_conversation(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """A deleted conversation's messages and its summary leave the index too."""
-        self.index.delete([f"m{i}" for i in message_ids] + [f"s{conversation_id}"])
+        self.index.delete([*map(memory_ids.message, message_ids),
+                           memory_ids.summary(conversation_id)])
 
     def forget_character(self, character_id: int) -> None:
         self.index.drop_character(character_id)
@@ -131,8 +133,8 @@ class Memory:
         """Index what SQLite has and the index lacks (after a crash); returns how many."""
         have = self.index.indexed_ids("message")
         ids = self.store.messages.ids()
-        missing = [i for i in ids if f"m{i}" not in have]
-        stale = have - {f"m{i}" for i in ids}
+        missing = [i for i in ids if memory_ids.message(i) not in have]
+        stale = have - {memory_ids.message(i) for i in ids}
         if stale:
             self.index.delete(sorted(stale))
         self.index_messages(missing)
@@ -168,7 +170,7 @@ class Memory:
 
     def _index_fact(self, fact: Fact) -> None:
         self.index.add([MemoryItem(
-            id=f"f{fact.id}", text=fact.text, user_id=fact.user_id,
+            id=memory_ids.fact(fact.id), text=fact.text, user_id=fact.user_id,
             character_id=fact.character_id, kind="fact", ts=fact.said_at,
             message_ids=tuple(fact.source_message_ids), importance=1.0,
         )])
@@ -179,7 +181,7 @@ class Memory:
         if summary and rows:
             last = rows[0]
             self.index.add([MemoryItem(
-                id=f"s{conversation_id}", text=summary.text, user_id=last.user_id,
+                id=memory_ids.summary(conversation_id), text=summary.text, user_id=last.user_id,
                 character_id=last.character_id, kind="summary", ts=last.message.created_at,
                 conversation_id=conversation_id, importance=0.5,
             )])
@@ -217,7 +219,7 @@ class Memory:
 
     def delete_fact(self, fact_id: int, *, user_id: int) -> None:
         self.store.facts.delete(fact_id, user_id=user_id)
-        self.index.delete([f"f{fact_id}"])
+        self.index.delete([memory_ids.fact(fact_id)])
 
     async def _generate(self, messages: list[ChatMessage], max_tokens: int) -> str:
         """Background generation with the chat model; raises Preempted if a user came first."""
