@@ -109,8 +109,7 @@ def users(args: argparse.Namespace) -> int:
                 out(f"{u.id:>4}  {u.name:<24} {u.role:<7} "
                     f"{'password' if u.has_password else 'no password'}, {tokens} token(s)")
         elif args.action == "remove":
-            # Their memories leave the index when the server next starts (catch-up).
-            n = len(accounts.remove(store.find_user(args.name)))
+            n = _remove_user(settings, accounts, store.find_user(args.name).id)
             out(f"removed {args.name} and their {n} messages")
         elif args.action == "token":
             _, token = accounts.issue_token(store.find_user(args.name), args.label)
@@ -125,6 +124,18 @@ def users(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _remove_user(settings: Settings, accounts: Any, user_id: int) -> int:
+    """The API's removal: their memories leave the index too (no chat model needed)."""
+    from hearth.services import People, open_memory
+
+    memory = open_memory(settings, accounts.store) if settings.memory.enabled else None
+    try:
+        return People(accounts, memory).remove(user_id)
+    finally:
+        if memory is not None:
+            memory.index.close()
 
 
 def chat(args: argparse.Namespace) -> int:
@@ -231,54 +242,40 @@ async def _typed_turns(services: Any, user: Any, conversation_id: int, name: str
 
 
 def characters(args: argparse.Namespace) -> int:
-    import json
-
-    from hearth import characters as cards
-    from hearth.services import seed_default_character
+    from hearth.services import Characters, seed_default_character
     from hearth.store import Store
 
     settings = _settings(args)
     store = Store(settings.db_path)
     seed_default_character(store)
+    service = Characters(store, None, settings)  # nothing here touches the memory index
     try:
         if args.action == "list":
-            for c in store.list_characters():
+            for c in service.all():
                 out(f"{c.id:>4}  {c.name}")
         elif args.action == "import":
-            raw = Path(args.file).read_bytes()
-            card = cards.parse_card(raw, max_bytes=settings.limits.max_card_bytes)
-            c = store.create_character(data=card.data, avatar=card.avatar)
+            c = service.import_card(Path(args.file).read_bytes())
             out(f"imported {c.name} as character {c.id}")
         elif args.action == "export":
-            c = store.get_character(args.id)
             path = Path(args.file)
-            if path.suffix.lower() == ".json":
-                path.write_text(json.dumps(cards.to_v3(c.data), ensure_ascii=False, indent=2))
-            else:
-                path.write_bytes(cards.card_to_png(c.data, store.get_avatar(c.id)))
-            out(f"exported {c.name} to {path}")
+            card = service.export(args.id, "json" if path.suffix.lower() == ".json" else "png")
+            path.write_bytes(card.content)
+            out(f"exported {card.character.name} to {path}")
     finally:
         store.close()
     return 0
 
 
 def memory(args: argparse.Namespace) -> int:
-    from hearth.engines.embed import MiniLMEmbedder
-    from hearth.memory.index import MemoryIndex
+    from hearth.services import open_memory
     from hearth.store import Store
 
     settings = _settings(args)
     store = Store(settings.db_path)
-    embedder = MiniLMEmbedder(settings.memory.embedder_dir)
-    index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
-                        database=settings.memory.chroma_database)
+    memory = open_memory(settings, store)  # reindexing embeds and stores: no chat model
+    index = memory.index
     try:
         if args.action == "reindex":
-            from hearth.memory.service import Memory
-
-            # Reindexing embeds and stores; it needs no chat model.
-            memory = Memory(store=store, index=index, embedder=embedder, model=None,
-                            settings=settings)
             n = memory.reindex()
             out(f"reindexed {n} messages and {index.count() - n} facts and summaries "
                 f"into {settings.memory.chroma_url or settings.index_path}")
