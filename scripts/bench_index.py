@@ -44,13 +44,10 @@ import argparse
 import cProfile
 import functools
 import io
-import json
-import math
 import os
 import pstats
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -59,12 +56,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchkit import Column, Table, pct_rank, print_json
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
-
-from hearth.config import load_settings  # noqa: E402
-from hearth.engines.embed import disable_onnxruntime_telemetry  # noqa: E402
+from hearth.config import load_settings
+from hearth.engines.embed import disable_onnxruntime_telemetry
 
 disable_onnxruntime_telemetry()
 
@@ -418,16 +413,11 @@ def questions(count: int, seed: int) -> list[str]:
     return [fill(QUESTION_TEMPLATES[i % len(QUESTION_TEMPLATES)], rng) for i in range(count)]
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     window = [r["window_ms"] for r in runs]
     return {
         "window_ms_p50": round(statistics.median(window), 2),
-        "window_ms_p95": round(pct(window, 0.95), 2),
+        "window_ms_p95": round(pct_rank(window, 0.95), 2),
         "window_ms_max": round(max(window), 2),
         "parts_ms_p50": {p: round(statistics.median(r["parts"].get(p, 0.0) for r in runs), 2)
                          for p in PARTS},
@@ -558,14 +548,15 @@ def main() -> int:
           "(recall includes embed, chroma, fts, rows, timeref)")
     print("ordinary: next turn of an ongoing conversation (stored window state and "  # noqa: T201
           "notes); rebase: no state (first turn, or a rebase), recall fills the free window")
-    print(f"{'mode':<9}{'memories':>9} {'p50':>7} {'p95':>7} {'max':>7} "  # noqa: T201
-          + " ".join(f"{p:>11}" for p in PARTS) + f" {'recalled':>8}")
+    lines = []
     for name, mode in runs:
         x = summary[(name, mode)]
-        print(f"{mode:<9}{indexes[name][1]:>9} {x['window_ms_p50']:>7.1f} "  # noqa: T201
-              f"{x['window_ms_p95']:>7.1f} {x['window_ms_max']:>7.1f} "
-              + " ".join(f"{x['parts_ms_p50'][p]:>11.2f}" for p in PARTS)
-              + f" {x['memories_in_window_p50']:>8.0f}")
+        lines.append((mode, indexes[name][1], x["window_ms_p50"], x["window_ms_p95"],
+                      x["window_ms_max"], *(x["parts_ms_p50"][p] for p in PARTS),
+                      x["memories_in_window_p50"]))
+    Table(Column("mode", 8, left=True), Column("memories", 9), Column("p50", 7, ".1f"),
+          Column("p95", 7, ".1f"), Column("max", 7, ".1f"),
+          *(Column(p, 11, ".2f") for p in PARTS), Column("recalled", 8, ".0f")).show(lines)
     ordinary, rebase = summary[("big", "ordinary")], summary[("big", "rebase")]
     met = goal_met(ordinary) and goal_met(rebase)
     print(f"goal at {args.memories} memories (p50 <= {GOAL_P50_MS:.0f} ms, p95 <= "  # noqa: T201
@@ -588,7 +579,7 @@ def main() -> int:
         "turn, and with the current builder every turn after a full one); 'ordinary' is the "
         "next turn of a conversation whose stored state needs no rebase. goal_met needs both."
     )
-    print(json.dumps({  # noqa: T201
+    print_json({
         "bench": "index", "memories": args.memories, "queries": args.queries,
         "cores": os.cpu_count(), **rebase,
         "ordinary": {**ordinary, "goal_met": goal_met(ordinary)},
@@ -599,7 +590,7 @@ def main() -> int:
         "baseline_1k": {"memories": args.baseline, **summary[("small", "rebase")],
                         "ordinary": summary[("small", "ordinary")]},
         "goal_met": met, "notes": notes,
-    }))
+    })
     return 0
 
 

@@ -38,21 +38,24 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from benchkit import (
+    Column,
+    Server,
+    Table,
+    hearth_server,
+    llama_server,
+    print_json,
+    process_ticks,
+    sse_events,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
-sys.path.insert(0, str(ROOT))
-
-from tests.utils.live import BackendServer, ProcessServer, llama_server, sse_events  # noqa: E402
-
-from hearth.config import DEFAULT_MODEL  # noqa: E402
-from hearth.context import system_text  # noqa: E402
+from hearth.config import DEFAULT_MODEL
+from hearth.context import system_text
 
 PROMPTS = [
     "Tell me about the best meal you can imagine.",
@@ -104,6 +107,13 @@ def measure(start: float, times: list[float]) -> dict:
     return {"ttft_ms": (times[0] - start) * 1000, "tokens": len(times), "decode_tps": decode}
 
 
+def paired_ttft(results: dict[str, list[dict]]) -> list[float]:
+    """What Hearth added to the first token, pair by pair: the same prompt (or turn), the
+    same run, back to back."""
+    return [h["ttft_ms"] - d["ttft_ms"]
+            for h, d in zip(results["hearth"], results["direct"], strict=True)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="passes over the prompt list")
@@ -124,8 +134,8 @@ def main() -> int:
         "HEARTH_LLM__MAX_REPLY_TOKENS": str(args.max_tokens),
     }
     results: dict[str, list[dict]] = {"hearth": [], "direct": []}
-    with tempfile.TemporaryDirectory() as tmp, ProcessServer(
-        Path(tmp), "--model", str(args.model), "--n-ctx", str(args.n_ctx), env=env
+    with tempfile.TemporaryDirectory() as tmp, hearth_server(
+        Path(tmp) / "data", "--model", str(args.model), "--n-ctx", str(args.n_ctx), env=env
     ) as live, httpx.Client(base_url=live.url, timeout=300) as client:
         llama = Llama(model_path=str(args.model), n_ctx=args.n_ctx, verbose=False)
         character_id = client.post("/api/characters", json=CARD).json()["id"]
@@ -150,21 +160,20 @@ def main() -> int:
     }
     ratio = summary["hearth"]["decode_tps"] / summary["direct"]["decode_tps"]
     added = summary["hearth"]["ttft_ms"] - summary["direct"]["ttft_ms"]
-    # Paired per prompt: the same prompt, the same run, back to back.
-    paired = [h["ttft_ms"] - d["ttft_ms"] for h, d in zip(results["hearth"], results["direct"])]
-    print(f"{'path':<8} {'ttft ms (p50)':>14} {'decode tok/s (p50)':>19} {'tokens':>7}")  # noqa: T201
-    for way, s in summary.items():
-        print(f"{way:<8} {s['ttft_ms']:>14.1f} {s['decode_tps']:>19.1f} {s['tokens']:>7.0f}")  # noqa: T201
+    paired = paired_ttft(results)
+    Table(Column("path", 8, left=True), Column("ttft ms (p50)", 14, ".1f"),
+          Column("decode tok/s (p50)", 19, ".1f"), Column("tokens", 7, ".0f")).show(
+        (way, s["ttft_ms"], s["decode_tps"], s["tokens"]) for way, s in summary.items())
     print(f"decode ratio hearth/direct: {ratio:.3f} (goal >= 0.95)")  # noqa: T201
     print(f"added to first token: {added:.1f} ms p50, paired p50 "  # noqa: T201
           f"{statistics.median(paired):.1f} ms (goal < 30 ms)")
-    print(json.dumps({  # noqa: T201
+    print_json({
         "bench": "llm", "model": args.model.name, "runs_per_path": len(results["hearth"]),
         "max_tokens": args.max_tokens, "cores": os.cpu_count(), **summary,
         "decode_ratio": round(ratio, 3), "ttft_added_ms": round(added, 1),
         "ttft_added_paired_ms": round(statistics.median(paired), 1),
         "goal_met": ratio >= 0.95 and added < 30,
-    }))
+    })
     return 0
 
 
@@ -208,7 +217,7 @@ def stream_chat(client: httpx.Client, url: str, body: dict) -> tuple[dict, str, 
     return measure(start, times), "".join(parts).strip(), usage
 
 
-def cache_use(backend: BackendServer, since: int) -> dict:
+def cache_use(backend: Server, since: int) -> dict:
     """What the backend's log says it did with the prompts of requests after byte `since`."""
     log = backend.log_path.read_text()[since:]
     reused, evaluated = 0, 0
@@ -225,23 +234,21 @@ def cache_use(backend: BackendServer, since: int) -> dict:
 
 def cpu_ms(pid: int) -> float:
     """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return process_ticks(pid) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def timed_turn(client: httpx.Client, body: dict, server: BackendServer, hearth_pid: int
+def timed_turn(client: httpx.Client, body: dict, server: Server, hearth_pid: int
                ) -> tuple[dict, str]:
     """One streamed turn, with what the backend's log and the processes' CPU time say of it."""
     since = len(server.log_path.read_text())
-    assert server.proc is not None
-    cpu = cpu_ms(hearth_pid), cpu_ms(server.proc.pid)
+    cpu = cpu_ms(hearth_pid), cpu_ms(server.pid)
     timing, reply, usage = stream_chat(client, "/v1/chat/completions", body)
     time.sleep(0.2)  # the server logs its timings after the stream ends
     tokens = max(timing["tokens"], 1)
     return {
         **timing, **cache_use(server, since), "prompt_tokens": usage.get("prompt_tokens"),
         "hearth_cpu_ms_per_token": (cpu_ms(hearth_pid) - cpu[0]) / tokens,
-        "backend_cpu_ms_per_token": (cpu_ms(server.proc.pid) - cpu[1]) / tokens,
+        "backend_cpu_ms_per_token": (cpu_ms(server.pid) - cpu[1]) / tokens,
     }, reply
 
 
@@ -257,12 +264,11 @@ def main_remote(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp, \
             llama_server(args.model, Path(tmp) / "a.log", args.n_ctx) as backend, \
             llama_server(args.model, Path(tmp) / "b.log", args.n_ctx) as plain, \
-            ProcessServer(Path(tmp) / "data", "--model", str(args.model), "--n-ctx",
+            hearth_server(Path(tmp) / "data", "--model", str(args.model), "--n-ctx",
                           str(args.n_ctx),
                           env={**env, "HEARTH_LLM__REMOTE_URL": f"{backend.url}/v1"}) as live, \
             httpx.Client(base_url=live.url, timeout=300) as hearth, \
             httpx.Client(base_url=plain.url, timeout=300) as direct:
-        assert live.proc is not None
         for round_ in range(args.rounds):  # each round a new conversation, both ways
             # A new character too, so that nothing of the last round is recalled.
             character = hearth.post("/api/characters", json=CARD).json()
@@ -273,11 +279,11 @@ def main_remote(args: argparse.Namespace) -> int:
                     if way == "hearth":
                         body = {"model": str(character["id"]), "user": f"bench-{round_}",
                                 "messages": [{"role": "user", "content": text}], **sampling}
-                        result, _ = timed_turn(hearth, body, backend, live.proc.pid)
+                        result, _ = timed_turn(hearth, body, backend, live.pid)
                     else:
                         history.append({"role": "user", "content": text})
                         body = {"messages": history, "repeat_penalty": 1.1, **sampling}
-                        result, reply = timed_turn(direct, body, plain, live.proc.pid)
+                        result, reply = timed_turn(direct, body, plain, live.pid)
                         history.append({"role": "assistant", "content": reply})
                     results[way].append({"round": round_, "turn": n, **result})
 
@@ -289,17 +295,17 @@ def main_remote(args: argparse.Namespace) -> int:
                 for n in range(1, len(turns) + 1)]
 
     ratio = med("hearth", "decode_tps") / med("direct", "decode_tps")
-    paired = [h["ttft_ms"] - d["ttft_ms"] for h, d in zip(results["hearth"], results["direct"])]
+    paired = paired_ttft(results)
     late = [r["hit_rate"] for r in results["hearth"] if r["turn"] > 5]
     hearth_cpu = med("hearth", "hearth_cpu_ms_per_token")
     backend_cpu = {way: med(way, "backend_cpu_ms_per_token") for way in results}
-    print(f"{'round':>5} {'turn':>4} {'way':<7} {'ttft ms':>8} {'decode tok/s':>13} "  # noqa: T201
-          f"{'tokens':>7} {'prompt':>7} {'cached':>7} {'hit':>6}")
-    for h, d in zip(results["hearth"], results["direct"]):
-        for way, r in (("hearth", h), ("direct", d)):
-            print(f"{r['round']:>5} {r['turn']:>4} {way:<7} {r['ttft_ms']:>8.1f} "  # noqa: T201
-                  f"{r['decode_tps']:>13.1f} {r['tokens']:>7} {r['prompt']:>7} "
-                  f"{r['reused']:>7} {r['hit_rate']:>6.2f}")
+    Table(Column("round", 5), Column("turn", 4), Column("way", 7, left=True),
+          Column("ttft ms", 8, ".1f"), Column("decode tok/s", 13, ".1f"), Column("tokens", 7),
+          Column("prompt", 7), Column("cached", 7), Column("hit", 6, ".2f")).show(
+        (r["round"], r["turn"], way, r["ttft_ms"], r["decode_tps"], r["tokens"], r["prompt"],
+         r["reused"], r["hit_rate"])
+        for h, d in zip(results["hearth"], results["direct"], strict=True)
+        for way, r in (("hearth", h), ("direct", d)))
     print(f"decode p50: hearth {med('hearth', 'decode_tps'):.1f} tok/s, direct "  # noqa: T201
           f"{med('direct', 'decode_tps'):.1f} tok/s; ratio {ratio:.3f} "
           f"(overhead {100 * (1 - ratio):.1f} %, goal <= 5 %)")
@@ -308,7 +314,7 @@ def main_remote(args: argparse.Namespace) -> int:
           f"{backend_cpu['hearth']:.1f} ms via hearth, {backend_cpu['direct']:.1f} ms direct")
     print(f"hearth prompt-cache hit rate after turn 5: min {min(late):.2f}, "  # noqa: T201
           f"p50 {statistics.median(late):.2f} (goal >= 0.90 every turn)")
-    print(json.dumps({  # noqa: T201
+    print_json({
         "bench": "llm_remote", "backend": "llama_cpp.server", "model": args.model.name,
         "turns": len(turns), "rounds": args.rounds, "max_tokens": args.max_tokens,
         "cores": os.cpu_count(),
@@ -323,7 +329,7 @@ def main_remote(args: argparse.Namespace) -> int:
         "prompt_tokens_counted_as_backend": all(
             r["prompt_tokens"] == r["prompt"] for r in results["hearth"]),
         "goal_met": ratio >= 0.95 and min(late) >= 0.9,
-    }))
+    })
     return 0
 
 if __name__ == "__main__":

@@ -44,48 +44,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import random
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import websockets
+from benchkit import Column, Table, hearth_cli, hearth_server, pct, print_json, process_ticks
+from simulated_user import TURN_TIMEOUT_S, Person, Phase, Turn, User
+from spoken import Utterance, synthesise
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
-
-from hearth.config import load_settings  # noqa: E402
-from hearth.engines.tts import PiperSynthesizer  # noqa: E402
-
-RATE = 16_000
-FRAME = 320  # 20 ms of 16 kHz input
-VOICE_BUSY_BACKOFF_S = 5.0  # a busy `error` event carries no Retry-After: the HTTP value
-TURN_TIMEOUT_S = 300.0  # a turn that takes longer is an error (the server hung)
 RSS_EVERY_S = 5.0
 FLAT_SHARE = 0.05  # memory is flat when it grows less than this share after warm-up
 
-TEXTS = [
-    "Hi! How are you today?", "I just got back from a long shift.",
-    "I think I'll make soup for dinner.", "What kind of soup would you suggest?",
-    "My cat knocked a glass off the table again.", "Do you like cats?",
-    "I practised Korean for an hour this morning.", "My friend has a gig on Friday.",
-    "Should I go even if I'm tired?", "The weather here is grey and cold.",
-    "Tell me something cheerful.", "What are you curious about today?",
-    "My dad finished another model ship.", "I might start running again.",
-    "Any tips for packing light?", "Tell me a short joke.", "Thank you for listening.",
-    "I had a strange dream last night.", "What music do you like?", "Good morning again!",
-]
 SPOKEN = [
     "Hi there, it's me again.",
     "What should I cook for dinner tonight?",
@@ -98,324 +73,7 @@ SPOKEN = [
 ]
 
 
-# -- the simulated people ----------------------------------------------------------
-
-
-@dataclass
-class Utterance:
-    text: str
-    audio: np.ndarray  # float32, 16 kHz
-    speech_end: int  # sample index just after the last voiced 10 ms
-
-
-@dataclass
-class Turn:
-    """One turn as the client saw it."""
-
-    user: int
-    kind: str  # "text" | "voice"
-    started: float  # perf_counter at the first attempt
-    outcome: str = "pending"  # complete | hung_up | busy_after_ack | error | unheard
-    retries: int = 0  # deliberate 503s before it was accepted
-    user_message_id: int | None = None
-    said: str = ""  # the user's message as the server acknowledged it
-    reply_id: int | None = None
-    reply: str = ""  # as received (text: the stored reply the server sent back)
-    streamed: str = ""  # concatenated deltas
-    tokens: int = 0
-    ttft_ms: float | None = None  # text: first attempt -> first delta
-    total_ms: float | None = None  # text: first attempt -> stored reply
-    v2v_ms: float | None = None  # voice: true end of speech -> first reply audio
-    evaluated: int | None = None  # prompt tokens evaluated (not reused)
-    context_tokens: int = 0  # prompt + reply: what the conversation's KV cache holds after it
-    done_at: float = 0.0
-    error: str = ""
-
-
-@dataclass
-class Phase:
-    name: str
-    users: int
-    seconds: float
-    turns: list[Turn] = field(default_factory=list)
-    busy_503: Counter[str] = field(default_factory=Counter)  # deliberate refusals by kind
-    missing_retry_after: int = 0
-    started: float = 0.0
-    ended: float = 0.0
-
-
-@dataclass
-class Person:
-    index: int
-    name: str
-    token: str
-    conversation: int = 0
-    greeting_id: int | None = None
-
-
-def to_16k(pcm: np.ndarray, rate: int) -> np.ndarray:
-    x = pcm.astype(np.float32) / 32768
-    return np.interp(np.arange(0, len(x), rate / RATE), np.arange(len(x)), x).astype(np.float32)
-
-
-def voiced_end(audio: np.ndarray) -> int:
-    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
-    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 0.01)
-    return int((loud[-1] + 1) * 160) if len(loud) else len(audio)
-
-
-def synthesise(texts: list[str]) -> list[Utterance]:
-    settings = load_settings()
-    tts = PiperSynthesizer(settings.voice.voices_dir)
-    voice = settings.voice.default_voice
-    rate = tts.sample_rate(voice)
-    out = []
-    for text in texts:
-        audio = to_16k(np.concatenate(list(tts.synthesize(text, voice=voice))), rate)
-        out.append(Utterance(text, audio, voiced_end(audio)))
-    return out
-
-
-async def sse(response: httpx.Response):  # noqa: ANN201 - async generator of (event, data)
-    event, data = "message", []
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            yield event, json.loads("\n".join(data))
-            event, data = "message", []
-
-
-class User:
-    """One person: their own token, conversation, random stream and habits."""
-
-    def __init__(self, person: Person, phase: Phase, http: httpx.AsyncClient, ws_url: str,
-                 utterances: list[Utterance], args: argparse.Namespace, seed: int) -> None:
-        self.person = person
-        self.phase = phase
-        self.http = http
-        self.ws_url = ws_url
-        self.utterances = utterances
-        self.args = args
-        self.rng = random.Random(seed)
-        self.noise = np.random.default_rng(seed)
-
-    async def run(self, deadline: float) -> None:
-        await asyncio.sleep(self.rng.uniform(0, 2))  # people don't all start together
-        while time.perf_counter() < deadline:
-            if self.rng.random() < self.args.voice_share:
-                await self.voice_turn()
-            else:
-                hang_up = None
-                if self.rng.random() < self.args.hang_up_share:
-                    hang_up = self.rng.choice([0, 2, 3, 4, 6])  # deltas read before hanging up
-                await self.text_turn(self.rng.choice(TEXTS), hang_up)
-            await asyncio.sleep(self.rng.uniform(1.0, 3.0))  # reading, thinking, typing
-
-    # -- text --------------------------------------------------------------------
-
-    async def text_turn(self, content: str, hang_up: int | None) -> None:
-        turn = Turn(self.person.index, "text", time.perf_counter())
-        self.phase.turns.append(turn)
-        url = f"/api/conversations/{self.person.conversation}/messages"
-        try:
-            while True:
-                async with self.http.stream("POST", url, json={"content": content,
-                                                               "stream": True}) as r:
-                    retry = r.headers.get("retry-after")
-                    if r.status_code == 503:
-                        await r.aread()
-                    elif r.status_code != 200:
-                        body = (await r.aread()).decode(errors="replace")[:200]
-                        turn.outcome, turn.error = "error", f"HTTP {r.status_code}: {body}"
-                        return
-                    else:
-                        await self._read_text(turn, r, hang_up)
-                        return
-                # 503: a deliberate refusal; nothing was stored. Back off as told, then retry.
-                self.phase.busy_503["text"] += 1
-                turn.retries += 1
-                if retry is None:
-                    self.phase.missing_retry_after += 1
-                await asyncio.sleep(float(retry or 5))
-        except (httpx.HTTPError, OSError, ValueError) as e:
-            turn.outcome, turn.error = "error", f"{type(e).__name__}: {e}"
-
-    async def _read_text(self, turn: Turn, r: httpx.Response, hang_up: int | None) -> None:
-        deltas = 0
-        async for event, data in sse(r):
-            now = time.perf_counter()
-            if event == "start":
-                message = data["user_message"]
-                turn.user_message_id, turn.said = message["id"], message["content"]
-                if hang_up == 0:
-                    turn.outcome = "hung_up"
-                    return  # leaving the `stream` block closes the connection
-            elif event == "delta":
-                if turn.ttft_ms is None:
-                    turn.ttft_ms = (now - turn.started) * 1000
-                turn.streamed += data["text"]
-                deltas += 1
-                if hang_up is not None and deltas >= hang_up:
-                    turn.outcome = "hung_up"
-                    return
-            elif event == "message":
-                turn.total_ms = (now - turn.started) * 1000
-                turn.reply_id, turn.reply = data["id"], data["content"]
-                usage = data["usage"]
-                turn.tokens = usage["completion_tokens"]
-                turn.evaluated = usage["prompt_tokens_evaluated"]
-                turn.context_tokens = usage["prompt_tokens"] + usage["completion_tokens"]
-                turn.done_at = now
-                turn.outcome = "complete"
-                if turn.reply != turn.streamed.strip():
-                    turn.outcome, turn.error = "error", "stored reply differs from the deltas"
-                return
-            elif event == "error":
-                error = data["error"]
-                if error["code"] == "busy" and turn.user_message_id is not None:
-                    turn.outcome = "busy_after_ack"
-                else:
-                    turn.outcome = "error"
-                turn.error = f"SSE error {error['code']}: {error['message']}"
-                return
-        turn.outcome, turn.error = "error", "the stream ended without a reply"
-
-    # -- voice -------------------------------------------------------------------
-
-    def room(self, seconds: float) -> np.ndarray:
-        return (self.noise.standard_normal(int(seconds * RATE)) * 0.001).astype(np.float32)
-
-    async def voice_turn(self) -> None:
-        utterance = self.rng.choice(self.utterances)
-        turn = Turn(self.person.index, "voice", time.perf_counter())
-        self.phase.turns.append(turn)
-        headers = {"Authorization": f"Bearer {self.person.token}"}
-        url = f"{self.ws_url}/api/voice?conversation={self.person.conversation}"
-        try:
-            while True:
-                async with websockets.connect(url, additional_headers=headers, max_size=None,
-                                              open_timeout=60) as ws:
-                    busy = await self._speak(ws, turn, utterance)
-                if not busy:
-                    return
-                self.phase.busy_503["voice"] += 1
-                turn.retries += 1
-                await asyncio.sleep(VOICE_BUSY_BACKOFF_S)
-        except (OSError, websockets.WebSocketException, ValueError) as e:
-            turn.outcome, turn.error = "error", f"{type(e).__name__}: {e}"
-
-    async def _speak(self, ws: Any, turn: Turn, utterance: Utterance) -> bool:
-        """One attempt; True when the server refused it as busy before storing anything."""
-        ready = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if ready.get("type") != "ready":
-            turn.outcome, turn.error = "error", f"voice socket: {ready}"
-            return False
-        out_rate = ready["output"]["sample_rate"]
-        st: dict[str, Any] = {"turn": None, "first_audio": None, "play_end": 0.0,
-                              "done": asyncio.Event(), "busy": False, "first_delta": None}
-
-        async def receive() -> None:
-            async for message in ws:
-                now = time.perf_counter()
-                if isinstance(message, bytes):
-                    if st["turn"] is None or int.from_bytes(message[:4], "little") != st["turn"]:
-                        continue
-                    st["first_audio"] = st["first_audio"] or now
-                    seconds = (len(message) - 4) / 2 / out_rate
-                    st["play_end"] = max(now, st["play_end"]) + seconds
-                    continue
-                event = json.loads(message)
-                kind = event["type"]
-                if kind == "transcript" and st["turn"] is None:
-                    st["turn"] = event["turn"]
-                    turn.said = event["text"]
-                    if not event["text"]:
-                        turn.outcome, turn.error = "unheard", "empty transcript"
-                        st["done"].set()
-                elif kind == "error" and event.get("turn") in (None, st["turn"]):
-                    if event.get("code") == "busy" and turn.user_message_id is None:
-                        st["busy"] = True
-                    elif event.get("code") == "busy":
-                        turn.outcome = "busy_after_ack"
-                        turn.error = f"voice error busy: {event.get('message')}"
-                    else:
-                        turn.outcome = "error"
-                        turn.error = f"voice error {event.get('code')}: {event.get('message')}"
-                    st["done"].set()
-                elif event.get("turn") != st["turn"] or st["turn"] is None:
-                    continue
-                elif kind == "turn_started":
-                    turn.user_message_id = event["user_message_id"]
-                elif kind == "reply_delta":
-                    st["first_delta"] = st["first_delta"] or now
-                    turn.streamed += event["text"]
-                    turn.tokens += 1
-                elif kind == "turn_finished":
-                    turn.reply_id = event["message_id"]
-                    turn.reply = turn.streamed.strip()
-                    timings = event.get("timings", {})
-                    if "prompt_tokens" in timings:
-                        turn.evaluated = timings["prompt_tokens"] - timings["prompt_tokens_reused"]
-                        turn.context_tokens = timings["prompt_tokens"] + turn.tokens
-                    turn.done_at = now
-                    turn.total_ms = (now - st["true_end"]) * 1000
-                    turn.outcome = "complete"
-                    st["done"].set()
-                elif kind == "interrupted":
-                    turn.outcome = "error"
-                    turn.error = "voice reply interrupted although the user stayed silent"
-                    st["done"].set()
-
-        receiver = asyncio.create_task(receive())
-
-        async def stream(samples: np.ndarray) -> None:
-            start = time.perf_counter()
-            for i in range(0, len(samples), FRAME):
-                await asyncio.sleep(max(0.0, start + (i + FRAME) / RATE - time.perf_counter()))
-                await ws.send(np.round(samples[i : i + FRAME] * 32767).astype("<i2").tobytes())
-
-        try:
-            spoken = time.perf_counter()
-            await stream(utterance.audio + self.room(len(utterance.audio) / RATE))
-            st["true_end"] = spoken + utterance.speech_end / RATE
-            limit = time.perf_counter() + TURN_TIMEOUT_S
-            while not st["done"].is_set() and time.perf_counter() < limit:
-                if receiver.done():
-                    why = receiver.exception() if not receiver.cancelled() else None
-                    raise ValueError(f"the voice socket closed during the turn: {why!r}")
-                await stream(self.room(0.1))
-            if not st["done"].is_set():
-                turn.outcome, turn.error = "error", f"no turn_finished in {TURN_TIMEOUT_S:.0f} s"
-            if st["busy"]:
-                return True
-            if st["first_audio"] is not None:
-                turn.v2v_ms = (st["first_audio"] - st["true_end"]) * 1000
-            if st["first_delta"] is not None:
-                turn.ttft_ms = (st["first_delta"] - st["true_end"]) * 1000
-            # Stay on the line, silent, while the reply plays: hanging up earlier is a barge-in.
-            while time.perf_counter() < st["play_end"] + 0.5:
-                await stream(self.room(0.1))
-            return False
-        finally:
-            receiver.cancel()
-
-
 # -- the server ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hearth_cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "hearth", *args], cwd=ROOT, check=True,
-                          capture_output=True, text=True)
-    return done.stdout.split()[-1]
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -434,9 +92,7 @@ def cpu_jiffies(pid: int) -> tuple[int, int]:
     with open("/proc/stat") as f:
         cpu = [int(x) for x in f.readline().split()[1:]]
     busy = sum(cpu) - cpu[3] - cpu[4]  # minus idle and iowait
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return busy, int(fields[11]) + int(fields[12])  # utime + stime
+    return busy, process_ticks(pid)
 
 
 async def sample_rss(pid: int, samples: list[tuple[float, float, float]]) -> None:
@@ -460,7 +116,8 @@ async def run_phase(phase: Phase, people: list[Person], clients: list[httpx.Asyn
         await new_conversation(http, person, character)
     phase.started = time.perf_counter()
     deadline = phase.started + phase.seconds
-    users = [User(p, phase, c, ws_url, utterances, args, seed * 1000 + p.index)
+    users = [User(p, phase, c, ws_url, utterances, voice_share=args.voice_share,
+                  hang_up_share=args.hang_up_share, seed=seed * 1000 + p.index)
              for p, c in zip(people, clients, strict=True)]
     tasks = [asyncio.create_task(u.run(deadline)) for u in users]
     # Turns running at the deadline are finished (and counted); then stop.
@@ -529,26 +186,6 @@ async def verify(phase: Phase, people: list[Person], clients: list[httpx.AsyncCl
 
 
 # -- report ----------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def clean(value: Any) -> Any:
-    """NaN (no samples) as null and numpy scalars as Python ones, for a valid JSON line."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
 
 
 def summarise(phase: Phase, check: dict[str, Any]) -> dict[str, Any]:
@@ -632,16 +269,18 @@ def print_report(base: dict[str, Any], load: dict[str, Any], mem: dict[str, Any]
             ("voice: voice-to-voice (ms)", "voice_to_voice_ms"),
             ("voice: end of speech -> turn done (ms)", "voice_total_ms"),
             ("prompt tokens evaluated per turn", "prompt_tokens_evaluated")]
-    out = print  # noqa: T201 - this script's output is its report
-    out(f"\n{'latency':40s} {'1 user p50':>11s} {'p95':>8s} "
-        f"{str(load['users']) + ' users p50':>12s} {'p95':>8s} {'ratio p50':>10s}")
+    latencies = []
     for name, key in rows:
         b50, b95, l50, l95 = (base[f"{key}_p50"], base[f"{key}_p95"], load[f"{key}_p50"],
                               load[f"{key}_p95"])
         ratio = l50 / b50 if b50 and b50 == b50 else float("nan")
-        out(f"{name:40s} {b50:11.0f} {b95:8.0f} {l50:12.0f} {l95:8.0f} {ratio:10.2f}")
-    out(f"\n{'counts':40s} {'1 user':>11s} {str(load['users']) + ' users':>21s}")
-    for name, fmt in [
+        latencies.append((name, b50, b95, l50, l95, ratio))
+    out = print  # noqa: T201 - this script's output is its report
+    out()
+    Table(Column("latency", 40, left=True), Column("1 user p50", 11, ".0f"),
+          Column("p95", 8, ".0f"), Column(f"{load['users']} users p50", 12, ".0f"),
+          Column("p95", 8, ".0f"), Column("ratio p50", 10, ".2f")).show(latencies)
+    counts = [
         ("turns complete (text + voice)",
          lambda s: f"{s['complete_text']} + {s['complete_voice']}"),
         ("turns per minute", lambda s: f"{s['turns_per_min']:.1f}"),
@@ -657,8 +296,11 @@ def print_report(base: dict[str, Any], load: dict[str, Any], mem: dict[str, Any]
         ("lost messages", lambda s: str(s["lost"])),
         ("complete turns per user (fairness)",
          lambda s: f"{min(s['turns_per_user'])}-{max(s['turns_per_user'])} ({s['fairness']})"),
-    ]:
-        out(f"{name:40s} {fmt(base):>11s} {fmt(load):>21s}")
+    ]
+    out()
+    Table(Column("counts", 40, left=True), Column("1 user", 11),
+          Column(f"{load['users']} users", 21)).show(
+        (name, fmt(base), fmt(load)) for name, fmt in counts)
     for kind, n in {**base["error_kinds"], **load["error_kinds"]}.items():
         out(f"  error x{n}: {kind}")
     if mem.get("flat") is not None:
@@ -691,7 +333,6 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--seed", type=int, default=7, help="seed of every random choice")
     args = parser.parse_args()
-    port = args.port or free_port()
     server_env = {"HEARTH_LLM__MAX_REPLY_TOKENS": str(args.reply_tokens),
                   "HEARTH_LLM__QUEUE_SIZE": str(args.queue_size)}
     print(f"server settings: {server_env}", flush=True)  # noqa: T201
@@ -703,32 +344,10 @@ def main() -> int:
         people = [Person(0, "Owner", hearth_cli("users", "init", "Owner", "--data-dir", str(data)))]
         people += [Person(i, f"user{i}", hearth_cli("users", "add", f"user{i}", "--data-dir",
                                                     str(data))) for i in range(1, args.users)]
-        log_path = Path(tmp) / "server.log"
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "hearth", "serve", "--port", str(port),
-                 "--data-dir", str(data)],
-                env={**os.environ, **server_env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                if server.poll() is not None:
-                    raise RuntimeError(f"hearth serve exited:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            result = asyncio.run(drive(args, url, people, utterances, server.pid))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        server_log = log_path.read_text(errors="replace")
+        with hearth_server(data, env=server_env, port=args.port,
+                           log_path=Path(tmp) / "server.log") as server:
+            result = asyncio.run(drive(args, server.url, people, utterances, server.pid))
+        server_log = server.log()
     problems = [ln for ln in server_log.splitlines()
                 if "Traceback" in ln or " ERROR" in ln or ln.startswith("ERROR")]
     warnings = Counter(re.sub(r"^\S+ \S+ ", "", ln)[:160] for ln in server_log.splitlines()
@@ -745,7 +364,7 @@ def main() -> int:
         and not problems)
     print(f"goal (no errors but deliberate 503s, nothing lost, memory flat): "  # noqa: T201
           f"{'met' if result['goal_met'] else 'NOT met'}")
-    print(json.dumps(clean(result)))  # noqa: T201
+    print_json(result)
     return 0
 
 

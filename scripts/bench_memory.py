@@ -23,22 +23,20 @@ import argparse
 import json
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
+from benchkit import Column, Table, print_json
 
-from hearth.characters import normalise_data  # noqa: E402
-from hearth.chat import ImportItem  # noqa: E402
-from hearth.config import load_settings  # noqa: E402
-from hearth.context import ContextBuilder, Window  # noqa: E402
-from hearth.memory.recall import Recalled  # noqa: E402
-from hearth.services import Services  # noqa: E402
+from hearth.characters import normalise_data
+from hearth.chat import ImportItem
+from hearth.config import load_settings
+from hearth.context import ContextBuilder, Window
+from hearth.memory.recall import Recalled
+from hearth.services import Services
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 METHODS = ("hearth", "recent", "dense")
@@ -120,7 +118,7 @@ def main() -> int:
                 vector = memory.embedder.embed([query])[0]
                 return [Recalled(h.item.id, h.item.kind, h.item.text, h.item.ts, h.item.role,
                                  h.item.message_ids, h.similarity)
-                        for h in memory.index.query(vector, k=200, **owner)
+                        for h in memory.index.query(vector, k=200, **owner)  # noqa: B023
                         if h.item.id not in exclude]
 
             for qa in sample["qa"]:
@@ -160,15 +158,14 @@ def main() -> int:
 
     print(f"\nevidence recall, window {args.window} tokens (reply reserve {args.reserve}), "  # noqa: T201
           f"{len(data)} conversations")
-    header = f"{'method':<8} {'slice':<12} {'n':>4} {'any':>6} {'all':>6}"
-    print(header)  # noqa: T201
-    for method in METHODS:
-        for name, r in report[method].items():
-            print(f"{method:<8} {name:<12} {r['n']:>4.0f} {r['any']:>6.3f} {r['all']:>6.3f}")  # noqa: T201
+    Table(Column("method", 8, left=True), Column("slice", 12, left=True), Column("n", 4, ".0f"),
+          Column("any", 6, ".3f"), Column("all", 6, ".3f")).show(
+        (method, name, r["n"], r["any"], r["all"])
+        for method in METHODS for name, r in report[method].items())
     print(f"memories block: {statistics.median(memory_tokens):.0f} tokens p50; "  # noqa: T201
           f"window build {statistics.median(build_ms):.0f} ms p50")
     hearth = report["hearth"]["overall"]
-    print(json.dumps({  # noqa: T201
+    print_json({
         "bench": "memory", "file": args.locomo.name, "conversations": len(data),
         "window": args.window, "reserve": args.reserve,
         "recall": {m: {k: {"any": round(v["any"], 3), "all": round(v["all"], 3), "n": v["n"]}
@@ -176,7 +173,7 @@ def main() -> int:
         "memories_tokens_p50": statistics.median(memory_tokens),
         "build_ms_p50": round(statistics.median(build_ms), 1),
         "goal_met": hearth["any"] >= 0.92 and hearth["all"] >= 0.85,
-    }))
+    })
     return 0
 
 

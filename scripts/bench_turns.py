@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
+from benchkit import Column, Table, print_json
 
-from hearth.chat import ImportItem, ReplyDelta, TurnStarted  # noqa: E402
-from hearth.config import load_settings  # noqa: E402
-from hearth.engines.llm import Prompt, SamplingParams  # noqa: E402
-from hearth.services import Services  # noqa: E402
+from hearth.chat import ImportItem, ReplyDelta, TurnStarted
+from hearth.config import load_settings
+from hearth.engines.llm import Prompt, SamplingParams
+from hearth.services import Services
 
 DAY = 86400
 PAST = [
@@ -132,12 +129,14 @@ def main() -> int:
             rows[n - 1]["rebuild_ms"] = round((time.perf_counter() - started) * 1000, 1)
         services.close()
 
-    print(f"{'turn':>4} {'fill':>5} {'prompt':>6} {'reused':>6} {'eval':>5} "  # noqa: T201
-          f"{'ttft ms':>8} {'rebuild ms':>10}")
+    table = Table(Column("turn", 4), Column("fill", 5, ".2f"), Column("prompt", 6),
+                  Column("reused", 6), Column("eval", 5), Column("ttft ms", 8, ".0f"),
+                  Column("rebuild ms", 10))
+    print(table.header())  # noqa: T201
     for r in rows:
-        print(f"{r['turn']:>4} {r['fill']:>5.2f} {r['prompt']:>6} {r['reused']:>6} "  # noqa: T201
-              f"{r['evaluated']:>5} {r['ttft_ms']:>8.0f} {r.get('rebuild_ms', ''):>10}"
-              f"{'  rebase' if r['rebased'] else ''}")
+        print(table.row(r["turn"], r["fill"], r["prompt"], r["reused"], r["evaluated"],  # noqa: T201
+                        r["ttft_ms"], r.get("rebuild_ms", ""))
+              + ("  rebase" if r["rebased"] else ""))
     full = [r for r in rows if r["fill"] >= 0.75]
     ttft = [r["ttft_ms"] for r in rows]
     rebuilt = [r for r in rows if "rebuild_ms" in r]
@@ -161,7 +160,7 @@ def main() -> int:
           f"{summary['ttft_ms_p50_window_full']} ms), p95 {summary['ttft_ms_p95']:.0f} ms; "
           f"rebuild p50 {rebuild_p50:.0f} ms; speedup {summary['speedup_p50']}x "
           f"(paired {summary['speedup_paired_p50']}x); {summary['rebases']} rebases")
-    print(json.dumps(summary))  # noqa: T201
+    print_json(summary)
     return 0
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,17 +33,14 @@ from typing import Any
 import httpx
 import numpy as np
 import websockets
+from benchkit import Column, Table, hearth_server, pct, print_json
+from spoken import RATE, Utterance, room, send_realtime, synthesise
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "server"))
+from hearth.config import load_settings
+from hearth.engines.stt import load_transcriber
+from hearth.engines.tts import PiperSynthesizer
+from hearth.voice.speakable import SentenceSplitter
 
-from hearth.config import load_settings  # noqa: E402
-from hearth.engines.stt import load_transcriber  # noqa: E402
-from hearth.engines.tts import PiperSynthesizer  # noqa: E402
-from hearth.voice.speakable import SentenceSplitter  # noqa: E402
-
-RATE = 16_000
-FRAME = 320  # 20 ms
 SCRIPT = [
     "Hi there, it's me again.",
     "I just got home from work, and I'm really tired.",
@@ -71,13 +66,6 @@ SCRIPT = [
 
 
 @dataclass
-class Utterance:
-    text: str
-    audio: np.ndarray  # float32, 16 kHz
-    speech_end: int  # index just after the last voiced sample
-
-
-@dataclass
 class TurnResult:
     text: str
     transcript: str = ""
@@ -85,30 +73,6 @@ class TurnResult:
     timings: dict[str, Any] = field(default_factory=dict)
     reply: str = ""
     interrupted: bool = False
-
-
-def to_16k(pcm: np.ndarray, rate: int) -> np.ndarray:
-    x = pcm.astype(np.float32) / 32768
-    return np.interp(np.arange(0, len(x), rate / RATE), np.arange(len(x)), x).astype(np.float32)
-
-
-def voiced_end(audio: np.ndarray) -> int:
-    """Just after the last 10 ms that is clearly not silence."""
-    frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)
-    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 0.01)
-    return int((loud[-1] + 1) * 160) if len(loud) else len(audio)
-
-
-def synthesise(texts: list[str]) -> list[Utterance]:
-    settings = load_settings()
-    tts = PiperSynthesizer(settings.voice.voices_dir)
-    voice = settings.voice.default_voice
-    rate = tts.sample_rate(voice)
-    out = []
-    for text in texts:
-        audio = to_16k(np.concatenate(list(tts.synthesize(text, voice=voice))), rate)
-        out.append(Utterance(text, audio, voiced_end(audio)))
-    return out
 
 
 async def converse(url: str, conversation: int, utterances: list[Utterance],
@@ -156,19 +120,12 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
 
         receiver = asyncio.create_task(receive())
 
-        async def stream(samples: np.ndarray, start: float) -> None:
-            for i in range(0, len(samples), FRAME):
-                await asyncio.sleep(max(0.0, start + (i + FRAME) / RATE - time.perf_counter()))
-                await ws.send(np.round(samples[i : i + FRAME] * 32767).astype("<i2").tobytes())
-
-        def room(seconds: float) -> np.ndarray:
-            return (noise.standard_normal(int(seconds * RATE)) * 0.001).astype(np.float32)
-
         for utterance in utterances:
             result = TurnResult(utterance.text)
             state.update(turn=None, first_audio=None, audio_s=0.0, finished=False, result=result)
             start = time.perf_counter()
-            await stream(utterance.audio + room(len(utterance.audio) / RATE), start)
+            await send_realtime(ws, utterance.audio + room(noise, len(utterance.audio) / RATE),
+                                start)
             true_end = start + utterance.speech_end / RATE
             # Room silence while waiting for, then hearing, the reply.
             clock = time.perf_counter()
@@ -177,14 +134,13 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
                 if state["finished"] and (first is None or
                                           time.perf_counter() > first + state["audio_s"]):
                     break
-                t = time.perf_counter()
-                await stream(room(0.1), t)
+                await send_realtime(ws, room(noise, 0.1))
             if state["first_audio"] is not None:
                 result.voice_to_voice_ms = (state["first_audio"] - true_end) * 1000
             results.append(result)
             print(f"  {len(results):2d}. v2v {result.voice_to_voice_ms or float('nan'):7.0f} ms"  # noqa: T201
                   f"  heard {result.transcript!r}", flush=True)
-            await stream(room(0.5), time.perf_counter())
+            await send_realtime(ws, room(noise, 0.5))
         receiver.cancel()
     return results
 
@@ -230,13 +186,6 @@ def standalone(utterances: list[Utterance], replies: list[str]) -> dict[str, lis
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=20)
@@ -246,27 +195,15 @@ def main() -> None:
 
     print("synthesising the speaker's lines with Piper ...", flush=True)  # noqa: T201
     utterances = synthesise(texts)
-    with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "HEARTH_DATA_DIR": data, "HEARTH_SERVER__PORT": str(args.port)}
-        server = subprocess.Popen([sys.executable, "-m", "hearth", "serve"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        url = f"http://127.0.0.1:{args.port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            character = httpx.get(f"{url}/api/characters").json()[0]
-            conversation = httpx.post(f"{url}/api/conversations",
-                                      json={"character_id": character["id"]}).json()
-            print(f"talking with {character['name']} over {len(texts)} turns ...", flush=True)  # noqa: T201
-            results = asyncio.run(converse(url.replace("http", "ws"), conversation["id"],
-                                           utterances))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, \
+            hearth_server(Path(tmp) / "data", port=args.port) as server:
+        url = server.url
+        character = httpx.get(f"{url}/api/characters").json()[0]
+        conversation = httpx.post(f"{url}/api/conversations",
+                                  json={"character_id": character["id"]}).json()
+        print(f"talking with {character['name']} over {len(texts)} turns ...", flush=True)  # noqa: T201
+        results = asyncio.run(converse(url.replace("http", "ws"), conversation["id"],
+                                       utterances))
     alone = standalone(utterances, [r.reply for r in results])
 
     v2v = [r.voice_to_voice_ms for r in results if r.voice_to_voice_ms is not None]
@@ -284,21 +221,22 @@ def main() -> None:
         ("prompt tokens evaluated", [r.timings["prompt_tokens"] - r.timings[
             "prompt_tokens_reused"] for r in results if "prompt_tokens" in r.timings], None),
     ]
-    print(f"\n{'stage':34s} {'p50':>8s} {'p95':>8s} {'alone p50':>10s}")  # noqa: T201
-    for name, values, single in rows:
-        print(f"{name:34s} {pct(values, 0.5):8.0f} {pct(values, 0.95):8.0f} "  # noqa: T201
-              f"{pct(single, 0.5) if single else float('nan'):10.0f}")
+    print()  # noqa: T201
+    Table(Column("stage", 34, left=True), Column("p50", 8, ".0f"), Column("p95", 8, ".0f"),
+          Column("alone p50", 10, ".0f")).show(
+        (name, pct(values, 0.5), pct(values, 0.95), pct(single, 0.5) if single else float("nan"))
+        for name, values, single in rows)
     error_rate = wer(texts, [r.transcript for r in results])
     print(f"\nword error rate of the transcripts: {error_rate:.3f}; "  # noqa: T201
           f"turns with audio: {len(v2v)}/{len(results)}; "
           f"goal p50 voice-to-voice <= 1200 ms: {'met' if pct(v2v, 0.5) <= 1200 else 'NOT met'}")
-    print(json.dumps({  # noqa: T201
+    print_json({
         "bench": "voice", "turns": len(results), "answered": len(v2v),
         "v2v_p50_ms": round(pct(v2v, 0.5)), "v2v_p95_ms": round(pct(v2v, 0.95)),
         "stages_p50_ms": {name: round(pct(values, 0.5), 1) for name, values, _ in rows},
         "standalone_p50_ms": {k: round(pct(v, 0.5), 1) for k, v in alone.items()},
         "wer": round(error_rate, 3),
-    }))
+    })
 
 
 if __name__ == "__main__":

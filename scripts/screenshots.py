@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import base64
 import shutil
-import socket
 import struct
-import subprocess
-import sys
 import tempfile
-import time
 import wave
 import zlib
 from pathlib import Path
@@ -28,9 +24,9 @@ from typing import Any
 
 import httpx
 import numpy as np
+from benchkit import ROOT, hearth_cli, hearth_server
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 800}}
 OWNER, PASSWORD = "Sam", "a long demo password"
 SPOKEN = "What should I cook tonight?"
@@ -52,41 +48,6 @@ SECOND_CHARACTER = {
     "personality": "gruff, warm, curious",
     "first_mes": "Pull up a chair. The kettle is on.",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def make_owner(data_dir: Path) -> str:
-    """`hearth users init` with a password; returns the owner's API token."""
-    done = subprocess.run(
-        [sys.executable, "-m", "hearth", "users", "init", OWNER, "--password",
-         "--data-dir", str(data_dir)],
-        input=PASSWORD + "\n", cwd=ROOT, check=True, capture_output=True, text=True)
-    return done.stdout.split()[-1]
-
-
-def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hearth", "serve", "--port", str(port), "--data-dir",
-         str(data_dir)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("hearth serve exited; run it by hand to see why")
-        try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("hearth serve did not become healthy in 180 s")
 
 
 def seed(api: httpx.Client) -> tuple[int, int]:
@@ -240,9 +201,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hearth-screens-") as tmp:
         data_dir = Path(tmp) / "data"
-        token = make_owner(data_dir)
-        proc, url = serve(data_dir)
-        try:
+        # `hearth users init` with a password: the owner's API token.
+        token = hearth_cli("users", "init", OWNER, "--password", "--data-dir", str(data_dir),
+                           stdin=PASSWORD + "\n")
+        with hearth_server(data_dir) as server:
+            url = server.url
             with httpx.Client(base_url=url, timeout=60, headers={
                     "Authorization": f"Bearer {token}"}) as api, sync_playwright() as p:
                 character, conversation = seed(api)
@@ -264,9 +227,6 @@ def main() -> None:
                     ).raise_for_status()
                     call_screen(browser, url, size, call_conversation, args.out)
                 browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
     total = sum(f.stat().st_size for f in args.out.glob("*.png"))
     print(f"{args.out}: {total // 1024} KB in all")  # noqa: T201
 

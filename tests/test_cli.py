@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from pydantic import BaseModel
 
 from hearth.characters import parse_card, to_v3
 from hearth.chat import ImportItem
+from hearth.cli import build_parser
+from hearth.cli.flags import read_settings
+from hearth.config import Settings
 from hearth.memory.index import MemoryIndex
 from hearth.services import seed_default_character
 from hearth.store import Store
@@ -35,6 +40,41 @@ def test_help_explains_every_command() -> None:
     serve = hearth("serve", "--help").stdout
     for flag in ("--host", "--port", "--data-dir", "--model", "--config"):
         assert flag in serve
+
+
+def test_every_setting_is_a_flag() -> None:
+    serve = hearth("serve", "--help").stdout
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            for sub in section.model_fields:  # [llm] n_ctx is --llm.n-ctx
+                assert f"--{name}.{sub.replace('_', '-')}" in serve
+        else:  # data_dir is --data-dir
+            assert f"--{name.replace('_', '-')}" in serve
+    r = hearth("serve", "--llm.n-ctx", "100")  # checked against the field's bounds
+    assert r.returncode == 2 and "--llm.n-ctx" in r.stderr and "256" in r.stderr
+
+
+def test_a_settings_flag_wins_over_the_environment_and_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text("[llm]\nn_ctx = 1024\ntemperature = 0.5\n[voice]\nsilence_ms = 600\n")
+    monkeypatch.delenv("HEARTH_CONFIG", raising=False)  # --config sets it; undone after
+    monkeypatch.setenv("HEARTH_LLM__N_CTX", "1536")
+    monkeypatch.setenv("HEARTH_VOICE__SILENCE_MS", "700")
+    args = build_parser().parse_args([
+        "chat", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+        "--llm.n-ctx", "2048", "--gpu-layers", "-1", "--memory.enabled", "false",
+        "--server.cors-origins", "http://a:3000", "http://b:3000",
+    ])
+    settings = read_settings(args)
+    assert settings.llm.n_ctx == 2048  # the flag, over the environment and the file
+    assert settings.voice.silence_ms == 700  # the environment, over the file
+    assert settings.llm.temperature == 0.5  # the file
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.llm.n_gpu_layers == -1 and settings.memory.enabled is False
+    assert settings.server.cors_origins == ["http://a:3000", "http://b:3000"]
 
 
 def test_state_survives_a_server_restart(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
-"""The window packer on the real tokenizer: never over the context, newest turns kept."""
+"""The window packer on the real tokenizer: never over the context, newest turns kept, lore
+within its budget, and each turn reusing the prompt prefix of the last."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from hearth.chat import TurnFinished, TurnStarted
 from hearth.errors import TooLarge
+from tests.utils.conversations import DAY, history, replies, window_text
 
 TOPICS = ["the garden", "a trip to Lisbon", "my sister's wedding", "the new job", "jazz records",
           "a broken bicycle", "learning Korean", "the cat, Miso", "rainy Sundays", "chess"]
@@ -98,3 +101,48 @@ def test_a_prepared_message_starts_without_evaluating_its_prompt(start_services)
     assert warm.usage.prompt_tokens_evaluated <= 1  # only the last token, for fresh logits
     stored = services.store.list_messages(conversation.id)
     assert [m.content for m in stored if m.role == "user"][-1].startswith("She keeps bees")
+
+
+def test_lorebook_keys_trigger_entries_within_budget(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"lorebook_tokens": 40})
+    book = {"entries": [
+        {"keys": ["lighthouse"], "content": "The lighthouse on Gull Rock was built in 1871.",
+         "enabled": True, "insertion_order": 1, "priority": 10},
+        {"keys": ["lighthouse"], "content": " ".join(["Long lore text about the keepers."] * 12),
+         "enabled": True, "insertion_order": 2, "priority": 1},
+        {"keys": ["harbour"], "content": "The harbour freezes every February.",
+         "enabled": True, "insertion_order": 3},
+        {"keys": ["x"], "content": "Mira is afraid of thunder.", "constant": True,
+         "enabled": True, "insertion_order": 0},
+    ]}
+    character = services.store.create_character(
+        data={**services.store.get_character(1).data, "name": "Mira", "character_book": book},
+        avatar=None)
+    conversation = services.chat.start_conversation(services.user, character.id)
+    window = services.chat.window(services.user, conversation.id, "Tell me about the lighthouse.")
+    text = window_text(window)
+    assert "built in 1871" in text
+    assert "keepers" not in text  # over the lorebook budget, lower priority
+    assert "freezes" not in text  # its key was not mentioned
+    assert "afraid of thunder" in window.messages[0].content  # constant: with the card
+    assert next(b for b in window.blocks if b.name == "lorebook").tokens <= 40
+
+
+def test_turns_reuse_the_prompt_prefix(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"background": False}, max_reply_tokens=24)
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    services.chat.import_messages(user, conversation.id, history(30, time.time() - DAY))
+    other = services.chat.start_conversation(user, 1)
+    cid = conversation.id
+    usages = [r.usage for r in replies(services, user, [
+        (cid, "Hello again!"), (cid, "What should I cook tonight?"),
+        (cid, "Thanks, and for dessert?"),
+        # A second conversation in between: the first one's cache is parked and restored.
+        (other.id, "Hi, a different chat."), (cid, "Back to our chat: any ideas for Sunday?"),
+    ])]
+    # The first turn packs a fresh window (a rebase) whose large recall is not kept, so
+    # the second re-evaluates from the first message; from then on the prefix holds.
+    for usage in (usages[2], usages[4]):
+        assert usage.prompt_tokens_reused > 0.7 * usage.prompt_tokens
+        assert usage.prompt_tokens_evaluated < 150

@@ -6,44 +6,30 @@ it is installed, so one that cannot work is refused and nothing changes: a
 GGUF's header is read (architecture, size, context length, quantization, chat
 template) and llama.cpp opens its vocabulary; a voice's config is read and its
 model opened. A local file is hard-linked into the folder (instant, no second
-copy on disk), or copied when it lies on another file system.
+copy on disk), or copied when it lies on another file system; a URL or a
+model-hub name is downloaded first (download.py).
 
-The model and voice chosen with `use` are kept in data_dir/choices.json, a
-settings layer (see config.py). A running server looks at it every two seconds
-(`follow_choices`) and switches without a restart.
+The model and voice chosen with `use` are kept in data_dir/choices.json, which a
+running server follows (choices.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import json
-import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from hearth.config import CHOICES_FILE, Settings, read_choices
+from hearth.choices import write_choice
+from hearth.config import Settings
+from hearth.download import download, download_name
 from hearth.engines.tts import VoiceInfo, check_voice
 from hearth.errors import Conflict, HearthError, InvalidInput, NotFound
 from hearth.gguf import read_header
 
-if TYPE_CHECKING:
-    from hearth.services import Services
-
-log = logging.getLogger(__name__)
-
-WATCH_SECONDS = 2.0  # how often a running server looks for a new choice (one small read)
-_HUB_REF = re.compile(r"(?P<repo>[\w.-]+/[\w.-]+):(?P<file>[\w./-]+\.gguf)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
@@ -120,14 +106,9 @@ def add_model(settings: Settings, source: str, *, name: str | None = None,
               allow_no_template: bool = False, progress: bool = True) -> tuple[ModelInfo, str]:
     """Check the GGUF at `source` (a path, a URL, or `owner/repo:file.gguf` on the model
     hub) and put it in the models folder as NAME.gguf. Returns it and how it got there."""
-    local, hub = Path(source).expanduser(), _HUB_REF.fullmatch(source)
-    if local.is_file():
-        filename = local.name
-    elif hub is not None:
-        filename = Path(hub["file"]).name
-    elif "://" in source:
-        filename = Path(urllib.parse.urlparse(source).path).name
-    else:
+    local = Path(source).expanduser()
+    filename = local.name if local.is_file() else download_name(source)
+    if filename is None:
         raise NotFound(f"there is no file {local}; give the path of a .gguf file, a URL, "
                        "or owner/repo:file.gguf")
     folder = settings.llm.models_dir
@@ -137,7 +118,7 @@ def add_model(settings: Settings, source: str, *, name: str | None = None,
                        "pass --name to add this one under another name")
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".adding-") as tmp:
-        staged = local if local.is_file() else _download(source, Path(tmp), progress)
+        staged = local if local.is_file() else download(source, Path(tmp), progress=progress)
         info = inspect_model(staged)
         if not info.chat_template and not allow_no_template:
             raise InvalidInput(
@@ -155,53 +136,6 @@ def use_model(settings: Settings, name: str) -> ModelInfo:
     info = inspect_model(path)
     write_choice(settings.data_dir, "llm", "model_path", str(path.resolve()))
     return info
-
-
-def _download(source: str, into: Path, progress: bool) -> Path:
-    """Fetch `source` into the folder `into`, with a progress bar on stderr."""
-    hub = _HUB_REF.fullmatch(source)
-    if hub is not None:
-        try:
-            from huggingface_hub import hf_hub_download
-        except ImportError as e:  # pragma: no cover - install problem
-            raise HearthError("downloading owner/repo:file needs huggingface_hub "
-                              "(`pip install huggingface_hub`); or give a URL") from e
-        try:
-            return Path(hf_hub_download(hub["repo"], hub["file"], local_dir=into))
-        except Exception as e:  # noqa: BLE001 - network, missing repo or file, no access
-            raise HearthError(f"could not download {source} from the model hub ({e}); check "
-                              "the name and the connection, or download it yourself and "
-                              "`hearth models add` the file") from e
-    dest = into / "download.gguf"
-    try:
-        with urllib.request.urlopen(source, timeout=60) as response, dest.open("wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = _progress(total, Path(urllib.parse.urlparse(source).path).name, progress)
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                bar(len(chunk))
-            bar(0, True)
-    except (OSError, ValueError) as e:
-        raise HearthError(f"could not download {source}: {e}") from e
-    return dest
-
-
-def _progress(total: int | None, label: str, show: bool) -> Callable[..., None]:
-    if not show:
-        return lambda n, done=False: None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return lambda n, done=False: None
-    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-               file=sys.stderr)
-
-    def update(n: int, done: bool = False) -> None:
-        bar.update(n)
-        if done:
-            bar.close()
-
-    return update
 
 
 # -- voices --------------------------------------------------------------------------
@@ -246,7 +180,7 @@ def use_voice(settings: Settings, name: str) -> VoiceInfo:
     return voices[name]
 
 
-# -- files and the choice ------------------------------------------------------------
+# -- files ---------------------------------------------------------------------------
 
 
 def _checked_name(name: str, what: str) -> str:
@@ -277,62 +211,3 @@ def _put(source: Path, dest: Path, *, move: bool) -> str:
         shutil.copyfile(source, partial)
         os.replace(partial, dest)
         return f"copied from {source}"
-
-
-def write_choice(data_dir: Path, section: str, key: str, value: Any) -> None:
-    """Record a choice in data_dir/choices.json (written whole: a server never reads half)."""
-    choices = read_choices(data_dir)
-    choices.setdefault(section, {})[key] = value
-    data_dir.mkdir(parents=True, exist_ok=True)
-    partial = data_dir / f".{CHOICES_FILE}.partial"
-    partial.write_text(json.dumps(choices, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, data_dir / CHOICES_FILE)
-
-
-# -- a running server follows the choice ---------------------------------------------
-
-
-async def follow_choices(services: Services, *, every: float = WATCH_SECONDS) -> None:
-    """Switch the running server's model and default voice when `use` chooses others.
-
-    Costs one small file read every `every` seconds. Runs until cancelled.
-    """
-    settings = services.settings
-    seen = await asyncio.to_thread(read_choices, settings.data_dir)
-    while True:
-        await asyncio.sleep(every)
-        now = await asyncio.to_thread(read_choices, settings.data_dir)
-        if now == seen:
-            continue
-        model = now.get("llm", {}).get("model_path")
-        if model is not None and Path(model).resolve() != settings.llm.model_path.resolve():
-            try:
-                await switch_model(services, Path(model))
-            except Exception:  # noqa: BLE001 - the old model keeps serving
-                log.exception("could not switch to the model %s; keeping %s", model,
-                              settings.llm.model_path)
-        voice = now.get("voice", {}).get("default_voice")
-        if voice is not None and voice != settings.voice.default_voice:
-            log.info("default voice is now %s", voice)
-            settings.voice.default_voice = voice
-        seen = now
-
-
-async def switch_model(services: Services, path: Path) -> None:
-    """Load the model at `path` beside the current one, then swap it in between two
-    generations. Conversations' parked caches belong to the old model and go with it."""
-    from hearth.engines.llm import load_model
-
-    settings = services.settings
-    if settings.llm.backend != "local":
-        log.warning("llm.backend is %r: the model is the remote server's, so %s is not "
-                    "loaded here", settings.llm.backend, path.name)
-        return
-    log.info("loading chat model %s (the current one serves meanwhile)", path)
-    wanted = settings.llm.model_copy(update={"model_path": path})
-    model = await asyncio.to_thread(load_model, wanted)
-    old = await asyncio.to_thread(services.model.swap, model)
-    settings.llm.model_path = path
-    del old
-    gc.collect()  # free the old weights now, not at some later collection
-    log.info("chat model is now %s (%d-token window)", path.name, services.model.n_ctx)

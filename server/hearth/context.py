@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from hearth import lorebook
 from hearth.characters import substitute
 from hearth.config import MemorySettings
-from hearth.engines.llm import ChatMessage, ModelOwner, Prompt
+from hearth.engines.llm import ChatMessage, ModelOwner, Prompt, fits
 from hearth.errors import TooLarge
 from hearth.memory.recall import Recalled
 from hearth.store import Fact, Message
@@ -330,7 +330,7 @@ class ContextBuilder:
             note = self._note(turn, memories, lore, clock)
             messages = [system, *turn_messages, *new_turn(note)]
             prompt = self.model.render(messages)
-            if len(prompt.tokens) <= self.budget:
+            if fits(len(prompt.tokens), self.reply_reserve, self.model.n_ctx):
                 break
             if memories:
                 memories = memories[:-1]

@@ -108,7 +108,7 @@ class WyomingServer:
     def _warm_up(self) -> None:
         try:
             self.services.transcriber()
-            default = self.services.settings.voice.default_voice
+            default = self.services.choices.default_voice
             self.services.speaker().synthesize("", voice=default)  # loads the voice
         except Exception as e:  # each request will say what is wrong
             log.warning("Wyoming: a speech model could not be loaded (%s)", e)
@@ -212,7 +212,7 @@ class _Handler(AsyncEventHandler):
     def _info(self) -> Info:
         """What this server offers, read afresh each time (voices may have been added)."""
         transcriber = self.services.transcriber()
-        default = self.services.settings.voice.default_voice
+        default = self.services.choices.default_voice
         voices = sorted(self.services.speaker().voices(), key=lambda v: v.name != default)
         return Info(
             asr=[AsrProgram(
@@ -296,7 +296,7 @@ class _Handler(AsyncEventHandler):
         """The installed voice a request asks for by name or language; the default if neither.
         Blocks: the voice's model loads on first use."""
         synthesizer = self.services.speaker()
-        name = self.services.settings.voice.default_voice
+        name = self.services.choices.default_voice
         speaker = None
         if requested is not None and requested.name:
             name, speaker = requested.name, requested.speaker

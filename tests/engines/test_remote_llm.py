@@ -30,7 +30,7 @@ from hearth.engines.llm import (
     Token,
     Vocab,
 )
-from hearth.engines.remote_llm import RemoteModel
+from hearth.engines.llm.remote import RemoteModel
 from hearth.errors import ModelServerError, ModelUnavailable
 from hearth.services import Services
 from tests.conftest import TEST_N_CTX, make_settings

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-import tests.test_memory as end_to_end
 from hearth.engines.embed import MiniLMEmbedder
 from hearth.memory.index import MemoryIndex, Stamp
 from hearth.memory.service import database_generation
+from tests.memory import test_recall, test_service
 from tests.memory.conftest import fresh_database
 from tests.memory.test_index import item
-from tests.test_memory import DAY, history, window_text
+from tests.utils.conversations import DAY, history, window_text
 from tests.utils.live import BackendServer, chroma_server, free_port
 
 
@@ -36,15 +36,15 @@ def start_on_server(start_services: Any, chroma: BackendServer) -> Any:
 
 
 def test_a_fact_from_long_ago_is_recalled_from_the_server(start_on_server: Any) -> None:
-    end_to_end.test_a_fact_stated_200_turns_ago_is_recalled(start_on_server)
+    test_recall.test_a_fact_stated_200_turns_ago_is_recalled(start_on_server)
 
 
 def test_one_users_memories_never_reach_another_on_the_server(start_on_server: Any) -> None:
-    end_to_end.test_user_b_memories_never_reach_user_a(start_on_server)
+    test_recall.test_user_b_memories_never_reach_user_a(start_on_server)
 
 
 def test_deleted_things_leave_the_servers_index(start_on_server: Any) -> None:
-    end_to_end.test_deleted_conversations_and_characters_leave_the_index(start_on_server)
+    test_service.test_deleted_conversations_and_characters_leave_the_index(start_on_server)
 
 
 def test_sync_and_forget_a_user_on_the_server(

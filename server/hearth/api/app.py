@@ -29,7 +29,7 @@ from hearth.api.routes import (
     voice,
 )
 from hearth.backup import watch_restores
-from hearth.catalog import follow_choices
+from hearth.choices import follow_choices
 from hearth.config import Settings
 from hearth.errors import HearthError
 from hearth.services import Services

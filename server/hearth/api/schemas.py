@@ -36,12 +36,6 @@ class CharacterOut(BaseModel):
         )
 
 
-class CharacterPatch(BaseModel):
-    """Card fields to change; anything left out stays as it is."""
-
-    model_config = {"extra": "allow"}
-
-
 class ConversationIn(BaseModel):
     character_id: Id
 

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,14 +51,6 @@ class Transcript:
     language: str
     duration: float  # seconds of audio
     segments: list[Segment]
-
-
-class SpeechToText(Protocol):
-    """What the rest of Hearth needs from a speech-to-text engine."""
-
-    def transcribe(
-        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None
-    ) -> Transcript: ...
 
 
 class Transcriber:

@@ -16,6 +16,7 @@ from importlib import resources
 from hearth.accounts import Accounts, is_loopback
 from hearth.characters import normalise_data
 from hearth.chat import Chat
+from hearth.choices import Choices
 from hearth.config import Settings
 from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
@@ -44,6 +45,7 @@ class Services:
     jobs: Jobs
     chat: Chat
     accounts: Accounts
+    choices: Choices  # the model and default voice in use: `hearth ... use` replaces it
     conversations: Conversations = field(init=False)
     characters: Characters = field(init=False)
     people: People = field(init=False)
@@ -79,7 +81,7 @@ class Services:
         jobs = Jobs()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
         accounts = Accounts(store, loopback_only=is_loopback(settings.server.host))
-        return cls(settings, store, model, memory, jobs, chat, accounts)
+        return cls(settings, store, model, memory, jobs, chat, accounts, Choices.of(settings))
 
     @property
     def user(self) -> User:

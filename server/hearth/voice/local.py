@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from hearth.store import User
 from hearth.voice.devices import Microphone, Speaker
-from hearth.voice.session import VoiceSession
+from hearth.voice.events import (
+    Error,
+    Interrupted,
+    ReplyDelta,
+    Transcript,
+    TurnFinished,
+    TurnStarted,
+    VoiceEvent,
+)
+from hearth.voice.session import VoiceServices, VoiceSession
 
 
 class TerminalOutput:
@@ -21,20 +29,20 @@ class TerminalOutput:
         self.speaker = speaker
         self.write = write
 
-    async def event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "transcript" and event["text"]:
-            self.write(f"You: {event['text']}")
-        elif kind == "turn_started":
-            self.write(f"{self.name}: ", end="")
-        elif kind == "reply_delta":
-            self.write(event["text"], end="")
-        elif kind == "turn_finished":
-            self.write()
-        elif kind == "interrupted":
-            self.write(" [interrupted]")
-        elif kind == "error":
-            self.write(f"[{event['message']}]")
+    async def event(self, event: VoiceEvent) -> None:
+        match event:
+            case Transcript(text=text) if text:
+                self.write(f"You: {text}")
+            case TurnStarted():
+                self.write(f"{self.name}: ", end="")
+            case ReplyDelta(text=text):
+                self.write(text, end="")
+            case TurnFinished():
+                self.write()
+            case Interrupted():
+                self.write(" [interrupted]")
+            case Error(message=message):
+                self.write(f"[{message}]")
 
     async def audio(self, turn: int, pcm: np.ndarray, rate: int) -> None:
         self.speaker.play(turn, pcm, rate)
@@ -43,7 +51,7 @@ class TerminalOutput:
         return self.speaker.cancel(turn)
 
 
-async def talk(services: Any, devices: tuple[Microphone, Speaker], user: User,
+async def talk(services: VoiceServices, devices: tuple[Microphone, Speaker], user: User,
                conversation_id: int, name: str, write: Callable[..., None]) -> None:
     """Listen until the microphone stops (or Ctrl-C); the last reply is played to its end."""
     microphone, speaker = devices

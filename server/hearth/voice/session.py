@@ -1,8 +1,8 @@
 """One conversation held by voice: audio frames in, events and reply audio out.
 
-    frames ─► echo guard ─► VAD endpointing ─► STT ─► Chat.send ─► sentence splitter ─► TTS ─► output
-                                 ▲                                                          │
-                                 └──────── the user speaks over the reply: barge-in ◄──────┘
+  frames ─► echo guard ─► VAD endpointing ─► STT ─► Chat.send ─► sentence splitter ─► TTS ─► output
+                               ▲                                                          │
+                               └──────── the user speaks over the reply: barge-in ◄──────┘
 
 Every turn has an id; its audio goes out tagged with it, and an interrupted turn
 is cancelled whole (generation, queued sentences, queued audio). The reply that
@@ -22,32 +22,62 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from hearth import chat
 from hearth.characters import voice_of
-from hearth.chat import ReplyDelta, TurnFinished, TurnStarted
-from hearth.engines.vad import (
-    Endpointer,
-    SpeechEnded,
-    SpeechPaused,
-    SpeechResumed,
-    SpeechStarted,
-)
+from hearth.engines import vad
 from hearth.errors import HearthError
 from hearth.store import User
 from hearth.voice.echo import RATE, EchoGuard
+from hearth.voice.events import (
+    Error,
+    Interrupted,
+    ReplyDelta,
+    SpeechStarted,
+    SpeechStopped,
+    Timings,
+    Transcript,
+    TurnFinished,
+    TurnStarted,
+    VoiceEvent,
+)
 from hearth.voice.speakable import SentenceSplitter
 
+if TYPE_CHECKING:
+    from hearth.chat import Chat
+    from hearth.config import Settings
+    from hearth.engines.stt import Transcriber
+    from hearth.engines.tts import Synthesizer
+    from hearth.store import Store
+
 log = logging.getLogger(__name__)
+
+
+class VoiceServices(Protocol):
+    """What a voice session uses of a running Hearth (`hearth.services.Services`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def chat(self) -> Chat: ...
+
+    def speaker(self) -> Synthesizer: ...
+
+    def transcriber(self) -> Transcriber: ...
 
 
 class VoiceOutput(Protocol):
     """Where a session's events and reply audio go (a socket, a speaker)."""
 
-    async def event(self, event: dict[str, Any]) -> None: ...
+    async def event(self, event: VoiceEvent) -> None: ...
 
     async def audio(self, turn: int, pcm: np.ndarray, rate: int) -> None:
         """int16 mono audio of `turn`, to be played after what was sent before."""
@@ -70,7 +100,7 @@ class _Turn:
     user_message_id: int | None = None
     reply_id: int | None = None
     spoken: list[_Spoken] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     finished: bool = False
 
     def audible_until(self) -> float:
@@ -97,7 +127,9 @@ class _Turn:
 
 
 class VoiceSession:
-    def __init__(self, services: Any, user: User, conversation_id: int,
+    input_rate = RATE  # what `feed` takes
+
+    def __init__(self, services: VoiceServices, user: User, conversation_id: int,
                  output: VoiceOutput) -> None:
         store = services.store
         conversation = store.get_conversation(conversation_id, user_id=user.id)
@@ -106,11 +138,12 @@ class VoiceSession:
         self.user = user
         self.conversation_id = conversation.id
         self.output = output
-        self.voice = voice_of(character.data, default=services.settings.voice.default_voice)
+        self.voice = voice_of(character.data, default=services.choices.default_voice)
         self.rate = services.speaker().sample_rate(self.voice.name)
         cfg = services.settings.voice
-        self.endpointer = Endpointer(threshold=cfg.vad_threshold, silence_ms=cfg.silence_ms,
-                                     min_speech_ms=cfg.min_speech_ms)
+        self.endpointer = vad.Endpointer(threshold=cfg.vad_threshold,
+                                         silence_ms=cfg.silence_ms,
+                                         min_speech_ms=cfg.min_speech_ms)
         self.echo = EchoGuard()
         self.samples = 0  # input stream position, in 16 kHz samples
         self._play_end = 0  # where, on the input timeline, our queued audio ends
@@ -136,28 +169,28 @@ class VoiceSession:
     async def say(self, text: str) -> None:
         """A typed turn in the voice conversation (no speech-to-text)."""
         await self.interrupt()
-        self._start_turn(self._transcript_of(text), time.time(), {})
+        self._start_turn(self._transcript_of(text), time.time(), Timings())
 
-    async def _on(self, event: object) -> None:
-        if isinstance(event, SpeechStarted):
-            await self.output.event({"type": "speech_started"})
+    async def _on(self, event: vad.VadEvent) -> None:
+        if isinstance(event, vad.SpeechStarted):
+            await self.output.event(SpeechStarted())
             self._stop_warming()
             await self.interrupt()
-        elif isinstance(event, SpeechPaused):
+        elif isinstance(event, vad.SpeechPaused):
             # Perhaps the end: transcribe now, and evaluate the prompt the transcript
             # would get, so that if the silence lasts, the reply starts at once.
             self._early = asyncio.create_task(self._transcribe(event.audio))
             self._warm = asyncio.create_task(self._prepare(self._early))
-        elif isinstance(event, SpeechResumed):
+        elif isinstance(event, vad.SpeechResumed):
             self._early = None  # the pause was not the end; its transcript is stale
             self._stop_warming()
-        elif isinstance(event, SpeechEnded):
+        elif isinstance(event, vad.SpeechEnded):
             now = time.time()
             speech_end = now - (self.samples / RATE - event.speech_end)
-            await self.output.event({"type": "speech_stopped"})
+            await self.output.event(SpeechStopped())
             early, self._early = self._early, None
             transcript = early if early is not None else self._transcribe(event.audio)
-            timings = {"endpoint_ms": (event.at - event.speech_end) * 1000}
+            timings = Timings(endpoint_ms=(event.at - event.speech_end) * 1000)
             self._start_turn(transcript, speech_end, timings)
 
     async def _prepare(self, transcript: asyncio.Task[tuple[str, float]]) -> None:
@@ -186,7 +219,7 @@ class VoiceSession:
     # -- turns -----------------------------------------------------------------------
 
     def _start_turn(self, transcript: Awaitable[tuple[str, float]], speech_end: float,
-                    timings: dict[str, float]) -> None:
+                    timings: Timings) -> None:
         self._turns += 1
         turn = _Turn(self._turns, timings=timings)
         self.turn = turn
@@ -197,88 +230,94 @@ class VoiceSession:
         emit = self.output.event
         try:
             waited = time.perf_counter()
-            text, turn.timings["stt_ms"] = await transcript
-            turn.timings["stt_wait_ms"] = (time.perf_counter() - waited) * 1000
-            await emit({"type": "transcript", "turn": turn.id, "text": text})
+            text, stt_ms = await transcript
+            turn.timings = replace(turn.timings, stt_ms=stt_ms,
+                                   stt_wait_ms=(time.perf_counter() - waited) * 1000)
+            await emit(Transcript(turn.id, text))
             if not text:
                 return
             await self._converse(turn, text, speech_end)
         except asyncio.CancelledError:
             raise
         except HearthError as e:
-            await emit({"type": "error", "turn": turn.id, "code": e.code, "message": e.message})
+            await emit(Error(e.code, e.message, turn=turn.id))
         except Exception:
             log.exception("voice turn %s failed", turn.id)
-            await emit({"type": "error", "turn": turn.id, "code": "internal",
-                        "message": "the turn failed on the server; see its log"})
+            await emit(Error("internal", "the turn failed on the server; see its log",
+                             turn=turn.id))
         finally:
             turn.finished = True
 
     async def _converse(self, turn: _Turn, text: str, speech_end: float) -> None:
         emit = self.output.event
         started = time.perf_counter()
-        since = lambda: (time.perf_counter() - started) * 1000  # noqa: E731
+
+        def since() -> float:
+            return (time.perf_counter() - started) * 1000
+
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         heard_first = asyncio.Event()
         speaking = asyncio.create_task(
             self._speak(turn, sentences, since, speech_end, heard_first))
         splitter = SentenceSplitter()
-        usage = None
+
+        def queue(sentence: str) -> None:
+            if turn.timings.first_sentence_ms is None:
+                turn.timings = replace(turn.timings, first_sentence_ms=since())
+            sentences.put_nowait(sentence)
+
         try:
-            async with aclosing(self.services.chat.send(self.user, self.conversation_id,
-                                                        text)) as events:
-                async for event in events:
-                    if isinstance(event, TurnStarted):
+            replies = self.services.chat.send(self.user, self.conversation_id, text)
+            async with aclosing(replies):  # type: ignore[type-var]
+                async for event in replies:
+                    if isinstance(event, chat.TurnStarted):
                         assert event.user_message is not None
                         turn.user_message_id = event.user_message.id
-                        await emit({"type": "turn_started", "turn": turn.id,
-                                    "user_message_id": event.user_message.id,
-                                    "sample_rate": self.rate})
-                    elif isinstance(event, ReplyDelta):
-                        turn.timings.setdefault("ttft_ms", since())
-                        await emit({"type": "reply_delta", "turn": turn.id, "text": event.text})
+                        await emit(TurnStarted(turn.id, event.user_message.id, self.rate))
+                    elif isinstance(event, chat.ReplyDelta):
+                        if turn.timings.ttft_ms is None:
+                            turn.timings = replace(turn.timings, ttft_ms=since())
+                        await emit(ReplyDelta(turn.id, event.text))
                         for sentence in splitter.feed(event.text):
-                            turn.timings.setdefault("first_sentence_ms", since())
-                            sentences.put_nowait(sentence)
+                            queue(sentence)
                         if not sentences.empty() and not heard_first.is_set():
                             # Two cores can't generate and synthesise at full speed at
                             # once: the first audio goes first, generation waits for it.
                             await heard_first.wait()
-                    elif isinstance(event, TurnFinished):
-                        usage = event.usage
+                    elif isinstance(event, chat.TurnFinished):
                         turn.reply_id = event.message.id
+                        turn.timings = replace(
+                            turn.timings, prompt_tokens=event.usage.prompt_tokens,
+                            prompt_tokens_reused=event.usage.prompt_tokens_reused)
             for sentence in splitter.flush():
-                turn.timings.setdefault("first_sentence_ms", since())
-                sentences.put_nowait(sentence)
+                queue(sentence)
             sentences.put_nowait(None)
             await speaking
         finally:
             speaking.cancel()
-        timings = {k: round(v, 1) for k, v in turn.timings.items()}
-        if usage is not None:
-            timings.update(prompt_tokens=usage.prompt_tokens,
-                           prompt_tokens_reused=usage.prompt_tokens_reused)
-        await emit({"type": "turn_finished", "turn": turn.id,
-                    "message_id": turn.reply_id, "timings": timings})
+        await emit(TurnFinished(turn.id, turn.reply_id, turn.timings))
 
     async def _speak(self, turn: _Turn, sentences: asyncio.Queue[str | None],
                      since: Callable[[], float], speech_end: float,
                      heard_first: asyncio.Event) -> None:
         speaker = self.services.speaker()
         voice = self.voice
+
+        def synthesize(text: str) -> list[np.ndarray]:
+            return list(speaker.synthesize(text, voice=voice.name, speaker=voice.speaker,
+                                           speed=voice.speed))
+
         try:
             while (sentence := await sentences.get()) is not None:
                 synth = time.perf_counter()
-                chunks = await asyncio.to_thread(
-                    lambda s=sentence: list(speaker.synthesize(s, voice=voice.name,
-                                                               speaker=voice.speaker,
-                                                               speed=voice.speed)))
+                chunks = await asyncio.to_thread(synthesize, sentence)
                 if chunks:
                     pcm = np.concatenate(chunks)
-                    if "first_audio_ms" not in turn.timings:
-                        turn.timings["tts_first_ms"] = (time.perf_counter() - synth) * 1000
-                        turn.timings["first_audio_ms"] = since()
-                        turn.timings["voice_to_voice_ms"] = (time.time() - speech_end) * 1000
+                    if turn.timings.first_audio_ms is None:
+                        turn.timings = replace(
+                            turn.timings, tts_first_ms=(time.perf_counter() - synth) * 1000,
+                            first_audio_ms=since(),
+                            voice_to_voice_ms=(time.time() - speech_end) * 1000)
                     self._play(turn, sentence, pcm)
                     await self.output.audio(turn.id, pcm, self.rate)
                 heard_first.set()
@@ -313,8 +352,7 @@ class VoiceSession:
         reply = None
         if turn.user_message_id is not None:
             reply = self.services.chat.cut_reply(self.user, turn.user_message_id, heard)
-        await self.output.event({"type": "interrupted", "turn": turn.id, "heard": heard,
-                                 "message_id": reply.id if reply else None})
+        await self.output.event(Interrupted(turn.id, heard, reply.id if reply else None))
 
     async def drain(self) -> None:
         """Wait for the current turn to finish generating and synthesising."""

@@ -223,3 +223,42 @@ def test_frames_beyond_the_rate_limit_are_dropped() -> None:
     assert sum(rate.allow() for _ in range(200)) == 50  # a burst of one second's worth
     time.sleep(0.2)
     assert 8 <= sum(rate.allow() for _ in range(200)) <= 12  # then 50 a second
+
+
+def test_each_event_goes_out_as_the_readme_documents_it() -> None:
+    from hearth.api.routes.voice import wire
+    from hearth.voice import events as ev
+
+    timings = ev.Timings(endpoint_ms=640.04, stt_ms=81.26, stt_wait_ms=0.0, ttft_ms=120.0,
+                         first_sentence_ms=300.56, tts_first_ms=90.0, first_audio_ms=390.5,
+                         voice_to_voice_ms=1200.0, prompt_tokens=812, prompt_tokens_reused=790)
+    pcm16 = {"format": "pcm_s16le", "channels": 1}
+    sent = [json.loads(json.dumps(wire(e))) for e in [
+        ev.Ready(3, input_rate=16000, output_rate=22050),
+        ev.SpeechStarted(), ev.SpeechStopped(),
+        ev.Transcript(1, "hello"),
+        ev.TurnStarted(1, user_message_id=7, sample_rate=22050),
+        ev.ReplyDelta(1, "Hi"),
+        ev.TurnFinished(1, message_id=8, timings=timings),
+        ev.TurnFinished(2, message_id=None, timings=ev.Timings(stt_ms=0.0, ttft_ms=55.54)),
+        ev.Interrupted(1, heard="Hi", message_id=None),
+        ev.Error("not_found", "no such conversation"),
+        ev.Error("internal", "the turn failed", turn=2),
+    ]]
+    assert sent == [
+        {"type": "ready", "conversation": 3, "input": {**pcm16, "sample_rate": 16000},
+         "output": {**pcm16, "sample_rate": 22050}},
+        {"type": "speech_started"}, {"type": "speech_stopped"},
+        {"type": "transcript", "turn": 1, "text": "hello"},
+        {"type": "turn_started", "turn": 1, "user_message_id": 7, "sample_rate": 22050},
+        {"type": "reply_delta", "turn": 1, "text": "Hi"},
+        {"type": "turn_finished", "turn": 1, "message_id": 8, "timings": {
+            "endpoint_ms": 640.0, "stt_ms": 81.3, "stt_wait_ms": 0.0, "ttft_ms": 120.0,
+            "first_sentence_ms": 300.6, "tts_first_ms": 90.0, "first_audio_ms": 390.5,
+            "voice_to_voice_ms": 1200.0, "prompt_tokens": 812, "prompt_tokens_reused": 790}},
+        {"type": "turn_finished", "turn": 2, "message_id": None,
+         "timings": {"stt_ms": 0.0, "ttft_ms": 55.5}},
+        {"type": "interrupted", "turn": 1, "heard": "Hi", "message_id": None},
+        {"type": "error", "code": "not_found", "message": "no such conversation"},
+        {"type": "error", "turn": 2, "code": "internal", "message": "the turn failed"},
+    ]

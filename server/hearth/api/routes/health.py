@@ -11,8 +11,8 @@ router = APIRouter(prefix="/api", tags=["health"])
 def health(services: ServicesDep) -> dict[str, object]:
     return {
         "status": "ok",
-        "model": services.settings.llm.model_path.name,
+        "model": services.choices.model_path.name,
         "backend": services.settings.llm.backend,  # local, or remote: a model server runs it
         "n_ctx": services.model.n_ctx,
-        "voice": services.settings.voice.default_voice,
+        "voice": services.choices.default_voice,
     }

@@ -36,7 +36,7 @@ PREVIEW_TEXT = "Hello! This is how I sound. I hope you like it."
 
 @router.get("/api/voices")
 def list_voices(services: ServicesDep) -> list[VoiceOut]:
-    default = services.settings.voice.default_voice
+    default = services.choices.default_voice
     return [
         VoiceOut(name=v.name, sample_rate=v.sample_rate, language=v.language, quality=v.quality,
                  speakers=v.speakers, default=v.name == default)
@@ -89,7 +89,7 @@ def _voice(services: Services, requested: str) -> str:
         return requested
     except NotFound as e:
         if requested.lower() in OPENAI_VOICES:
-            return services.settings.voice.default_voice
+            return services.choices.default_voice
         raise InvalidInput(
             f"{e.message}. OpenAI's voice names ({', '.join(sorted(OPENAI_VOICES))}) "
             "speak with the default voice"

@@ -6,7 +6,8 @@ to `limits.max_ws_frame_bytes`, at most
 `{"type": "interrupt"}`, `{"type": "end_of_speech"}` (push-to-talk released).
 Server → client: JSON events, and binary frames of reply audio: a 4-byte
 little-endian turn id, then PCM16 mono at the `sample_rate` the `ready` event gave.
-A bad frame gets an `error` event; the socket stays open.
+A bad frame gets an `error` event; the socket stays open. Events are typed
+(`hearth.voice.events`) up to this edge; `wire()` gives each its JSON form.
 """
 
 from __future__ import annotations
@@ -16,14 +17,28 @@ import json
 import logging
 import struct
 import time
-from typing import Any
+from dataclasses import asdict
+from typing import Any, assert_never
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from hearth.api.deps import get_user
+from hearth.api.deps import get_services, get_user
 from hearth.api.schemas import Id
 from hearth.errors import HearthError
+from hearth.voice.events import (
+    Error,
+    Interrupted,
+    Ready,
+    ReplyDelta,
+    SpeechStarted,
+    SpeechStopped,
+    Timings,
+    Transcript,
+    TurnFinished,
+    TurnStarted,
+    VoiceEvent,
+)
 from hearth.voice.session import VoiceSession
 
 log = logging.getLogger(__name__)
@@ -41,8 +56,8 @@ class SocketOutput:
         self._lock = asyncio.Lock()  # turns and the receive loop send concurrently
         self.closed = False
 
-    async def event(self, event: dict[str, Any]) -> None:
-        await self._send(json.dumps(event))
+    async def event(self, event: VoiceEvent) -> None:
+        await self._send(json.dumps(wire(event)))
 
     async def audio(self, turn: int, pcm: np.ndarray, rate: int) -> None:
         header = struct.pack("<I", turn)
@@ -69,6 +84,46 @@ class SocketOutput:
         return None  # sent audio cannot be recalled: the `interrupted` event tells the client
 
 
+def wire(event: VoiceEvent) -> dict[str, Any]:
+    """An event as the socket sends it: the JSON the README documents, key for key."""
+    match event:
+        case Ready(conversation, input_rate, output_rate):
+            return {"type": "ready", "conversation": conversation,
+                    "input": _pcm16(input_rate), "output": _pcm16(output_rate)}
+        case SpeechStarted():
+            return {"type": "speech_started"}
+        case SpeechStopped():
+            return {"type": "speech_stopped"}
+        case Transcript(turn, text):
+            return {"type": "transcript", "turn": turn, "text": text}
+        case TurnStarted(turn, user_message_id, sample_rate):
+            return {"type": "turn_started", "turn": turn, "user_message_id": user_message_id,
+                    "sample_rate": sample_rate}
+        case ReplyDelta(turn, text):
+            return {"type": "reply_delta", "turn": turn, "text": text}
+        case TurnFinished(turn, message_id, timings):
+            return {"type": "turn_finished", "turn": turn, "message_id": message_id,
+                    "timings": _timings(timings)}
+        case Interrupted(turn, heard, message_id):
+            return {"type": "interrupted", "turn": turn, "heard": heard,
+                    "message_id": message_id}
+        case Error(code, message, turn):
+            about = {} if turn is None else {"turn": turn}  # a bad frame is no turn's
+            return {"type": "error", **about, "code": code, "message": message}
+        case _:
+            assert_never(event)
+
+
+def _pcm16(rate: int) -> dict[str, Any]:
+    return {"format": "pcm_s16le", "sample_rate": rate, "channels": 1}
+
+
+def _timings(timings: Timings) -> dict[str, float]:
+    """The stages the turn had, milliseconds to a tenth; token counts as they are."""
+    return {stage: round(value, 1) if isinstance(value, float) else value
+            for stage, value in asdict(timings).items() if value is not None}
+
+
 class FrameRate:
     """A token bucket: at most `rate` frames a second on average, bursts of one second."""
 
@@ -89,7 +144,7 @@ class FrameRate:
 
 @router.websocket("/api/voice")
 async def voice(ws: WebSocket, conversation: Id) -> None:
-    services = ws.app.state.services
+    services = get_services(ws)
     limits = services.settings.limits
     await ws.accept()
     output = SocketOutput(ws)
@@ -97,15 +152,12 @@ async def voice(ws: WebSocket, conversation: Id) -> None:
         user = get_user(ws, services)  # 4401 without a valid token, 4404 for others' ids
         session = VoiceSession(services, user, conversation, output)
     except HearthError as e:
-        await output.event({"type": "error", "code": e.code, "message": e.message})
+        await output.event(Error(e.code, e.message))
         await ws.close(code=4000 + e.status)
         return
     await asyncio.to_thread(services.transcriber)  # loaded once, before the first turn waits on it
-    await output.event({
-        "type": "ready", "conversation": conversation,
-        "input": {"format": "pcm_s16le", "sample_rate": 16_000, "channels": 1},
-        "output": {"format": "pcm_s16le", "sample_rate": session.rate, "channels": 1},
-    })
+    await output.event(Ready(conversation, input_rate=session.input_rate,
+                             output_rate=session.rate))
     rate = FrameRate(limits.max_ws_frames_per_second)
     try:
         while True:
@@ -126,21 +178,21 @@ async def voice(ws: WebSocket, conversation: Id) -> None:
 
 
 async def _too_fast(output: SocketOutput, rate: float) -> None:
-    await output.event({
-        "type": "error", "code": "too_fast",
-        "message": f"more than {rate:g} frames a second (limits.max_ws_frames_per_second): "
-                   "this frame was dropped; send 20-100 ms frames in real time",
-    })
+    await output.event(Error(
+        "too_fast",
+        f"more than {rate:g} frames a second (limits.max_ws_frames_per_second): "
+        "this frame was dropped; send 20-100 ms frames in real time",
+    ))
 
 
 async def _audio(session: VoiceSession, output: SocketOutput, frame: bytes, limit: int) -> None:
     if len(frame) > limit or len(frame) % 2:
-        await output.event({
-            "type": "error", "code": "bad_audio",
-            "message": f"audio frames are PCM16 (an even number of bytes) of at most "
-                       f"{limit} bytes (limits.max_ws_frame_bytes); this one had {len(frame)}: "
-                       "send 20-100 ms frames of 16 kHz mono",
-        })
+        await output.event(Error(
+            "bad_audio",
+            f"audio frames are PCM16 (an even number of bytes) of at most "
+            f"{limit} bytes (limits.max_ws_frame_bytes); this one had {len(frame)}: "
+            "send 20-100 ms frames of 16 kHz mono",
+        ))
         return
     pcm = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768
     await session.feed(pcm)
@@ -159,12 +211,12 @@ async def _control(session: VoiceSession, output: SocketOutput, text: str) -> No
     elif kind == "end_of_speech":
         await session.end_of_speech()
     else:
-        await output.event({
-            "type": "error", "code": "bad_message",
-            "message": 'control messages are JSON objects: {"type": "text", "content": "..."} '
-                       '(content: words in valid Unicode), {"type": "interrupt"} or '
-                       '{"type": "end_of_speech"}',
-        })
+        await output.event(Error(
+            "bad_message",
+            'control messages are JSON objects: {"type": "text", "content": "..."} '
+            '(content: words in valid Unicode), {"type": "interrupt"} or '
+            '{"type": "end_of_speech"}',
+        ))
 
 
 def _is_text(value: object) -> bool:

@@ -23,8 +23,17 @@ from typing import Any
 import httpx
 
 from hearth.config import LLMSettings
-from hearth.engines.llm import ChatMessage, Finished, Prompt, SamplingParams, Token, Usage, Vocab
-from hearth.errors import HearthError, InvalidInput, ModelServerError, ModelUnavailable
+from hearth.engines.llm.types import (
+    ChatMessage,
+    Finished,
+    Prompt,
+    SamplingParams,
+    Token,
+    Usage,
+    check_fits,
+)
+from hearth.engines.llm.vocab import Vocab
+from hearth.errors import HearthError, ModelServerError, ModelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +94,7 @@ class RemoteModel:
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
         session: str | None = None, interruptible: bool = False,
     ) -> Iterator[Token | Finished]:
-        if len(prompt.tokens) + params.max_tokens > self.n_ctx:
-            raise InvalidInput(
-                f"prompt of {len(prompt.tokens)} tokens plus a {params.max_tokens}-token reply "
-                f"does not fit the {self.n_ctx}-token context"
-            )
+        check_fits(prompt, params, self.n_ctx)
         body: dict[str, Any] = {
             "prompt": prompt.text,
             "max_tokens": params.max_tokens,

@@ -74,6 +74,7 @@ def live_server(llama: LlamaModel, data: Path) -> Iterator[ThreadServer]:
     services = Services.start(settings, model=ModelOwner(llama, queue_size=4))
     try:
         with ThreadServer(create_app(settings, services)) as live:
+            live.services = services  # type: ignore[attr-defined]
             yield live
     finally:
         services.close()
@@ -195,6 +196,8 @@ def test_use_switches_a_running_server_live(tmp_path: Path, folders: dict[str, P
         assert r.returncode == 2 and "installed: other" in r.stderr
         time.sleep(2.5)  # a poll of the choice later
         assert c.get("/api/health").json()["model"] == "other.gguf"
+        # The switch is a live choice: the settings stay as they were built.
+        assert live.services.settings.llm.model_path == DEFAULT_MODEL  # type: ignore[attr-defined]
     # The choice holds for the next start too (it is a settings layer of this data dir).
     assert load_settings(data_dir=data).llm.model_path == (folders["models"] / "other.gguf"
                                                            ).resolve()
@@ -242,6 +245,8 @@ def test_voices_add_and_use(tmp_path: Path, folders: dict[str, Path],
         while httpx.get(live.url + "/api/health").json()["voice"] != "joe-two":
             assert time.monotonic() < deadline, "the server did not take the new voice"
             time.sleep(0.2)
+        settings = live.services.settings  # type: ignore[attr-defined]
+        assert settings.voice.default_voice == DEFAULT_VOICE  # a live choice, not a setting
         # Speech in the default voice now comes from joe-two, the only voice in the folder.
         speech = httpx.post(live.url + "/v1/audio/speech", timeout=120,
                             json={"input": "Hello.", "voice": "alloy", "response_format": "wav"})

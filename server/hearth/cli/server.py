@@ -1,0 +1,38 @@
+"""`hearth serve`: the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+
+from hearth.cli.common import Commands, add_command
+from hearth.cli.flags import read_settings
+from hearth.config import Settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hearth.api.app import create_app
+
+    settings = read_settings(args)
+    _check_exposure(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    return 0
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Before loading any model: refuse to listen on the LAN without accounts."""
+    from hearth.accounts import Accounts, is_loopback
+    from hearth.store import Store
+
+    store = Store(settings.db_path)
+    try:
+        Accounts(store, loopback_only=is_loopback(settings.server.host)).check_exposure(
+            settings.server.host)
+    finally:
+        store.close()
+
+
+def register(commands: Commands) -> None:
+    add_command(commands, "serve", serve, help="start the HTTP API (default 127.0.0.1:8000)")

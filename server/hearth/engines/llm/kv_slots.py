@@ -1,0 +1,88 @@
+"""Where the local model keeps the KV caches of conversations it is not serving, so
+interleaved conversations do not re-evaluate their whole prompt each time they take
+turns; and `keep_heap_small`, which keeps that copying from growing the heap."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Parked:
+    slot: int
+    size: int
+    tokens: list[int]
+
+
+class ParkedCaches:
+    """The KV caches of conversations not being served, most recent first.
+
+    Each has a slot of one full window's bytes, allocated and touched when the
+    model loads, and llama.cpp copies straight in and out of it: the memory is
+    taken once and stays flat however conversations come and go. The least
+    recently served conversation gives up its slot to a newer one.
+    """
+
+    def __init__(self, slots: int, slot_bytes: int) -> None:
+        self.slot_bytes = slot_bytes
+        self._slots = [(ctypes.c_uint8 * slot_bytes)() for _ in range(slots)]
+        for slot in self._slots:
+            ctypes.memset(slot, 0, slot_bytes)  # make it resident now, not as caches grow
+        self._free = list(range(slots))
+        self._parked: OrderedDict[str, _Parked] = OrderedDict()
+        if slots:
+            log.info("keeping %d conversations' KV caches, %.0f MiB each",
+                     slots, slot_bytes / 2**20)
+
+    def park(self, session: str, ctx: object, tokens: list[int], keep: str | None) -> None:
+        """Copy sequence 0's cache out for `session`, evicting any but `keep` (restored next)."""
+        import llama_cpp
+
+        if session in self._parked:
+            self._free.append(self._parked.pop(session).slot)
+        if not self._free:
+            oldest = next((s for s in self._parked if s != keep), None)
+            if oldest is None:
+                return
+            self._free.append(self._parked.pop(oldest).slot)
+        slot = self._free.pop()
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if size > self.slot_bytes:  # cannot happen for one window; never overrun the slot
+            log.warning("KV state of %d bytes exceeds its %d-byte slot", size, self.slot_bytes)
+            self._free.append(slot)
+            return
+        written = llama_cpp.llama_state_seq_get_data(ctx, self._slots[slot], self.slot_bytes, 0)
+        self._parked[session] = _Parked(slot, written, tokens)
+
+    def restore(self, session: str, ctx: object) -> list[int] | None:
+        """Load `session`'s cache into sequence 0 and give its tokens, or None if not kept."""
+        import llama_cpp
+
+        parked = self._parked.pop(session, None)
+        if parked is None:
+            return None
+        self._free.append(parked.slot)
+        loaded = llama_cpp.llama_state_seq_set_data(ctx, self._slots[parked.slot], parked.size, 0)
+        return parked.tokens if loaded == parked.size else None
+
+
+def keep_heap_small() -> None:
+    """Ask glibc to hand large freed blocks back to the system.
+
+    Parking a conversation's KV cache copies 10-100 MB in and out of Python on
+    every switch. glibc raises its mmap threshold after such blocks are freed and
+    then serves them from per-thread heaps it never shrinks, so a busy server's
+    memory creeps up. A fixed threshold keeps big blocks mmapped (returned on
+    free) and two arenas bound the thread heaps. Not glibc: nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: 1 MiB, and no longer adjusted
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass

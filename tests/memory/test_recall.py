@@ -1,0 +1,58 @@
+"""Recall on the real models: an old fact comes back, time words pick their time, and one
+user's memories never reach another."""
+
+from __future__ import annotations
+
+import time
+
+from hearth.chat import ImportItem
+from tests.utils.conversations import DAY, history, window_text
+
+
+def test_a_fact_stated_200_turns_ago_is_recalled(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    start = time.time() - 30 * DAY
+    said = {4: "My sister Alba lives in Reykjavik and keeps bees on her roof."}
+    ids = services.chat.import_messages(user, conversation.id, history(240, start, said))
+    window = services.chat.window(user, conversation.id, "Where does my sister Alba live?")
+    text = window_text(window)
+    assert "Reykjavik" in text
+    recalled = {i for m in window.memories for i in m.message_ids}
+    assert ids[4] in recalled, "the source of the memory is named"
+    assert ids[4] not in next(b for b in window.blocks if b.name == "recent_turns").message_ids
+    assert window.tokens + services.chat.context.reply_reserve <= services.model.n_ctx
+
+
+def test_time_words_prefer_memories_of_that_time(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    now = time.time()
+    old = [ImportItem("user", "I went hiking in the mountains with Tom.", now - 40 * DAY),
+           ImportItem("assistant", "Lovely!", now - 40 * DAY + 60)]
+    recent = [ImportItem("user", "I went hiking by the lake with Tom.", now - 1 * DAY),
+              ImportItem("assistant", "Lovely!", now - 1 * DAY + 60)]
+    services.chat.import_messages(user, conversation.id, old + recent + history(60, now - 0.5 * DAY))
+    window = services.chat.window(user, conversation.id, "Where did we go hiking yesterday?")
+    first = window.memories[0]
+    assert "lake" in first.text
+
+
+def test_user_b_memories_never_reach_user_a(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    alice, bob = services.user, services.store.ensure_user("Bob")
+    secret = "My bank PIN is 4417 and I hide the spare key under the blue flowerpot."
+    bobs = services.chat.start_conversation(bob, 1)
+    services.chat.import_messages(bob, bobs.id, [ImportItem("user", secret, time.time() - DAY)])
+    services.memory.add_fact(user_id=bob.id, character_id=1, text="Bob hides a key under a "
+                             "blue flowerpot.", source_message_ids=[], said_at=time.time())
+    alices = services.chat.start_conversation(alice, 1)
+    services.chat.import_messages(alice, alices.id, history(20, time.time() - DAY))
+    window = services.chat.window(alice, alices.id, "Where is the spare key hidden? What's my PIN?")
+    text = window_text(window)
+    assert "4417" not in text and "flowerpot" not in text
+    assert all(not m.id.startswith("f") for m in window.memories)
+    # Bob, asking the same, gets his own memory back.
+    assert "4417" in window_text(services.chat.window(bob, bobs.id, "What's my bank PIN?"))

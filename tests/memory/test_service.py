@@ -1,0 +1,85 @@
+"""Memory upkeep on the real models: the index follows SQLite (rebuilt, caught up, forgotten),
+and the background writes facts and summaries."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+
+from tests.utils.conversations import DAY, history, replies, window_text
+
+
+def test_index_is_rebuilt_after_its_directory_is_deleted(start_services, tmp_path) -> None:  # noqa: ANN001
+    data = tmp_path / "rebuild"
+    services = start_services(data)
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    said = {2: "My grandmother's name was Ilse and she baked rye bread."}
+    services.chat.import_messages(user, conversation.id, history(80, time.time() - 9 * DAY, said))
+    before = services.memory.index.count()
+    services.close()
+    shutil.rmtree(data / "memory")
+
+    again = start_services(data)
+    assert again.memory.index.count() == 0
+    assert again.memory.catch_up() == before  # what the server runs at start-up
+    window = again.chat.window(user, conversation.id, "What was my grandmother called?")
+    assert "Ilse" in window_text(window)
+    assert again.memory.reindex() == len(again.store.message_ids())
+
+
+def test_background_writes_facts_and_summary(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"summary_tokens": 48}, max_reply_tokens=48)
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    services.chat.import_messages(user, conversation.id, history(110, time.time() - DAY))
+    said = "My name is Dana, I work as a nurse in Porto and I have two cats."
+    replies(services, user, [(conversation.id, said)])
+    facts = services.store.list_facts(user_id=user.id)
+    message_id = services.store.list_messages(conversation.id)[-2].id
+    assert facts, "the chat model should extract at least one fact"
+    assert all(f.source_message_ids == [message_id] for f in facts)
+    # Extraction again adds nothing: facts are deduplicated.
+    message = services.store.list_messages(conversation.id)[-2]
+    again = asyncio.run(services.memory.extract_facts(message, user=user.name, user_id=user.id,
+                                                      character_id=1))
+    assert again == [] and len(services.store.list_facts(user_id=user.id)) == len(facts)
+    # The window overflowed, so the turns that left it are summarised.
+    summary = services.store.get_summary(conversation.id)
+    assert summary is not None and summary[0] and summary[1] >= 1
+    # The facts are in the profile block of the next window that starts afresh.
+    fresh = services.chat.start_conversation(user, 1)
+    window = services.chat.window(user, fresh.id, "Do you remember me?")
+    assert facts[0].text in window.messages[0].content
+    assert next(b for b in window.blocks if b.name == "profile").tokens > 0
+
+
+def test_deleted_conversations_and_characters_leave_the_index(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user, memory = services.user, services.memory
+    character = services.store.create_character(
+        data={**services.store.get_character(1).data, "name": "Otto"}, avatar=None)
+    kept = services.chat.start_conversation(user, character.id)
+    gone = services.chat.start_conversation(user, character.id)
+    other = services.chat.start_conversation(user, 1)
+    services.chat.import_messages(user, kept.id, history(6, time.time() - DAY))
+    ids = services.chat.import_messages(user, gone.id, history(6, time.time() - DAY))
+    services.store.set_summary(gone.id, text="They talked about octopuses.", upto_message_id=ids[-1])
+    memory._index_summary(gone.id)
+    fact = memory.add_fact(user_id=user.id, character_id=character.id,
+                           text="User keeps an octopus.", source_message_ids=[ids[0]],
+                           said_at=time.time())
+    indexed = memory.index.indexed_ids()
+    assert {f"m{i}" for i in ids} | {f"s{gone.id}"} <= indexed
+
+    memory.forget_conversation(gone.id, services.store.delete_conversation(gone.id))
+    left = memory.index.indexed_ids()
+    assert not ({f"m{i}" for i in ids} | {f"s{gone.id}"}) & left
+    assert {f"m{m.id}" for m in services.store.list_messages(kept.id)} <= left
+
+    services.store.delete_character(character.id)
+    memory.forget_character(character.id)
+    others = {f"m{m.id}" for m in services.store.list_messages(other.id)}
+    assert memory.index.indexed_ids() == others, "Otto's messages and fact go, Ember's stay"
+    assert fact is not None and f"f{fact.id}" in left - others
