@@ -5,18 +5,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel
 
 from hearth.characters import parse_card, to_v3
+from hearth.chat import ImportItem
 from hearth.cli import build_parser
 from hearth.cli.flags import read_settings
 from hearth.config import Settings
+from hearth.memory import ids as memory_ids
+from hearth.memory.index import MemoryIndex
 from hearth.services import seed_default_character
 from hearth.store import Store
+from tests.conftest import make_settings
 from tests.utils.cards import as_json, rich_v3_data
 from tests.utils.live import ROOT, ProcessServer
 
@@ -168,3 +174,37 @@ def test_household_accounts_from_the_command_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "owner" in r.stderr
     assert hearth("users", "remove", "Bob", "--data-dir", data).returncode == 0
     assert "Bob" not in hearth("users", "list", "--data-dir", data).stdout
+
+
+def test_users_remove_forgets_their_memories_as_the_api_does(
+    start_services: Any, embedder: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    services = start_services(data)
+    alice, _ = services.accounts.init_owner("Alice")
+    bob, _ = services.accounts.add_member("Bob")
+    theirs: dict[str, set[str]] = {}
+    for user in (alice, bob):
+        conversation = services.chat.start_conversation(user, 1)
+        ids = services.chat.import_messages(user, conversation.id, [
+            ImportItem("user", f"{user.name} keeps bees on the roof.", time.time())])
+        fact = services.memory.add_fact(user_id=user.id, character_id=1,
+                                        text=f"{user.name} keeps bees.",
+                                        source_message_ids=ids, said_at=time.time())
+        assert fact is not None
+        messages = services.store.messages.list(conversation.id)
+        theirs[user.name] = {*map(memory_ids.message, (m.id for m in messages)), memory_ids.fact(fact.id)}
+    before = services.memory.index.indexed_ids()
+    assert theirs["Alice"] | theirs["Bob"] <= before
+    services.close()
+
+    r = hearth("users", "remove", "Bob", "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    assert "removed Bob and their 2 messages" in r.stdout
+
+    index = MemoryIndex(make_settings(data).index_path, embedder)
+    try:
+        # Bob's messages and facts left the index at once, not at the server's next start.
+        assert index.indexed_ids() == before - theirs["Bob"]
+    finally:
+        index.close()

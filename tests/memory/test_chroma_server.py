@@ -73,7 +73,7 @@ def test_sync_and_forget_a_user_on_the_server(
     again = start_on_server(data)
     assert again.memory.index.count() == count
     assert again.memory.sync() == 0  # built from this data and complete: nothing to redo
-    again.remove_user(bob)
+    again.people.remove(bob.id)
     assert not any(name.startswith(f"u{bob.id}_") for name in again.memory.index._names())
     window = again.chat.window(alice, conversations[alice.id].id, "What does my cat hate?")
     assert "vacuum" in window_text(window)

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import time
 
+from hearth.chat import ImportItem
 from hearth.memory import ids as memory_ids
 from tests.utils.conversations import DAY, history, replies, window_text
 
@@ -75,13 +76,38 @@ def test_deleted_conversations_and_characters_leave_the_index(start_services) ->
     indexed = memory.index.indexed_ids()
     assert {memory_ids.message(i) for i in ids} | {memory_ids.summary(gone.id)} <= indexed
 
-    memory.forget_conversation(gone.id, services.store.conversations.delete(gone.id))
+    services.conversations.delete(user, gone.id)  # what DELETE /api/conversations/{id} runs
     left = memory.index.indexed_ids()
     assert not ({memory_ids.message(i) for i in ids} | {memory_ids.summary(gone.id)}) & left
     assert {memory_ids.message(m.id) for m in services.store.messages.list(kept.id)} <= left
 
-    services.store.characters.delete(character.id)
-    memory.forget_character(character.id)
+    services.characters.delete(character.id)  # DELETE /api/characters/{id}
     others = {memory_ids.message(m.id) for m in services.store.messages.list(other.id)}
     assert memory.index.indexed_ids() == others, "Otto's messages and fact go, Ember's stay"
     assert fact is not None and memory_ids.fact(fact.id) in left - others
+
+
+def test_edited_and_deleted_messages_follow_in_the_index(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user, index = services.user, services.memory.index
+    conversation = services.conversations.start(user, 1).conversation
+    said, reply = services.chat.import_messages(user, conversation.id, [
+        ImportItem("user", "My bicycle is green.", time.time() - DAY),
+        ImportItem("assistant", "A green bicycle, lovely.", time.time() - DAY + 5)])
+
+    def indexed_text(message_id: int) -> str | None:
+        found = index.get([memory_ids.message(message_id)])
+        return found[0].text if found else None
+
+    assert indexed_text(said) == "My bicycle is green."
+    # PATCH /api/messages/{id}: the index holds the new wording, not the old one.
+    services.conversations.edit_message(user, said, content="My bicycle is red.")
+    assert indexed_text(said) == "My bicycle is red."
+    greeting = services.conversations.messages(user, conversation.id)[0]
+    assert len(greeting.swipes) > 1
+    services.conversations.edit_message(user, greeting.id, swipe_index=1)
+    assert indexed_text(greeting.id) == services.store.messages.get(greeting.id,
+                                                                    user_id=user.id).content
+    # DELETE /api/messages/{id}: it leaves the index too.
+    services.conversations.delete_message(user, reply)
+    assert indexed_text(reply) is None and indexed_text(said) is not None

@@ -10,57 +10,46 @@ from typing import TYPE_CHECKING
 
 from hearth.cli.common import Commands, add_command, add_group, out
 from hearth.cli.flags import read_settings
-from hearth.config import Settings
 
 if TYPE_CHECKING:
-    from hearth.store import Store
+    from hearth.services import Characters
 
 
 @contextmanager
-def _characters(args: argparse.Namespace) -> Iterator[tuple[Settings, Store]]:
-    from hearth.services import seed_default_character
+def _characters(args: argparse.Namespace) -> Iterator[Characters]:
+    """The API's characters service over the database (nothing here touches the index)."""
+    from hearth.services import Characters, seed_default_character
     from hearth.store import Store
 
     settings = read_settings(args)
     store = Store(settings.db_path)
     seed_default_character(store)
     try:
-        yield settings, store
+        yield Characters(store, None, settings)
     finally:
         store.close()
 
 
 def list_characters(args: argparse.Namespace) -> int:
-    with _characters(args) as (settings, store):
-        for c in store.characters.list():
+    with _characters(args) as characters:
+        for c in characters.all():
             out(f"{c.id:>4}  {c.name}")
     return 0
 
 
 def import_card(args: argparse.Namespace) -> int:
-    from hearth import characters as cards
-
-    with _characters(args) as (settings, store):
-        raw = Path(args.file).read_bytes()
-        card = cards.parse_card(raw, max_bytes=settings.limits.max_card_bytes)
-        c = store.characters.create(data=card.data, avatar=card.avatar)
+    with _characters(args) as characters:
+        c = characters.import_card(Path(args.file).read_bytes())
         out(f"imported {c.name} as character {c.id}")
     return 0
 
 
 def export_card(args: argparse.Namespace) -> int:
-    import json
-
-    from hearth import characters as cards
-
-    with _characters(args) as (settings, store):
-        c = store.characters.get(args.id)
+    with _characters(args) as characters:
         path = Path(args.file)
-        if path.suffix.lower() == ".json":
-            path.write_text(json.dumps(cards.to_v3(c.data), ensure_ascii=False, indent=2))
-        else:
-            path.write_bytes(cards.card_to_png(c.data, store.characters.avatar(c.id)))
-        out(f"exported {c.name} to {path}")
+        card = characters.export(args.id, "json" if path.suffix.lower() == ".json" else "png")
+        path.write_bytes(card.content)
+        out(f"exported {card.character.name} to {path}")
     return 0
 
 

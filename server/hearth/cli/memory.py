@@ -12,41 +12,31 @@ from hearth.cli.flags import read_settings
 from hearth.config import Settings
 
 if TYPE_CHECKING:
-    from hearth.engines.embed import MiniLMEmbedder
-    from hearth.memory.index import MemoryIndex
+    from hearth.memory.service import Memory
     from hearth.store import Store
 
 
 @contextmanager
-def _opened(
-    args: argparse.Namespace,
-) -> Iterator[tuple[Settings, Store, MiniLMEmbedder, MemoryIndex]]:
-    """The settings, the database and the index, closed again when the command ends."""
-    from hearth.engines.embed import MiniLMEmbedder
-    from hearth.memory.index import MemoryIndex
+def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, Store, Memory]]:
+    """The settings, the database and the memory index, closed again when the command ends.
+    No chat model: reindexing embeds and stores."""
+    from hearth.services import open_memory
     from hearth.store import Store
 
     settings = read_settings(args)
     store = Store(settings.db_path)
-    embedder = MiniLMEmbedder(settings.memory.embedder_dir)
-    index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
-                        database=settings.memory.chroma_database)
+    memory = open_memory(settings, store)
     try:
-        yield settings, store, embedder, index
+        yield settings, store, memory
     finally:
-        index.close()
+        memory.index.close()
         store.close()
 
 
 def reindex(args: argparse.Namespace) -> int:
-    from hearth.memory.service import Memory
-
-    with _opened(args) as (settings, store, embedder, index):
-        # Reindexing embeds and stores; it needs no chat model.
-        memory = Memory(store=store, index=index, embedder=embedder, model=None,
-                        settings=settings)
+    with _opened(args) as (settings, store, memory):
         n = memory.reindex()
-        out(f"reindexed {n} messages and {index.count() - n} facts and summaries "
+        out(f"reindexed {n} messages and {memory.index.count() - n} facts and summaries "
             f"into {settings.memory.chroma_url or settings.index_path}")
     return 0
 
@@ -54,7 +44,8 @@ def reindex(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     from hearth.memory.service import database_generation
 
-    with _opened(args) as (settings, store, embedder, index):
+    with _opened(args) as (settings, store, memory):
+        index = memory.index
         out(f"{index.count()} memories indexed, {len(store.messages.ids())} messages stored")
         stamp = index.stamp()
         if not stamp.complete or stamp.generation != database_generation(store):

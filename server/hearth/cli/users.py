@@ -71,9 +71,18 @@ def list_users(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
+    from hearth.services import People, open_memory
+
+    settings = read_settings(args)
     with _household(args) as (store, accounts):
-        # Their memories leave the index when the server next starts (catch-up).
-        n = len(accounts.remove(store.people.get_by_name(args.name)))
+        user = store.people.get_by_name(args.name)
+        # As the API does: their memories leave the index too (no chat model needed).
+        memory = open_memory(settings, store) if settings.memory.enabled else None
+        try:
+            n = People(accounts, memory).remove(user.id)
+        finally:
+            if memory is not None:
+                memory.index.close()
         out(f"removed {args.name} and their {n} messages")
     return 0
 

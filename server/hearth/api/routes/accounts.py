@@ -138,7 +138,7 @@ def revoke_token(services: ServicesDep, user: CurrentUser, token_id: Id) -> Resp
 
 @private.get("/users")
 def list_users(services: ServicesDep, owner: Owner) -> list[UserOut]:
-    return [UserOut.of(u) for u in services.store.people.list()]
+    return [UserOut.of(u) for u in services.people.all()]
 
 
 @private.post("/users", status_code=201)
@@ -155,5 +155,5 @@ def remove_user(services: ServicesDep, owner: Owner, user_id: Id) -> Response:
     """Remove a member with their conversations, memories and facts."""
     if services.accounts.single_user:
         raise InvalidInput(NO_ACCOUNTS)
-    services.remove_user(services.store.people.get(user_id))
+    services.people.remove(user_id)
     return Response(status_code=204)

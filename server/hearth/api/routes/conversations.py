@@ -1,12 +1,9 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
-from fastapi.responses import StreamingResponse
 
 from hearth.api.deps import CurrentUser, ServicesDep
 from hearth.api.schemas import (
@@ -21,10 +18,8 @@ from hearth.api.schemas import (
     ReplyOut,
     UsageOut,
 )
+from hearth.api.streaming import respond
 from hearth.chat import ReplyDelta, TurnEvent, TurnFinished, TurnStarted
-from hearth.errors import HearthError, InvalidInput
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 messages_router = APIRouter(prefix="/api/messages", tags=["conversations"])
@@ -45,45 +40,26 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
-async def _event_stream(first: TurnEvent, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
-    async with aclosing(events):  # type: ignore[type-var]
-        event = first
-        while True:
-            if isinstance(event, TurnStarted):
-                user_message = event.user_message and MessageOut.of(event.user_message)
-                yield _sse("start", {"user_message": user_message and user_message.model_dump()})
-            elif isinstance(event, ReplyDelta):
-                yield _sse("delta", {"text": event.text})
-            else:
-                yield _sse("message", _reply(event).model_dump())
-            try:
-                event = await anext(events)
-            except StopAsyncIteration:
-                return
-            except HearthError as e:
-                yield _sse("error", {"error": {"code": e.code, "message": e.message}})
-                return
-            except Exception:
-                log.exception("reply failed mid-stream")
-                message = "the reply failed on the server; see its log"
-                yield _sse("error", {"error": {"code": "internal_error", "message": message}})
-                return
+class NativeEvents:
+    """Hearth's own wire format: `start`, `delta`..., `message`; or `error`."""
 
+    def frames(self, event: TurnEvent) -> Iterator[str]:
+        if isinstance(event, TurnStarted):
+            user_message = event.user_message and MessageOut.of(event.user_message)
+            yield _sse("start", {"user_message": user_message and user_message.model_dump()})
+        elif isinstance(event, ReplyDelta):
+            yield _sse("delta", {"text": event.text})
+        else:
+            yield _sse("message", _reply(event).model_dump())
 
-async def _respond(events: AsyncIterator[TurnEvent], stream: bool) -> Response | ReplyOut:
-    # Pull the first event here: errors raised before anything is stored become a 4xx.
-    first = await anext(events)
-    if stream:
-        return StreamingResponse(
-            _event_stream(first, events),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    async with aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            if isinstance(event, TurnFinished):
-                return _reply(event)
-    raise RuntimeError("turn ended without a reply")
+    def error(self, code: str, message: str) -> str:
+        return _sse("error", {"error": {"code": code, "message": message}})
+
+    def end(self) -> Iterator[str]:
+        return iter(())
+
+    def reply(self, first: TurnStarted, last: TurnFinished) -> ReplyOut:
+        return _reply(last)
 
 
 @router.post("", status_code=201)
@@ -91,29 +67,26 @@ def create_conversation(
     services: ServicesDep, user: CurrentUser, body: ConversationIn
 ) -> ConversationWithMessages:
     """Start a conversation with a character; it opens with the character's greeting."""
-    conversation = services.chat.start_conversation(user, body.character_id)
-    messages = [MessageOut.of(m) for m in services.store.messages.list(conversation.id)]
-    return ConversationWithMessages(**ConversationOut.of(conversation).model_dump(), messages=messages)
+    started = services.conversations.start(user, body.character_id)
+    return ConversationWithMessages(**ConversationOut.of(started.conversation).model_dump(),
+                                    messages=[MessageOut.of(m) for m in started.messages])
 
 
 @router.get("")
 def list_conversations(services: ServicesDep, user: CurrentUser) -> list[ConversationOut]:
-    return [ConversationOut.of(c) for c in services.store.conversations.list(user_id=user.id)]
+    return [ConversationOut.of(c) for c in services.conversations.all(user)]
 
 
 @router.get("/{conversation_id}")
 def get_conversation(
     services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> ConversationOut:
-    return ConversationOut.of(services.store.conversations.get(conversation_id, user_id=user.id))
+    return ConversationOut.of(services.conversations.get(user, conversation_id))
 
 
 @router.delete("/{conversation_id}", status_code=204)
 def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> Response:
-    services.store.conversations.get(conversation_id, user_id=user.id)
-    deleted = services.store.conversations.delete(conversation_id)
-    if services.memory is not None:
-        services.memory.forget_conversation(conversation_id, deleted)
+    services.conversations.delete(user, conversation_id)
     return Response(status_code=204)
 
 
@@ -121,8 +94,7 @@ def delete_conversation(services: ServicesDep, user: CurrentUser, conversation_i
 def list_messages(
     services: ServicesDep, user: CurrentUser, conversation_id: Id
 ) -> list[MessageOut]:
-    services.store.conversations.get(conversation_id, user_id=user.id)
-    return [MessageOut.of(m) for m in services.store.messages.list(conversation_id)]
+    return [MessageOut.of(m) for m in services.conversations.messages(user, conversation_id)]
 
 
 @router.post(
@@ -132,7 +104,8 @@ def list_messages(
 async def send_message(
     services: ServicesDep, user: CurrentUser, conversation_id: Id, body: MessageIn
 ) -> Response | ReplyOut:
-    return await _respond(services.chat.send(user, conversation_id, body.content), body.stream)
+    events = services.chat.send(user, conversation_id, body.content)
+    return await respond(events, NativeEvents(), stream=body.stream)
 
 
 @router.post(
@@ -145,34 +118,19 @@ async def regenerate(
 ) -> Response | ReplyOut:
     """A new alternative for the last reply, kept beside the old ones as swipes."""
     stream = body.stream if body else True
-    return await _respond(services.chat.regenerate(user, conversation_id), stream)
+    events = services.chat.regenerate(user, conversation_id)
+    return await respond(events, NativeEvents(), stream=stream)
 
 
 @messages_router.patch("/{message_id}")
 def edit_message(
     services: ServicesDep, user: CurrentUser, message_id: Id, body: MessagePatch
 ) -> MessageOut:
-    message = services.store.messages.get(message_id, user_id=user.id)
-    if body.content is None and body.swipe_index is None:
-        raise InvalidInput("nothing to change: give `content` and/or `swipe_index`")
-    if body.swipe_index is not None and body.swipe_index >= len(message.swipes):
-        raise InvalidInput(
-            f"swipe_index {body.swipe_index} is out of range: this message has "
-            f"{len(message.swipes)} alternative(s), numbered from 0"
-        )
-    if body.content is not None:
-        services.chat.check_content(body.content)
-    edited = services.store.messages.edit(message, content=body.content,
-                                          swipe_index=body.swipe_index)
-    if services.memory is not None:
-        services.memory.index_messages([edited.id])
-    return MessageOut.of(edited)
+    return MessageOut.of(services.conversations.edit_message(
+        user, message_id, content=body.content, swipe_index=body.swipe_index))
 
 
 @messages_router.delete("/{message_id}", status_code=204)
 def delete_message(services: ServicesDep, user: CurrentUser, message_id: Id) -> Response:
-    services.store.messages.get(message_id, user_id=user.id)
-    services.store.messages.delete(message_id)
-    if services.memory is not None:
-        services.memory.forget([message_id])
+    services.conversations.delete_message(user, message_id)
     return Response(status_code=204)

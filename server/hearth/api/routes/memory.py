@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -26,9 +25,6 @@ from hearth.api.schemas import (
     iso,
 )
 from hearth.chat import ImportItem
-from hearth.errors import Conflict
-from hearth.memory.service import Memory
-from hearth.services import Services
 from hearth.store import Fact
 
 router = APIRouter(prefix="/api", tags=["memory"])
@@ -38,12 +34,6 @@ def _fact(f: Fact) -> FactOut:
     return FactOut(id=f.id, character_id=f.character_id, text=f.text,
                    source_message_ids=f.source_message_ids, said_at=iso(f.said_at),
                    updated_at=iso(f.updated_at))
-
-
-def _memory(services: Services) -> Memory:
-    if services.memory is None:
-        raise Conflict("long-term memory is turned off (memory.enabled = false)")
-    return services.memory
 
 
 @router.post("/conversations/{conversation_id}/context")
@@ -75,14 +65,11 @@ async def search(
     character_id: Id, limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[MemoryOut]:
     """Your memories with a character that best match `q` (hybrid recall, as a turn would)."""
-    memory = _memory(services)
-    character = services.store.characters.get(character_id)
-    found = await asyncio.to_thread(
-        memory.recall, q, user_id=user.id, character_id=character.id, now=datetime.now(UTC),
-        exclude=set(), names=(user.name, character.name), limit=limit)
+    found = await asyncio.to_thread(services.memories.search, user, q,
+                                    character_id=character_id, limit=limit)
     return [MemoryOut(id=m.id, kind=m.kind, text=m.text, said_at=iso(m.ts),
                       source_message_ids=list(m.message_ids), score=round(m.score, 6))
-            for m in found[:limit]]
+            for m in found]
 
 
 @router.post("/conversations/{conversation_id}/import", status_code=201)
@@ -103,8 +90,7 @@ async def import_history(
 @router.get("/conversations/{conversation_id}/summary")
 def summary(services: ServicesDep, user: CurrentUser, conversation_id: Id) -> SummaryOut:
     """The rolling summary of what has left the conversation's window."""
-    services.store.conversations.get(conversation_id, user_id=user.id)
-    found = services.store.summaries.find(conversation_id)
+    found = services.conversations.summary(user, conversation_id)
     if found is None:
         return SummaryOut(conversation_id=conversation_id, text="", upto_message_id=None,
                           updated_at=None)
@@ -117,29 +103,21 @@ def list_facts(
     services: ServicesDep, user: CurrentUser, character_id: Id | None = None
 ) -> list[FactOut]:
     """What the characters know about you, oldest first."""
-    return [_fact(f) for f in services.store.facts.list(user_id=user.id,
-                                                        character_id=character_id)]
+    return [_fact(f) for f in services.memories.facts(user, character_id)]
 
 
 @router.post("/facts", status_code=201)
 def add_fact(services: ServicesDep, user: CurrentUser, body: FactIn) -> FactOut:
-    memory = _memory(services)
-    services.store.characters.get(body.character_id)
-    fact = memory.add_fact(user_id=user.id, character_id=body.character_id,
-                           text=body.text.strip(), source_message_ids=[], said_at=time.time())
-    if fact is None:
-        raise Conflict("that fact is already known; edit the existing one instead")
-    return _fact(fact)
+    return _fact(services.memories.add_fact(user, character_id=body.character_id,
+                                            text=body.text))
 
 
 @router.patch("/facts/{fact_id}")
 def edit_fact(services: ServicesDep, user: CurrentUser, fact_id: Id, body: FactPatch) -> FactOut:
-    memory = _memory(services)
-    return _fact(memory.edit_fact(fact_id, user_id=user.id, text=body.text.strip()))
+    return _fact(services.memories.edit_fact(user, fact_id, body.text))
 
 
 @router.delete("/facts/{fact_id}", status_code=204)
 def delete_fact(services: ServicesDep, user: CurrentUser, fact_id: Id) -> Response:
-    memory = _memory(services)
-    memory.delete_fact(fact_id, user_id=user.id)
+    services.memories.delete_fact(user, fact_id)
     return Response(status_code=204)

@@ -12,28 +12,25 @@ the character. The response says which in its own `X-Hearth-Conversation` header
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import aclosing
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from hearth.api.deps import CurrentUser, ServicesDep
 from hearth.api.schemas import Id
+from hearth.api.streaming import respond
 from hearth.chat import ReplyDelta, TurnEvent, TurnFinished, TurnStarted
 from hearth.engines.llm import Usage
-from hearth.errors import HearthError, InvalidInput, NotFound
+from hearth.errors import InvalidInput, NotFound
 from hearth.services import Services
 from hearth.store import Character
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -65,7 +62,7 @@ def _slug(name: str) -> str:
 def models(services: Services) -> dict[str, Character]:
     """Model id -> character. The id is the name's slug ("Ember" -> "ember"); characters
     whose names give the same slug get their id appended ("ember-2", "ember-7")."""
-    characters = services.store.characters.list()
+    characters = services.characters.all()
     taken = Counter(_slug(c.name) for c in characters)
     found: dict[str, Character] = {}
     for c in characters:
@@ -230,43 +227,55 @@ def _data(payload: object) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _chunks(first: TurnStarted, events: AsyncIterator[TurnEvent], model: str,
-                  include_usage: bool) -> AsyncIterator[str]:
-    assert first.user_message is not None
-    head: dict[str, Any] = {"id": f"chatcmpl-{first.user_message.id}",
-                            "object": "chat.completion.chunk", "created": int(time.time()),
-                            "model": model}
-    if include_usage:
-        head["usage"] = None  # as OpenAI: only the last chunk carries it
+class OpenAIChunks:
+    """OpenAI's wire format: `chat.completion.chunk` objects, a last one with `usage` when
+    asked for, and `data: [DONE]`; or one `chat.completion` without a stream."""
 
-    def chunk(delta: dict[str, str], finish_reason: str | None = None) -> str:
+    def __init__(self, model: str, include_usage: bool, headers: dict[str, str]) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.headers = headers
+        self.head: dict[str, Any] = {}
+        self.said = False  # the stored reply starts at its first non-space
+
+    def _chunk(self, delta: dict[str, str], finish_reason: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
-        return _data({**head, "choices": [choice]})
+        return _data({**self.head, "choices": [choice]})
 
-    async with aclosing(events):  # type: ignore[type-var]
-        yield chunk({"role": "assistant", "content": ""})
-        said = False  # the stored reply starts at its first non-space
-        try:
-            async for event in events:
-                if isinstance(event, ReplyDelta):
-                    text = event.text if said else event.text.lstrip()
-                    if text:
-                        said = True
-                        yield chunk({"content": text})
-                elif isinstance(event, TurnFinished):
-                    yield chunk({}, _finish_reason(event.usage))
-                    if include_usage:
-                        usage = CompletionUsage.of(event.usage).model_dump()
-                        yield _data({**head, "choices": [], "usage": usage})
-        except HearthError as e:
-            yield _data({"error": {"code": e.code, "message": e.message}})
-            return
-        except Exception:
-            log.exception("reply failed mid-stream")
-            yield _data({"error": {"code": "internal_error",
-                                   "message": "the reply failed on the server; see its log"}})
-            return
-    yield "data: [DONE]\n\n"
+    def frames(self, event: TurnEvent) -> Iterator[str]:
+        if isinstance(event, TurnStarted):
+            assert event.user_message is not None
+            self.head = {"id": f"chatcmpl-{event.user_message.id}",
+                         "object": "chat.completion.chunk", "created": int(time.time()),
+                         "model": self.model}
+            if self.include_usage:
+                self.head["usage"] = None  # as OpenAI: only the last chunk carries it
+            yield self._chunk({"role": "assistant", "content": ""})
+        elif isinstance(event, ReplyDelta):
+            text = event.text if self.said else event.text.lstrip()
+            if text:
+                self.said = True
+                yield self._chunk({"content": text})
+        else:
+            yield self._chunk({}, _finish_reason(event.usage))
+            if self.include_usage:
+                usage = CompletionUsage.of(event.usage).model_dump()
+                yield _data({**self.head, "choices": [], "usage": usage})
+
+    def error(self, code: str, message: str) -> str:
+        return _data({"error": {"code": code, "message": message}})
+
+    def end(self) -> Iterator[str]:
+        yield "data: [DONE]\n\n"
+
+    def reply(self, first: TurnStarted, last: TurnFinished) -> Response:
+        assert first.user_message is not None
+        out = ChatCompletionOut(
+            id=f"chatcmpl-{first.user_message.id}", created=int(time.time()), model=self.model,
+            usage=CompletionUsage.of(last.usage),
+            choices=[Choice(message=CompletionMessage(content=last.message.content),
+                            finish_reason=_finish_reason(last.usage))])
+        return JSONResponse(out.model_dump(), headers=self.headers)
 
 
 @router.post(
@@ -292,22 +301,7 @@ async def create_chat_completion(
         chat.conversation_for, user, character.id, conversation_id=conversation_id,
         thread=body.user)
     headers = {CONVERSATION_HEADER: str(conversation.id)}
-    events = chat.send(user, conversation.id, content, params)
-    # The first event comes once the user's message is stored: errors before it are a 4xx.
-    first = await anext(events)
-    assert isinstance(first, TurnStarted) and first.user_message is not None
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _chunks(first, events, model, include_usage), media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    async with aclosing(events):  # type: ignore[type-var]
-        async for event in events:
-            if isinstance(event, TurnFinished):
-                out = ChatCompletionOut(
-                    id=f"chatcmpl-{first.user_message.id}", created=int(time.time()),
-                    model=model, usage=CompletionUsage.of(event.usage),
-                    choices=[Choice(message=CompletionMessage(content=event.message.content),
-                                    finish_reason=_finish_reason(event.usage))])
-                return JSONResponse(out.model_dump(), headers=headers)
-    raise RuntimeError("turn ended without a reply")
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    wire = OpenAIChunks(model, include_usage, headers)
+    return await respond(chat.send(user, conversation.id, content, params), wire,
+                         stream=body.stream, headers=headers)

@@ -1,4 +1,9 @@
-"""The long-lived parts of a running Hearth, built once from settings and shared."""
+"""The long-lived parts of a running Hearth, built once from settings and shared.
+
+`Services` also holds one service per resource (`conversations`, `characters`,
+`people`, `memories`): each workflow that the API and the CLI share is one method
+there, which keeps the memory index in step with the database.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,14 @@ from hearth.engines.tts import PiperSynthesizer, Synthesizer
 from hearth.jobs import Jobs
 from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
+from hearth.services.characters import Characters
+from hearth.services.conversations import Conversations
+from hearth.services.memories import Memories
+from hearth.services.people import People
 from hearth.store import Store, User
+
+__all__ = ["Characters", "Conversations", "Memories", "People", "Services", "open_memory",
+           "seed_default_character"]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +46,22 @@ class Services:
     chat: Chat
     accounts: Accounts
     choices: Choices  # the model and default voice in use: `hearth ... use` replaces it
+    conversations: Conversations = field(init=False)
+    characters: Characters = field(init=False)
+    people: People = field(init=False)
+    memories: Memories = field(init=False)
     _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
     _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
     _transcriber_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.conversations = Conversations(self.store, self.chat, self.memory)
+        self.characters = Characters(self.store, self.memory, self.settings, self.speaker)
+        self.people = People(self.accounts, self.memory)
+        self.memories = Memories(self.store, self.memory)
 
     @classmethod
     def start(
@@ -55,11 +77,7 @@ class Services:
                                queue_per_user=settings.llm.queue_per_user)
         memory = None
         if settings.memory.enabled:
-            embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
-            index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
-                                database=settings.memory.chroma_database)
-            memory = Memory(store=store, index=index, embedder=embedder, model=model,
-                            settings=settings)
+            memory = open_memory(settings, store, model=model, embedder=embedder)
         jobs = Jobs()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
         accounts = Accounts(store, loopback_only=is_loopback(settings.server.host))
@@ -69,12 +87,6 @@ class Services:
     def user(self) -> User:
         """Whom the CLI acts as by default: the owner, or the single local user."""
         return self.accounts.local_user()
-
-    def remove_user(self, user: User) -> None:
-        """Remove a member and forget everything that was theirs, index included."""
-        self.accounts.remove(user)
-        if self.memory is not None:
-            self.memory.forget_user(user.id)
 
     def speaker(self) -> Synthesizer:
         """The speech synthesizer, made on first use; each voice loads when first spoken."""
@@ -99,6 +111,16 @@ class Services:
         if close_model is not None:
             close_model()
         self.store.close()
+
+
+def open_memory(settings: Settings, store: Store, *, model: ModelOwner | None = None,
+                embedder: Embedder | None = None) -> Memory:
+    """The memory index over `store`. Without a chat model it indexes, recalls and forgets,
+    but writes no summaries or facts (the CLI's case). Close it with `memory.index.close()`."""
+    embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
+    index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
+                        database=settings.memory.chroma_database)
+    return Memory(store=store, index=index, embedder=embedder, model=model, settings=settings)
 
 
 def seed_default_character(store: Store) -> None:
