@@ -78,6 +78,20 @@ def test_a_settings_flag_wins_over_the_environment_and_the_file(
     assert settings.server.cors_origins == ["http://a:3000", "http://b:3000"]
 
 
+def test_settings_that_do_not_validate_are_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = str(tmp_path / "data")
+    clash = hearth("users", "list", "--data-dir", data, "--llm.backend", "remote")
+    assert clash.returncode == 2 and "Traceback" not in clash.stderr
+    assert "llm.remote_url is empty" in clash.stderr
+    monkeypatch.setenv("HEARTH_LLM__N_CTX", "5")  # the environment is checked as well
+    low = hearth("users", "list", "--data-dir", data)
+    assert low.returncode == 2 and "Traceback" not in low.stderr
+    assert "llm.n_ctx" in low.stderr and "256" in low.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made
+
+
 def test_state_survives_a_server_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with ProcessServer(data, "--n-ctx", "2048") as live:
@@ -193,7 +207,8 @@ def test_users_remove_forgets_their_memories_as_the_api_does(
                                         source_message_ids=ids, said_at=time.time())
         assert fact is not None
         messages = services.store.messages.list(conversation.id)
-        theirs[user.name] = {*map(memory_ids.message, (m.id for m in messages)), memory_ids.fact(fact.id)}
+        theirs[user.name] = {memory_ids.message(m.id) for m in messages} | {
+            memory_ids.fact(fact.id)}
     before = services.memory.index.indexed_ids()
     assert theirs["Alice"] | theirs["Bob"] <= before
     services.close()

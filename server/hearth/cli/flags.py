@@ -23,6 +23,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from hearth.config import Settings, load_settings
+from hearth.errors import InvalidInput
 
 # The short flags these settings always had; README, scripts and tests use them.
 SHORT_FLAGS = {
@@ -126,7 +127,13 @@ def read_settings(args: argparse.Namespace) -> Settings:
             overrides[flag.field] = value
         else:
             overrides.setdefault(flag.section, {})[flag.field] = value
-    return load_settings(**overrides)
+    try:
+        return load_settings(**overrides)
+    except ValidationError as e:  # a value from the file or the environment, or two that clash
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}"
+                             for err in e.errors())
+        raise InvalidInput(f"the settings are not usable ({problems}); fix hearth.toml, the "
+                           "HEARTH_* variable or the flag") from None
 
 
 def _checker(annotation: Any, constraints: tuple[Any, ...]) -> Callable[[str], Any]:

@@ -36,6 +36,7 @@ __all__ = ["Characters", "Conversations", "Memories", "People", "Services", "ope
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Services:
     settings: Settings
