@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -52,6 +52,7 @@ class TurnFinished:
 
 
 TurnEvent = TurnStarted | ReplyDelta | TurnFinished
+TurnStream = AsyncGenerator[TurnEvent, None]  # close it (aclosing) to stop a turn early
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class Chat:
         await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
 
     async def send(self, user: User, conversation_id: int, content: str,
-                   params: SamplingParams | None = None) -> AsyncIterator[TurnEvent]:
+                   params: SamplingParams | None = None) -> TurnStream:
         """Store the user's message, then stream and store the reply (sampled with `params`,
         by default the configured ones)."""
         content = self.check_content(content)
@@ -248,7 +249,7 @@ class Chat:
                     self._after(user, conversation, stored, event.message)
                 yield event
 
-    async def regenerate(self, user: User, conversation_id: int) -> AsyncIterator[TurnEvent]:
+    async def regenerate(self, user: User, conversation_id: int) -> TurnStream:
         """A new alternative for the last reply (kept as a swipe), or a reply to a lone user
         message."""
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
@@ -280,7 +281,7 @@ class Chat:
     async def _reply(
         self, window: Window, conversation: Conversation, target: Message | None,
         params: SamplingParams | None = None,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> TurnStream:
         parts: list[str] = []
         usage: Usage | None = None
         stored: Message | None = None

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 from fastapi import Response
 from fastapi.responses import StreamingResponse
 
-from hearth.chat import TurnEvent, TurnFinished, TurnStarted
+from hearth.chat import TurnEvent, TurnFinished, TurnStarted, TurnStream
 from hearth.errors import HearthError
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class WireFormat(Protocol[Reply_co]):
         ...
 
 
-async def respond(events: AsyncIterator[TurnEvent], wire: WireFormat[Reply], *, stream: bool,
+async def respond(events: TurnStream, wire: WireFormat[Reply], *, stream: bool,
                   headers: dict[str, str] | None = None) -> Response | Reply:
     # Pull the first event here: errors raised before anything is stored become a 4xx.
     first = await anext(events)
@@ -53,16 +53,16 @@ async def respond(events: AsyncIterator[TurnEvent], wire: WireFormat[Reply], *, 
     if stream:
         return StreamingResponse(_stream(first, events, wire), media_type="text/event-stream",
                                  headers={**(headers or {}), **STREAM_HEADERS})
-    async with aclosing(events):  # type: ignore[type-var]
+    async with aclosing(events):
         async for event in events:
             if isinstance(event, TurnFinished):
                 return wire.reply(first, event)
     raise RuntimeError("turn ended without a reply")
 
 
-async def _stream(first: TurnStarted, events: AsyncIterator[TurnEvent],
+async def _stream(first: TurnStarted, events: TurnStream,
                   wire: WireFormat[object]) -> AsyncIterator[str]:
-    async with aclosing(events):  # type: ignore[type-var]
+    async with aclosing(events):
         for frame in wire.frames(first):
             yield frame
         while True:

@@ -49,6 +49,7 @@ from hearth.voice.speakable import SentenceSplitter
 
 if TYPE_CHECKING:
     from hearth.chat import Chat
+    from hearth.choices import Choices
     from hearth.config import Settings
     from hearth.engines.stt import Transcriber
     from hearth.engines.tts import Synthesizer
@@ -68,6 +69,9 @@ class VoiceServices(Protocol):
 
     @property
     def chat(self) -> Chat: ...
+
+    @property
+    def choices(self) -> Choices: ...
 
     def speaker(self) -> Synthesizer: ...
 
@@ -268,7 +272,7 @@ class VoiceSession:
 
         try:
             replies = self.services.chat.send(self.user, self.conversation_id, text)
-            async with aclosing(replies):  # type: ignore[type-var]
+            async with aclosing(replies):
                 async for event in replies:
                     if isinstance(event, chat.TurnStarted):
                         assert event.user_message is not None
