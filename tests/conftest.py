@@ -25,14 +25,18 @@ from tests.utils.live import ThreadServer
 from tests.utils.speech import SpeechMaker
 
 TEST_N_CTX = 2048
+TEST_CLIENT_HOST = "testserver"  # the host name of Starlette's TestClient
 
 
 def make_settings(data_dir: Path, memory: dict[str, Any] | None = None, **llm: Any) -> Settings:
-    """Settings for tests: a small window and greedy decoding, so runs repeat."""
+    """Settings for tests: a small window and greedy decoding, so runs repeat. Starlette's
+    TestClient names its server "testserver", so that name is known too (the Host checks
+    are tested with names that are not)."""
     return load_settings(
         data_dir=data_dir,
         llm={"n_ctx": TEST_N_CTX, "temperature": 0.0, "seed": 7, "max_reply_tokens": 96, **llm},
         memory=memory or {},
+        server={"allowed_hosts": [TEST_CLIENT_HOST]},
     )
 
 

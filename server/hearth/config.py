@@ -49,6 +49,30 @@ class ServerSettings(BaseModel):
         [], description="Web origins on the LAN allowed to call the API from a browser "
         "(e.g. 'http://192.168.1.20:3000'); empty: none (CORS off)."
     )
+    allowed_hosts: list[str] = Field(
+        [], description="Extra names the server is reached by (e.g. 'hearth.local'), beside "
+        "localhost, its listen address and, on the LAN, this machine's name and addresses; "
+        "requests naming any other host are refused (DNS rebinding)."
+    )
+    timeout_headers: float = Field(
+        10.0, ge=1, le=600, description="Seconds a client has to send a request's headers "
+        "(from connecting, or from its first byte); then the connection is closed."
+    )
+    timeout_body: float = Field(
+        30.0, ge=1, le=3600, description="Seconds a client has to send a request's whole "
+        "body once the server reads it; then 408 and the connection is closed."
+    )
+    timeout_keep_alive: int = Field(
+        5, ge=1, le=600, description="Seconds an idle kept-alive connection stays open."
+    )
+    voice_idle_seconds: float = Field(
+        300.0, ge=1, le=86400, description="A voice WebSocket that sends no audio and no "
+        "message for this long is closed (code 4408)."
+    )
+    voice_sockets_per_person: int = Field(
+        4, ge=1, le=1000, description="Voice WebSockets one person may have open at once; "
+        "the next is closed with code 4429."
+    )
 
 
 class LLMSettings(BaseModel):

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.api.deps import get_user
+from hearth.api.origins import HostAndOriginCheck
 from hearth.api.routes import (
     accounts,
     characters,
@@ -28,6 +29,8 @@ from hearth.api.routes import (
     transcriptions,
     voice,
 )
+from hearth.api.security_headers import SecurityHeaders
+from hearth.api.slow_clients import BodyTimeout
 from hearth.backup import watch_restores
 from hearth.choices import follow_choices
 from hearth.config import Settings
@@ -128,6 +131,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.voice_sockets = voice.OpenSockets(settings.server.voice_sockets_per_person)
 
     @app.exception_handler(HearthError)
     async def hearth_error(request: Request, exc: HearthError) -> JSONResponse:
@@ -145,8 +149,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed",
+                408: "too_slow"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), **(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -180,8 +185,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    app.add_middleware(BodyTimeout, seconds=settings.server.timeout_body)
     if settings.server.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
                            allow_credentials=True, allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(HostAndOriginCheck, server=settings.server)  # outside CORS: first
+    app.add_middleware(SecurityHeaders)
     return app
 

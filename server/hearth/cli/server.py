@@ -13,11 +13,15 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hearth.api.app import create_app
+    from hearth.api.slow_clients import header_timeout_protocol
 
     settings = read_settings(args)
     _check_exposure(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="info")
+    server = settings.server
+    uvicorn.run(app, host=server.host, port=server.port, log_level="info",
+                http=header_timeout_protocol(server.timeout_headers),
+                timeout_keep_alive=server.timeout_keep_alive)
     return 0
 
 

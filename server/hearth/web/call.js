@@ -12,7 +12,7 @@ const MAX_QUEUED_FRAMES = 500; // 10 s heard while the socket (re)opens, sent on
 const LEAD_S = 0.05; // the first piece of a reply starts this far ahead: no click, no gap
 const PLAYED_EVERY_MS = 100;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // reconnecting, then every 8 s
-const FINAL_CLOSE = new Set([4401, 4403, 4404]); // signed out, not allowed, no such chat
+const FINAL_CLOSE = new Set([4401, 4403, 4404, 4429]); // signed out, not allowed, no such chat, too many calls
 
 export class Call {
   // token: optional API token. A browser cannot set headers on a WebSocket, and the server

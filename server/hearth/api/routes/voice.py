@@ -17,6 +17,8 @@ import json
 import logging
 import struct
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import Any, assert_never
 
@@ -26,6 +28,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from hearth.api.deps import get_services, get_user
 from hearth.api.schemas import Id
 from hearth.errors import HearthError
+from hearth.services import Services
 from hearth.voice.events import (
     Error,
     Interrupted,
@@ -79,6 +82,14 @@ class SocketOutput:
             except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sent after the close
                 self.closed = True
             return not self.closed
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket once no send is under way; later sends are dropped."""
+        async with self._lock:
+            if not self.closed:
+                self.closed = True
+                with suppress(WebSocketDisconnect, RuntimeError):  # the client left first
+                    await self.ws.close(code=code, reason=reason)
 
     def cancel(self, turn: int) -> float | None:
         return None  # sent audio cannot be recalled: the `interrupted` event tells the client
@@ -142,26 +153,68 @@ class FrameRate:
         return True
 
 
+class TooManySockets(HearthError):
+    status = 429
+    code = "too_many_sockets"
+
+
+class OpenSockets:
+    """How many voice sockets each person has open, against a cap (one per app)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: dict[int, int] = {}
+
+    @contextmanager
+    def held(self, user_id: int) -> Iterator[None]:
+        if self.open.get(user_id, 0) >= self.limit:
+            raise TooManySockets(
+                f"you have {self.limit} voice sockets open already "
+                "(server.voice_sockets_per_person); end a call first")
+        self.open[user_id] = self.open.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            self.open[user_id] -= 1
+            if not self.open[user_id]:
+                del self.open[user_id]
+
+
 @router.websocket("/api/voice")
 async def voice(ws: WebSocket, conversation: Id) -> None:
     services = get_services(ws)
-    limits = services.settings.limits
+    sockets: OpenSockets = ws.app.state.voice_sockets
     await ws.accept()
     output = SocketOutput(ws)
     try:
         user = get_user(ws, services)  # 4401 without a valid token, 4404 for others' ids
-        session = VoiceSession(services, user, conversation, output)
+        with sockets.held(user.id):  # 4429 past the cap
+            session = VoiceSession(services, user, conversation, output)
+            await _serve(ws, services, session, output)
     except HearthError as e:
         await output.event(Error(e.code, e.message))
         await ws.close(code=4000 + e.status)
-        return
+
+
+async def _serve(ws: WebSocket, services: Services, session: VoiceSession,
+                 output: SocketOutput) -> None:
+    """Ready the session, then feed it what the client sends until it hangs up or idles."""
+    limits = services.settings.limits
+    idle = services.settings.server.voice_idle_seconds
     await asyncio.to_thread(services.transcriber)  # loaded once, before the first turn waits on it
-    await output.event(Ready(conversation, input_rate=session.input_rate,
+    await output.event(Ready(session.conversation_id, input_rate=session.input_rate,
                              output_rate=session.rate))
     rate = FrameRate(limits.max_ws_frames_per_second)
     try:
         while True:
-            message = await ws.receive()
+            try:
+                message = await asyncio.wait_for(ws.receive(), idle)
+            except TimeoutError:
+                await output.event(Error("idle", (
+                    f"no audio and no message for {idle:g} seconds "
+                    "(server.voice_idle_seconds): this socket is closed; connect again to talk")))
+                await output.close(4408, f"idle for {idle:g} s")
+                break
             if message["type"] == "websocket.disconnect":
                 break
             if not rate.allow():
