@@ -12,6 +12,7 @@ hashed with scrypt. A web login gets a session token that expires.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -49,6 +50,12 @@ def check_password(password: str, stored: str | None) -> bool:
         return False
     salt, digest = (base64.b64decode(x) for x in stored.split("$")[1:])
     return hmac.compare_digest(hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT), digest)
+
+
+@functools.cache
+def _unmatchable_hash() -> str:
+    """A hash no password matches, checked in place of a missing one (made once)."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def token_digest(token: str) -> str:
@@ -169,11 +176,13 @@ class Accounts:
     def login(self, name: str, password: str, *, label: str = "web session") -> tuple[User, str]:
         """A session token for a name and password; repeated failures are slowed down."""
         key = name.strip().casefold()
-        self._check_attempts(key)
+        self._reserve_attempt(key)  # counted as failed until the password checks out
         user = self.store.people.find_by_name(name.strip())
         stored = self.store.people.password_hash(user.id) if user else None
-        if user is None or not check_password(password, stored):
-            self._fail(key)
+        # An unknown name (or one without a password) costs the same hash as a known
+        # one, so the time of the answer does not tell which names exist.
+        matches = check_password(password, stored or _unmatchable_hash())
+        if user is None or stored is None or not matches:
             raise Unauthorized("wrong name or password")
         with self._lock:
             self._failures.pop(key, None)
@@ -182,16 +191,15 @@ class Accounts:
     def logout(self, token: str) -> None:
         self.store.tokens.delete_digest(token_digest(token))
 
-    def _check_attempts(self, key: str, limit: int = 5, window: float = 60.0) -> None:
+    def _reserve_attempt(self, key: str, limit: int = 5, window: float = 60.0) -> None:
+        """Count an attempt as a failure before its slow password check, so attempts
+        made at once cannot all pass the limit; a success clears the count."""
         with self._lock:
-            recent = self._failures.get(key)
+            recent = self._failures.setdefault(key, deque())
             now = time.monotonic()
             while recent and now - recent[0] > window:
                 recent.popleft()
-            if recent and len(recent) >= limit:
+            if len(recent) >= limit:
                 raise TooManyAttempts(
                     f"too many failed logins for this name; wait {int(window)} seconds")
-
-    def _fail(self, key: str) -> None:
-        with self._lock:
-            self._failures.setdefault(key, deque()).append(time.monotonic())
+            recent.append(now)
