@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from hearth.errors import Conflict, InvalidInput, NotFound
 from hearth.memory.service import RESTORE_GENERATION, database_generation
 from hearth.store import Store
+from hearth.store.private import private_file
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def backup(db_path: Path, dest: Path, *, force: bool = False) -> Snapshot:
     partial = dest.with_name(dest.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
+        private_file(partial)  # a backup holds everything: its owner's eyes only
         with closing(sqlite3.connect(db_path, timeout=30)) as live, \
                 closing(sqlite3.connect(partial)) as out:
             live.backup(out)  # one step: one read transaction, so one moment's data

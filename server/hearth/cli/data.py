@@ -57,6 +57,9 @@ def export(args: argparse.Namespace) -> int:
     if dest is None:
         out(text)
     else:
+        from hearth.store.private import private_file
+
+        private_file(dest)  # everything one person said: theirs to read only
         dest.write_text(text + "\n", encoding="utf-8")
         sys.stderr.write(f"exported {args.user}'s data to {dest}\n")
     return 0
