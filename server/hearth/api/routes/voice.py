@@ -210,6 +210,8 @@ async def _serve(ws: WebSocket, services: Services, session: VoiceSession,
             try:
                 message = await asyncio.wait_for(ws.receive(), idle)
             except TimeoutError:
+                if session.turn is not None and session.turn.busy(time.time()):
+                    continue  # a reply being made or heard: the client listens, it is not idle
                 await output.event(Error("idle", (
                     f"no audio and no message for {idle:g} seconds "
                     "(server.voice_idle_seconds): this socket is closed; connect again to talk")))
