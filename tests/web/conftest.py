@@ -114,14 +114,24 @@ def viewport() -> dict[str, int]:
 
 
 @pytest.fixture()
-def page(browser: Any, viewport: dict[str, int]) -> Iterator[Any]:
-    """A fresh context (no cookies) and page; uncaught page errors show with a failure."""
+def csp_refusals() -> list[str]:
+    """What the page's Content-Security-Policy refused (Chromium says so on its console)."""
+    return []
+
+
+@pytest.fixture()
+def page(browser: Any, viewport: dict[str, int], csp_refusals: list[str]) -> Iterator[Any]:
+    """A fresh context (no cookies) and page; uncaught page errors show with a failure,
+    and anything the page's Content-Security-Policy refused fails the test."""
     context = browser.new_context(viewport=viewport)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("pageerror", lambda e: print(f"page error: {e}"))  # noqa: T201 - shown on failure
+    page.on("console", lambda m: csp_refusals.append(m.text)
+            if "Content Security Policy" in m.text else None)
     yield page
     context.close()
+    assert not csp_refusals, f"the web client broke its own policy: {csp_refusals}"
 
 
 def log_in(page: Any, web_server: WebServer) -> None:
