@@ -18,13 +18,15 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from hearth.api.app import create_app
 from tests.utils.live import ProcessServer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc, sets rlimits")
@@ -244,23 +246,22 @@ def test_one_person_may_open_only_so_many_voice_sockets(hearth: ProcessServer) -
         second.send(SILENT_FRAME)  # the other one is still open
 
 
-def test_the_voice_socket_cap_is_per_person(start_services: object, tmp_path: Path) -> None:
+def test_the_voice_socket_cap_is_per_person(start_services: Any) -> None:
     """With accounts, one person at the cap leaves another's calls alone."""
-    from fastapi.testclient import TestClient
-
-    from hearth.api.app import create_app
-
-    services = start_services()  # type: ignore[operator]
-    settings = services.settings.model_copy(update={"server": services.settings.server
-                                                    .model_copy(update={"voice_sockets_per_person": 1})})
+    services = start_services()
+    server = services.settings.server.model_copy(update={"voice_sockets_per_person": 1})
+    settings = services.settings.model_copy(update={"server": server})
     _, olive = services.accounts.init_owner("Olive")
     _, bram = services.accounts.add_member("Bram")
     with TestClient(create_app(settings, services)) as client:
-        def socket_of(token: str):  # noqa: ANN202
+
+        def socket_of(token: str) -> Any:
+            key = {"Authorization": f"Bearer {token}"}
             conversation = client.post("/api/conversations", json={"character_id": 1},
-                                       headers={"Authorization": f"Bearer {token}"}).json()["id"]
+                                       headers=key).json()["id"]
             return client.websocket_connect(f"/api/voice?conversation={conversation}",
-                                            headers={"Authorization": f"Bearer {token}"})
+                                            headers=key)
+
         with socket_of(olive) as first:
             assert first.receive_json()["type"] == "ready"
             with socket_of(olive) as refused:

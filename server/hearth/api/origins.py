@@ -87,7 +87,8 @@ class HostAndOriginCheck:
     def _origin_allowed(self, origin: str, host: str, scope: Scope) -> bool:
         if origin.rstrip("/").lower() in self.origins or "*" in self.origins:
             return True
-        scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
+        scheme: str = scope["scheme"]
+        scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
         if host:
             name, port = _split_host(host)
         else:

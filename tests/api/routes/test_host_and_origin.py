@@ -4,7 +4,9 @@ page, curl and SDKs (no `Origin`) keep working."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,16 +134,12 @@ def test_on_the_lan_the_machine_is_known_by_its_name_and_address() -> None:
     assert "192.168.1.5" in lan and "192.168.1.5" not in loopback
     assert {"localhost", "127.0.0.1", "::1"} <= loopback and "0.0.0.0" not in everywhere
     assert "hearth.home" in everywhere
-    import socket
-
     short = socket.gethostname().lower().split(".")[0]
     assert {short, f"{short}.local"} <= lan and f"{short}.local" not in loopback
 
 
 def _asgi_answer(server: ServerSettings, scope: dict[str, Any]) -> int:
     """Run the check on one request with a real ASGI exchange; the status it answers."""
-    import asyncio
-
     sent: list[Message] = []
 
     async def ok(scope: Scope, receive: Receive, send: Send) -> None:
