@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import av
 import numpy as np
@@ -145,6 +146,89 @@ def test_audio_over_the_limit_is_refused_without_decoding_it_all() -> None:
         decode(minutes, max_seconds=2)
     assert caught.value.status == 413 and "2 seconds" in caught.value.message
     assert len(decode(encode(np.zeros(RATE, np.int16), RATE, "flac"), max_seconds=2)) == RATE
+
+
+def wav_saying(*, rate: int = RATE, channels: int = 1, bits: int = 16, tag: int = 1,
+               data: bytes = bytes(64), data_size: int | None = None) -> bytes:
+    """A wav whose header says what it is told to, sizes of a stream (0xFFFFFFFF) included."""
+    align = channels * bits // 8 & 0xFFFF
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, tag, channels, rate,
+        rate * max(1, align) & 0xFFFFFFFF, align, bits,
+        b"data", len(data) if data_size is None else data_size,
+    ) + data
+
+
+def pyav_file_at(container: str, codec: str, rate: int) -> bytes:
+    """A few stereo samples in another container whose header states the rate (aiff, caf)."""
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as c:
+        stream = c.add_stream(codec, rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 40), np.int16), format="s16",
+                                           layout="stereo")
+        frame.sample_rate, frame.pts = rate, 0
+        c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    return out.getvalue()
+
+
+# The 63-byte wav of issue 14: RIFF size 0xFFFFFFFF, 2 channels, 214,040,035 Hz, 8-bit,
+# 19 bytes of samples. FFmpeg's resampler sized its filters for that rate: 10 s of CPU.
+ISSUE_14_WAV = wav_saying(rate=214_040_035, channels=2, bits=8, data=bytes(19))
+# Refusing a header costs well under a millisecond; before the fix each of these took 10-13 s
+# of CPU (the aiff and caf cases 4-13 s, by rate). A bound of 1 s of this thread's CPU time
+# (not wall time, so other work on the machine does not count) is an order of magnitude
+# under the failure and three over the cost.
+REFUSE_CPU_SECONDS = 1.0
+HEADER_LIES = {
+    "the 63-byte wav of issue 14": (ISSUE_14_WAV, "214040035 Hz in 2 channel"),
+    "0 Hz": (wav_saying(rate=0), "0 Hz"),
+    "1 Hz": (wav_saying(rate=1, data=bytes(4096)), "1 Hz"),
+    "4 GHz": (wav_saying(rate=0xFFFFFFFF), "4294967295 Hz"),
+    "0 channels": (wav_saying(channels=0), "0 channel"),
+    "65535 channels": (wav_saying(channels=65535, data=bytes(4096)), "65535 channel"),
+    "9 channels": (wav_saying(channels=9, data=bytes(900)), "9 channel"),
+    "0-bit samples": (wav_saying(bits=0), "0-bit"),
+    "3-bit samples": (wav_saying(bits=3), "3-bit"),
+    "65535-bit samples": (wav_saying(bits=65535), "65535-bit"),
+    "float of 16 bits": (wav_saying(tag=3, bits=16), "16-bit"),
+    "aiff at 214 MHz": (pyav_file_at("aiff", "pcm_s16be", 214_040_035), "214040035 Hz"),
+    "caf at 214 MHz": (pyav_file_at("caf", "pcm_s16le", 214_040_035), "214040035 Hz"),
+}
+
+
+@pytest.mark.parametrize("case", HEADER_LIES)
+def test_a_header_that_lies_is_refused_before_decoding(case: str) -> None:
+    data, words = HEADER_LIES[case]
+    started = time.thread_time()
+    with pytest.raises(InvalidInput, match=words) as caught:
+        decode(data, max_seconds=60)
+    spent = time.thread_time() - started
+    assert caught.value.status == 422
+    assert "8000-192000 Hz with 1-8 channels" in caught.value.message or (
+        "send 8, 16, 24 or 32-bit PCM" in caught.value.message
+    )
+    assert spent < REFUSE_CPU_SECONDS, f"{spent:.2f} s of CPU to refuse {len(data)} bytes"
+
+
+def test_a_data_size_past_the_end_decodes_the_bytes_there() -> None:
+    """Sizes are not trusted either way: a wav claiming 2 GB of samples holds 1 s of them
+    (so does a streamed one, claiming 0xFFFFFFFF), and costs what that second costs."""
+    pcm = (np.sin(np.arange(RATE) / 5) * 8000).astype("<i2")
+    started = time.thread_time()
+    audio = decode(wav_saying(data=pcm.tobytes(), data_size=0x7FFFFFFF), max_seconds=60)
+    assert time.thread_time() - started < REFUSE_CPU_SECONDS
+    assert len(audio) == RATE
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (44_100, 2), (192_000, 8)])
+def test_the_rates_and_channels_recordings_have_still_decode(rate: int, channels: int) -> None:
+    tone = (np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate) * 8000).astype("<i2")
+    frames = np.repeat(tone[:, None], channels, axis=1)  # interleaved: every channel the same
+    audio = decode(wav_saying(rate=rate, channels=channels, data=frames.tobytes()),
+                   max_seconds=60)
+    assert abs(len(audio) - RATE // 2) < 200
+    assert float(np.sqrt(np.mean(audio**2))) == pytest.approx(8000 / 32768 / np.sqrt(2), rel=0.1)
 
 
 def _resampled(audio: np.ndarray, rate: int) -> np.ndarray:

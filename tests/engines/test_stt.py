@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hearth.config import load_settings
-from hearth.engines.stt import Segment, Transcriber, load_transcriber
+from hearth.engines.stt import Segment, Transcriber, _segments, load_transcriber
 from tests.utils.speech import RATE, SpeechMaker, silence, word_error_rate
 
 PHRASES = [
@@ -58,6 +58,30 @@ def test_concurrent_callers_each_get_their_own_text(
         texts = [t.text for t in pool.map(transcriber.transcribe, clips)]
     for expected, heard in zip(PHRASES[:2], texts, strict=True):
         assert word_error_rate(expected, heard) <= 0.2, heard
+
+
+def test_a_timestamp_past_the_audio_does_not_drop_the_words_after_it(
+    transcriber: Transcriber,
+) -> None:
+    """What tiny.en once made of "The kettle is on, come and have some tea." (2.5 s, spoken
+    by Piper): a timestamp at 7 s after two words. The rest is speech, not a made-up
+    segment past the end; a segment that starts in the silence after the speech still is."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(transcriber._model.hf_tokenizer, False, task="transcribe",
+                          language="en")
+
+    def at(seconds: float) -> int:
+        return int(tokenizer.timestamp_begin + round(seconds / 0.02))
+
+    slipped = [at(0.0), *tokenizer.encode(" The k"), at(7.0), at(7.0),
+               *tokenizer.encode(" is on, come and have some tea.")]
+    (segment,) = _segments(slipped, tokenizer, 2.46)
+    assert segment == Segment(0.0, 2.46, "The k is on, come and have some tea.")
+
+    made_up = [at(0.0), *tokenizer.encode(" Hello there."), at(1.8), at(2.4),
+               *tokenizer.encode(" Thank you."), at(3.0)]
+    assert _segments(made_up, tokenizer, 2.46) == [Segment(0.0, 1.8, "Hello there.")]
 
 
 def test_the_configured_model_loads_from_settings(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import functools
 import io
 import struct
 import threading
+import time
 
 import av
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hearth.engines.codec import SAMPLE_RATE, decode
@@ -20,6 +21,13 @@ from hearth.errors import HearthError
 from tests.fuzz.conftest import Tally
 
 HANG_SECONDS = 30.0
+# Every input here is a few KB and under 2 s of audio: decoding or refusing one costs
+# milliseconds of CPU (the slowest seen, ~0.1 s), while a header that lies about its rate
+# cost 10 s (issue 14). Thread CPU time, not wall time, so a busy machine does not count.
+CPU_SECONDS = 2.0
+# The 63-byte wav of issue 14: 214,040,035 Hz, 2 channels, 8-bit, 19 bytes of samples.
+ISSUE_14_WAV = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, 1,
+                           2, 214_040_035, 428_080_070, 2, 8, b"data", 19) + bytes(19)
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # (container, codec) of files a client might send
@@ -128,17 +136,21 @@ def float_wavs(draw: st.DrawFn) -> bytes:
 def decodes_or_refuses(raw: bytes, max_seconds: float) -> np.ndarray | None:
     """The decoder's contract, with a watchdog: a hang fails the test instead of the run."""
     outcome: list[object] = []
+    spent: list[float] = []
 
     def run() -> None:
+        started = time.thread_time()
         try:
             outcome.append(decode(raw, max_seconds=max_seconds))
         except BaseException as e:  # noqa: BLE001 - handed to the test thread
             outcome.append(e)
+        spent.append(time.thread_time() - started)
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(HANG_SECONDS)
     assert outcome, f"decode hung for {HANG_SECONDS} s on {len(raw)} bytes: {raw[:64]!r}"
+    assert spent[0] < CPU_SECONDS, f"{spent[0]:.1f} s of CPU on {len(raw)} bytes: {raw[:64]!r}"
     result = outcome[0]
     if isinstance(result, HearthError):
         assert 400 <= result.status < 500 and result.code
@@ -175,6 +187,7 @@ def test_real_files_damaged(tally: Tally, raw: bytes, limit: float) -> None:
 
 @settings(FUZZ, max_examples=200)
 @given(raw=wav_headers() | damaged(wav_headers()) | float_wavs(), limit=max_seconds)
+@example(raw=ISSUE_14_WAV, limit=60.0)
 def test_wav_headers_that_lie(tally: Tally, raw: bytes, limit: float) -> None:
     tally()
     decodes_or_refuses(raw, limit)

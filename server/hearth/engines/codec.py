@@ -33,6 +33,11 @@ SAMPLE_RATE = 16_000  # what the speech models read
 UNKNOWN_SIZE = 0xFFFFFFFF  # RIFF size of a wav whose length is not known yet
 GROUP_SECONDS = 5.0  # audio resampled per call while decoding
 MIN_PCM_RATE, MAX_PCM_RATE = 8_000, 48_000  # raw PCM accepted (`PcmConverter`)
+# Files accepted: telephone to studio rates, up to 7.1. FFmpeg's resampler builds filters
+# that grow with the input rate (a wav claiming 214 MHz cost 10 s of CPU for 19 bytes).
+MIN_RATE, MAX_RATE = 8_000, 192_000
+MAX_CHANNELS = 8
+_WAV_WIDTHS = {1: (8, 16, 24, 32), 3: (32, 64), 6: (8,), 7: (8,), 0xFFFE: (8, 16, 24, 32, 64)}
 # Downmix to mono as the mean of the channels (FFmpeg's default adds them at -3 dB,
 # which makes a stereo recording louder than its mono original, up to clipping).
 MONO = {"rematrix_maxval": "1.0"}
@@ -65,11 +70,13 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
     """Any audio file's first audio stream as float32 mono at `rate` Hz.
 
     Decoding stops as soon as the audio passes `max_seconds`, so a small file
-    that unpacks to hours costs no more than the limit. A damaged packet is
+    that unpacks to hours costs no more than the limit, and a rate or channel count
+    no recording has is refused before any of it is resampled. A damaged packet is
     skipped; a file cut short keeps what was decoded before the cut.
     """
     if not data:
         raise InvalidInput("the audio file is empty; record some speech and send it again")
+    _check_wav(data)
     chunks: list[np.ndarray] = []
     seconds = 0.0
     try:
@@ -84,6 +91,7 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
                 if seconds > max_seconds:
                     raise _too_long(max_seconds)
                 if converter is None or not converter.takes(frame):
+                    _check_shape(frame.sample_rate, len(frame.layout.channels))
                     # A new shape (say, a chained Ogg file changing its rate midway).
                     if converter is not None:
                         chunks += converter.flush()
@@ -102,6 +110,41 @@ def decode(data: bytes, *, max_seconds: float, rate: int = SAMPLE_RATE) -> np.nd
     # the speech models read -1..1.
     audio = np.nan_to_num(np.concatenate(chunks), nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(audio, -1.0, 1.0, out=audio)
+
+
+def _check_shape(rate: int, channels: int) -> None:
+    """Refuse a rate or channel count no recording has, before any work is spent on it."""
+    if not (MIN_RATE <= rate <= MAX_RATE and 1 <= channels <= MAX_CHANNELS):
+        raise InvalidInput(
+            f"the file says its audio is {rate} Hz in {channels} channel(s); send a recording "
+            f"at {MIN_RATE}-{MAX_RATE} Hz with 1-{MAX_CHANNELS} channels"
+        )
+
+
+def _check_wav(data: bytes) -> None:
+    """A wav's format chunk, checked before FFmpeg takes it at its word.
+
+    `decode` checks every file's decoded frames too; this gives a wav whose header
+    lies (0 Hz, 0 channels, 0-bit samples) a message that says which field is wrong.
+    The sizes are not checked: a streamed or cut-short wav reads to the end of the file.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    at = 12
+    while at + 8 <= len(data):
+        chunk, size = struct.unpack_from("<4sI", data, at)
+        if chunk == b"data":
+            return
+        if chunk == b"fmt " and size >= 16 and at + 24 <= len(data):
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, at + 8)
+            _check_shape(rate, channels)
+            if bits not in _WAV_WIDTHS.get(tag, (bits,)):
+                raise InvalidInput(
+                    f"the file says its samples are {bits}-bit, which its format (wav format "
+                    f"{tag:#06x}) does not have; send 8, 16, 24 or 32-bit PCM or 32-bit float"
+                )
+            return
+        at += 8 + size + (size & 1)
 
 
 def _too_long(max_seconds: float) -> TooLarge:

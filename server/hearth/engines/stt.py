@@ -196,6 +196,10 @@ def _segments(tokens: list[int], tokenizer: Any, duration: float) -> list[Segmen
             continue
         timestamp = token >= tokenizer.timestamp_begin
         at = (token - tokenizer.timestamp_begin) * 0.02 if timestamp else duration
+        if at > duration + PAD_SECONDS:
+            # A time the encoded audio does not have: a slip of the model, not the end of
+            # the speech ("the k <7.00> is on, come..." of 2.5 s); the words go on.
+            continue
         if text and start < duration - 0.1:
             segment = Segment(start, min(at, duration), _without_restart(tokenizer.decode(text)))
             if segments and _words(segments[-1].text).startswith(_words(segment.text)):

@@ -89,10 +89,14 @@ def test_compressed_formats_decode_back_to_speech(
 
 
 def test_default_mp3_says_the_input(client: httpx.Client, transcriber: Transcriber) -> None:
-    r = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": "nova", "input": TEXT})
+    # Piper's timing is random, so each run hears a different take: tiny.en heard this
+    # text with at most one word wrong in 80 takes (wav and mp3, measured); TEXT was once
+    # heard as "Beguard in his lovely this morning", three words of eleven missing.
+    said = "Please turn on the kitchen lights. I will see you tomorrow morning."
+    r = client.post("/v1/audio/speech", json={"model": "tts-1", "voice": "nova", "input": said})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
     heard = transcriber.transcribe(decode(r.content, max_seconds=60)).text
-    assert len(words(TEXT) & words(heard)) / len(words(TEXT)) >= 0.8, heard
+    assert len(words(said) & words(heard)) / len(words(said)) >= 0.8, heard
 
 
 def seconds(client: httpx.Client, text: str, **body: object) -> float:
@@ -109,7 +113,9 @@ def test_stage_directions_are_not_read_aloud(client: httpx.Client) -> None:
 
 
 def test_speed(client: httpx.Client) -> None:
-    assert seconds(client, TEXT, speed=2.0) / seconds(client, TEXT) < 0.7
+    # Not 0.5: pauses and padding do not scale. Measured over 30 takes of each, with
+    # Piper's random timing: 0.60-0.69 (mean 0.645, sd 0.013); 0.75 is 8 sd off the mean.
+    assert seconds(client, TEXT, speed=2.0) / seconds(client, TEXT) < 0.75
 
 
 @pytest.mark.parametrize(
