@@ -84,3 +84,30 @@ def test_model_requests_are_served_fairly_and_bounded(llama: LlamaModel) -> None
         assert finished == ["a1", "a2", "b1", "c1", "d1", "a3", "a4"]
 
     asyncio.run(run())
+
+
+def test_an_admitted_request_is_not_refused_when_the_queue_fills_meanwhile(
+    llama: LlamaModel,
+) -> None:
+    # A turn checks capacity, stores the user's message, then streams; others may fill the
+    # queue in between. Refusing it then would leave a stored message with no reply.
+    async def run() -> list[str]:
+        owner = ModelOwner(llama, queue_size=1, queue_per_user=1)
+        params = SamplingParams(max_tokens=4, temperature=0.0)
+        finished: list[str] = []
+
+        async def ask(user: int, name: str) -> None:
+            async for item in owner.stream(_prompt(owner, name), params, user=user):
+                if isinstance(item, Finished):
+                    finished.append(name)
+
+        owner.check_capacity(1)  # admitted: the queue is empty
+        tasks = [asyncio.create_task(ask(2, "b1")), asyncio.create_task(ask(3, "c1"))]
+        await asyncio.sleep(0.05)  # b1 runs, c1 waits: the queue is full now
+        with pytest.raises(Busy):
+            owner.check_capacity(4)
+        await ask(1, "a1")
+        await asyncio.gather(*tasks)
+        return finished
+
+    assert sorted(asyncio.run(run())) == ["a1", "b1", "c1"]

@@ -67,8 +67,10 @@ class ModelOwner:
         return self.model.count(text)
 
     def check_capacity(self, user: Hashable = None) -> None:
-        """Raise `Busy` when the wait queue (or this user's share of it) is full, before a
-        caller stores anything."""
+        """Raise `Busy` when the wait queue (or this user's share of it) is full. Callers
+        check before they store anything; `stream` does not check again, so a turn that
+        was admitted is never refused after its message is stored (meanwhile, others may
+        have filled the queue: it can run over its bound by the turns admitted at once)."""
         waiting = self._turns.waiting()
         if waiting >= self.queue_size:
             raise Busy(
@@ -102,7 +104,6 @@ class ModelOwner:
                 await asyncio.sleep(0.05)
             self._background_cancel = cancel
         else:
-            self.check_capacity(user)
             self._foreground += 1
             if self._background_cancel is not None:
                 self._background_cancel.set()
