@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 30.0  # Whisper reads audio in windows of this length
 SHORT_SECONDS = 20.0  # up to this long, only the utterance itself is encoded
-PAD_SECONDS = 1.0  # silence encoded after a short utterance
+PAD_SECONDS = 1.0  # silence encoded after a short utterance, at least
+BUCKET_SECONDS = 0.5  # a short utterance's padded length is a whole number of these
 TOKENS_PER_SECOND = 8  # decoding budget of a short utterance: fast speech is ~6
 NO_SPEECH = 0.6  # Whisper's no-speech probability above which unsure text is dropped
 
@@ -145,13 +146,21 @@ class Transcriber:
         )
 
     def _short(self, audio: np.ndarray, language: str, prompt: str | None) -> list[Segment]:
-        """Encode just this utterance (plus a little silence) and decode it greedily."""
+        """Encode just this utterance (plus a little silence) and decode it greedily.
+
+        The silence rounds the length up to a whole bucket: CTranslate2's oneDNN keeps
+        the convolutions it prepares for every input length it meets (about 0.3 MB
+        each, up to 1,024 of them), so lengths to the sample made the server's memory
+        grow with every new utterance; a few dozen buckets bound it.
+        """
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
         model = self._model
         duration = len(audio) / SAMPLE_RATE
-        padded = np.concatenate([audio, np.zeros(int(PAD_SECONDS * SAMPLE_RATE), np.float32)])
+        bucket = int(BUCKET_SECONDS * SAMPLE_RATE)
+        length = -(-(len(audio) + int(PAD_SECONDS * SAMPLE_RATE)) // bucket) * bucket
+        padded = np.concatenate([audio, np.zeros(length - len(audio), np.float32)])
         features = model.feature_extractor(padded)[:, :-1]
         features = np.ascontiguousarray(features[None, :, : features.shape[1] // 2 * 2])
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
