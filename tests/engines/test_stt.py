@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from hearth.config import load_settings
 from hearth.engines.stt import Segment, Transcriber, _segments, load_transcriber
+from tests.utils.heap import live_heap_bytes
 from tests.utils.speech import RATE, SpeechMaker, silence, word_error_rate
 
 PHRASES = [
@@ -96,22 +96,6 @@ def test_a_missing_model_folder_says_how_to_install_it(tmp_path: Path) -> None:
         Transcriber(tmp_path / "no-such-model")
 
 
-def _live_heap_bytes() -> int:
-    """Bytes glibc's malloc has handed out and not had back (mallinfo2's uordblks)."""
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]
-
-    try:
-        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError):
-        pytest.skip("needs glibc 2.33 or later (mallinfo2)")
-    mallinfo2.restype = MallInfo2
-    return int(mallinfo2().uordblks)
-
-
 def test_utterances_of_new_lengths_do_not_grow_memory(
     transcriber: Transcriber, speech: SpeechMaker
 ) -> None:
@@ -123,9 +107,9 @@ def test_utterances_of_new_lengths_do_not_grow_memory(
     cuts = [clip[: len(clip) - 640 * k] for k in range(32)]
     for audio in cuts[::2]:
         transcriber.transcribe(audio)
-    before = _live_heap_bytes()
+    before = live_heap_bytes()
     texts = [transcriber.transcribe(audio).text for audio in cuts[1::2]]
-    grown = _live_heap_bytes() - before
+    grown = live_heap_bytes() - before
     assert grown < 1.5 * 2**20, f"{grown / 2**20:.1f} MiB more for 16 new lengths"
     # The longest cut loses only the final silence: still the whole phrase.
     assert word_error_rate(PHRASES[1], texts[0]) <= 0.2, texts[0]
