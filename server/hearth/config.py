@@ -152,6 +152,11 @@ class MemorySettings(BaseModel):
         "hearth", min_length=3, max_length=63, description="Database on the Chroma server; "
         "each Hearth sharing one server needs its own (created on first use)."
     )
+    lorebook_regex_ms: int = Field(
+        250, ge=10, le=10_000, description="Time one lorebook regex key may search a turn's "
+        "text; a key that takes longer is turned off for its character until the lorebook "
+        "is edited (a card's runaway pattern)."
+    )
 
     @field_validator("embedder_dir")
     @classmethod

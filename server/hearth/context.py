@@ -93,6 +93,7 @@ class Turn:
     # (first time the user spoke to the character, last time before this conversation):
     # looked up only when a rebase or a first message needs them.
     times: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
+    lore_keys: lorebook.KeyRules = lorebook.KeyRules()
 
     @property
     def known_since(self) -> float | None:
@@ -217,7 +218,7 @@ class ContextBuilder:
         # With nothing scanned, only `constant` entries trigger.
         constant = [e.content for e in lorebook.select(
             turn.card.get("character_book"), [], budget=self.memory.lorebook_tokens,
-            count=self.model.count)]
+            count=self.model.count, rules=turn.lore_keys)]
         parts = [system_text(turn.card, user=turn.user, constant_lore=constant)]
         parts += [p for p in (state.profile, state.summary) if p]
         return ChatMessage("system", "\n\n".join(parts))
@@ -380,7 +381,8 @@ class ContextBuilder:
         if not isinstance(book, dict) or budget <= 0:
             return []
         texts = [m.content for m in turns] + [turn.new_message or ""]
-        return [e for e in lorebook.select(book, texts, budget=budget, count=self.model.count)
+        return [e for e in lorebook.select(book, texts, budget=budget, count=self.model.count,
+                                           rules=turn.lore_keys)
                 if not e.constant and memory_ids.lore(e.index) not in in_window]
 
     def _rebase(self, turn: Turn, clock: str,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, Field
 
+from hearth import lorebook
 from hearth.engines.llm import Usage
 from hearth.store import Character, Conversation, Message
 
@@ -25,6 +26,9 @@ class CharacterOut(BaseModel):
     name: str
     avatar_url: str
     data: dict[str, Any] = Field(description="The card's V3 `data` object, every field kept.")
+    warnings: list[str] = Field(
+        description="What Hearth turned off in this card and why (e.g. a lorebook regex key "
+        "that took too long), for the card's editor to show.")
     created_at: datetime
     updated_at: datetime
 
@@ -32,6 +36,8 @@ class CharacterOut(BaseModel):
     def of(cls, c: Character) -> CharacterOut:
         return cls(
             id=c.id, name=c.name, avatar_url=f"/api/characters/{c.id}/avatar", data=c.data,
+            warnings=lorebook.disabled_key_warnings(c.data.get("character_book"),
+                                                    c.lore_keys_off),
             created_at=iso(c.created_at), updated_at=iso(c.updated_at),
         )
 

@@ -93,6 +93,9 @@ class Characters:
         current = self.store.characters.get(character_id)
         data = cards.normalise_data(_merged(current.data, _card_data(patch)))
         self._check_voice(data, before=current.data)
+        if current.lore_keys_off and data["character_book"] != current.data["character_book"]:
+            # An edited lorebook gets its keys tried again (one search's time bound each).
+            self.store.characters.turn_on_lore_keys(character_id)
         return self.store.characters.update(character_id, data=data)
 
     def delete(self, character_id: int) -> None:
