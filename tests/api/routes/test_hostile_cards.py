@@ -11,7 +11,10 @@ from contextlib import contextmanager
 
 import httpx
 
+from hearth.characters import normalise_data
+from tests.api.routes.test_bad_input import assert_error, snapshot
 from tests.api.routes.test_conversations import new_conversation
+from tests.utils.cards import as_json
 from tests.utils.live import ThreadServer, sse_events
 
 # On "a" * 26 + "!": the issue's key takes ~11 s on the stdlib engine (main's) and
@@ -103,3 +106,88 @@ def test_runaway_lorebook_regex_neither_stalls_the_server_nor_runs_again(
     book["entries"][1]["keys"] = [r"/(\w+)$/"]
     r = client.patch(f"/api/characters/{character['id']}", json={"character_book": book})
     assert r.status_code == 200 and r.json()["warnings"] == []
+
+
+# -- cards too large for the event loop or the window ---------------------------------
+
+
+def many_small_objects(n: int) -> dict:
+    """A card whose JSON is n empty objects: cheap to send, slow to parse, check and copy."""
+    return {"spec": "chara_card_v2", "spec_version": "2.0",
+            "data": {"name": "Hoarder", "extensions": {"hoard": [{}] * n}}}
+
+
+def test_importing_a_card_of_many_objects_holds_up_no_one(
+    server: ThreadServer, client: httpx.Client
+) -> None:
+    raw = as_json(many_small_objects(1_900_000))  # 7.6 MB, under max_card_bytes
+    assert len(raw) < server.services.settings.limits.max_card_bytes
+    r, slowest = while_polled(server, lambda: client.post(
+        "/api/characters/import", files={"file": ("hoard.json", raw)}))
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    # On the event loop this card held health for ~6 s at idle; in a worker thread, health
+    # waits only for its share of the GIL (~0.6 s at idle, the test server runs in this
+    # process). 3 s: five times that, half the failure.
+    assert slowest < 3.0, f"health waited {slowest:.1f} s behind the import"
+    client.delete(f"/api/characters/{r.json()['id']}")  # type: ignore[attr-defined]
+
+
+def test_one_card_size_limit_on_every_write(server: ThreadServer, client: httpx.Client) -> None:
+    limit = server.services.settings.limits.max_card_bytes
+    half = "x" * (limit // 2 + 1024)
+    r = client.post("/api/characters", json={"name": "Big", "extensions": {"a": half, "b": half}})
+    assert_error(r, 413, "limit")
+    r = client.post("/api/characters", json={"name": "Big", "extensions": {"a": half}})
+    assert r.status_code == 201, r.text
+    big = r.json()
+    # Each change is under the limit; the card they would make is not.
+    r = client.patch(f"/api/characters/{big['id']}", json={"extensions": {"b": half}})
+    assert_error(r, 413, "max_card_bytes", "'extensions'")
+    stored = client.get(f"/api/characters/{big['id']}").json()
+    assert stored["data"]["extensions"] == {"a": half}  # nothing stored was lost
+
+    # A list of characters stays small, whatever their cards hold.
+    listed = client.get("/api/characters")
+    assert len(listed.content) < 100_000
+    summary = next(c for c in listed.json() if c["id"] == big["id"])
+    assert summary["name"] == "Big" and summary["avatar_url"] == big["avatar_url"]
+    client.delete(f"/api/characters/{big['id']}")
+
+
+def test_a_field_too_large_for_the_window_is_refused_when_written(
+    server: ThreadServer, client: httpx.Client
+) -> None:
+    n_ctx = server.services.model.n_ctx
+    description = "The lighthouse keeper tends the lamp. " * n_ctx  # ~8 tokens a sentence
+    r = client.post("/api/characters", json={"name": "Verbose", "description": description})
+    assert_error(r, 413, "'description'", "tokens", "window")
+    before = snapshot(client)
+    files = {"file": ("verbose.json", as_json({"name": "Verbose", "description": description}))}
+    assert_error(client.post("/api/characters/import", files=files), 413, "'description'")
+    otto = client.post("/api/characters", json={"name": "Otto"}).json()
+    r = client.patch(f"/api/characters/{otto['id']}", json={"mes_example": description})
+    assert_error(r, 413, "'mes_example'")
+    assert client.get(f"/api/characters/{otto['id']}").json()["data"]["mes_example"] == ""
+    # A card that fits is written as ever.
+    r = client.patch(f"/api/characters/{otto['id']}", json={"description": description[:2000]})
+    assert r.status_code == 200, r.text
+    client.delete(f"/api/characters/{otto['id']}")
+    assert snapshot(client) == before
+
+
+def test_a_turn_with_a_card_too_large_fails_fast_and_says_why(
+    server: ThreadServer, client: httpx.Client
+) -> None:
+    # Stored before cards were checked (or a smaller model since): 6 MB of description.
+    data = normalise_data({"name": "Stored", "description": "Words upon words. " * 350_000})
+    character = server.services.store.characters.create(data=data, avatar=None)
+    conversation = new_conversation(client, character.id)
+    start = time.monotonic()
+    r = client.post(f"/api/conversations/{conversation['id']}/context",
+                    json={"content": "Hello?"})
+    took = time.monotonic() - start
+    assert_error(r, 413, "'description'", "window")
+    # Tokenizing all 6 MB took 15-20 s; a window's worth takes milliseconds. 10 s leaves
+    # room for a busy machine.
+    assert took < 10, f"the refusal took {took:.1f} s"
+    client.delete(f"/api/characters/{character.id}")
