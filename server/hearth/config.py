@@ -226,6 +226,10 @@ class LimitSettings(BaseModel):
         1000.0, gt=0, description="Voice WebSocket frames a second (recorded audio may come "
         "faster than real time); frames beyond it are dropped."
     )
+    max_image_side: int = Field(
+        4096, ge=16, le=65535, description="Widest or tallest avatar in pixels (read from the "
+        "PNG header before anything decodes it: a small file can hold a huge image)."
+    )
 
 
 class WyomingSettings(BaseModel):

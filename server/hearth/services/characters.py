@@ -95,7 +95,10 @@ class Characters:
     def import_card(self, raw: bytes) -> Character:
         """A character from a V1/V2/V3 card file, PNG (its image becomes the avatar) or JSON.
         A Hearth voice the card names is kept even if it is not installed here."""
-        card = cards.parse_card(raw, max_bytes=self.settings.limits.max_card_bytes)
+        limits = self.settings.limits
+        card = cards.parse_card(raw, max_bytes=limits.max_card_bytes,
+                                max_image_bytes=limits.max_image_bytes,
+                                max_image_side=limits.max_image_side)
         self._check_card(card.data)
         return self.store.characters.create(data=card.data, avatar=card.avatar)
 
@@ -123,10 +126,12 @@ class Characters:
         return stored or cards.placeholder_avatar(character.name)
 
     def set_avatar(self, character_id: int, raw: bytes) -> Character:
-        """Replace the avatar with a PNG image (checked by content)."""
-        cards.check_image(raw, max_bytes=self.settings.limits.max_image_bytes)
+        """Replace the avatar with a PNG image (checked by content, stored without extras)."""
+        limits = self.settings.limits
+        avatar = cards.check_image(raw, max_bytes=limits.max_image_bytes,
+                                   max_side=limits.max_image_side)
         current = self.store.characters.get(character_id)
-        return self.store.characters.update(character_id, data=current.data, avatar=raw)
+        return self.store.characters.update(character_id, data=current.data, avatar=avatar)
 
     def export(self, character_id: int, format: CardFormat) -> CardFile:
         character = self.store.characters.get(character_id)

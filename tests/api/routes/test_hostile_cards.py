@@ -4,17 +4,28 @@ while the server goes on answering everyone else."""
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 
-from hearth.characters import normalise_data
+from hearth.characters import normalise_data, to_v2
 from tests.api.routes.test_bad_input import assert_error, snapshot
 from tests.api.routes.test_conversations import new_conversation
-from tests.utils.cards import as_json
+from tests.utils.cards import (
+    SIG,
+    as_json,
+    card_chunks,
+    chunk,
+    rich_v2_data,
+    text_chunk,
+    tiny_png,
+    walk,
+)
 from tests.utils.live import ThreadServer, sse_events
 
 # On "a" * 26 + "!": the issue's key takes ~11 s on the stdlib engine (main's) and
@@ -191,3 +202,62 @@ def test_a_turn_with_a_card_too_large_fails_fast_and_says_why(
     # room for a busy machine.
     assert took < 10, f"the refusal took {took:.1f} s"
     client.delete(f"/api/characters/{character.id}")
+
+
+# -- image bombs ----------------------------------------------------------------------
+
+
+def huge_png(side: int = 20_000) -> bytes:
+    """A side x side black-and-white PNG: a few KB on disk, side**2 pixels to a browser."""
+    row = b"\0" + bytes((side + 7) // 8)  # filter byte, then 1 bit a pixel
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return SIG + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def with_chunks(png: bytes, *extra: bytes) -> bytes:
+    """`png` with `extra` chunks put before its IEND."""
+    return png[:-12] + b"".join(extra) + png[-12:]
+
+
+def test_an_image_bomb_is_refused_as_avatar_and_as_card(client: httpx.Client) -> None:
+    otto = client.post("/api/characters", json={"name": "Otto"}).json()
+    before = client.get(otto["avatar_url"]).content
+    r = client.put(f"/api/characters/{otto['id']}/avatar", files={"file": ("a.png", huge_png())})
+    assert_error(r, 413, "20000x20000", "max_image_side")
+    assert client.get(otto["avatar_url"]).content == before
+
+    card = with_chunks(huge_png(), text_chunk("chara", to_v2(rich_v2_data())))
+    r = client.post("/api/characters/import", files={"file": ("bomb.png", card)})
+    assert_error(r, 413, "20000x20000")
+
+    # A normal avatar is still taken.
+    r = client.put(f"/api/characters/{otto['id']}/avatar", files={"file": ("a.png", tiny_png())})
+    assert r.status_code == 200, r.text
+    assert client.get(otto["avatar_url"]).content == tiny_png()
+    client.delete(f"/api/characters/{otto['id']}")
+
+
+def test_stored_avatars_keep_the_image_and_nothing_else(
+    server: ThreadServer, client: httpx.Client
+) -> None:
+    limit = server.services.settings.limits.max_image_bytes
+    comment = chunk(b"tEXt", b"Comment\0" + b"x" * (limit + 1024))  # ancillary, and large
+    card = tiny_png(comment, text_chunk("chara", to_v2(rich_v2_data())))
+    r = client.post("/api/characters/import", files={"file": ("card.png", card)})
+    assert r.status_code == 201, r.text
+    mira = r.json()
+    avatar = client.get(mira["avatar_url"]).content
+    assert len(avatar) <= limit
+    assert [kind for kind, _ in walk(avatar)] == [b"IHDR", b"IDAT", b"IEND"]
+
+    # An uploaded avatar that carries a card of its own is stored without it.
+    upload = tiny_png(text_chunk("chara", to_v2(rich_v2_data())))
+    r = client.put(f"/api/characters/{mira['id']}/avatar", files={"file": ("a.png", upload)})
+    assert r.status_code == 200, r.text
+    assert client.get(mira["avatar_url"]).content == tiny_png()
+    # Exported, the avatar carries this character's card again.
+    exported = client.get(f"/api/characters/{mira['id']}/export?format=png").content
+    assert card_chunks(exported)["ccv3"]["data"]["name"] == "Mira"
+    client.delete(f"/api/characters/{mira['id']}")
