@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from hearth.lorebook import LoreEntry, select, triggered
+from hearth.lorebook import KeyRules, LoreEntry, disabled_key_warnings, select, triggered
+
+ISSUE_KEY = r"/(\w+\s?)+$/"  # issue 14: 5.5 s on a 40-character message on the stdlib engine
+RUNAWAY_KEY = r"/(\w|\w\w|\w\w\w)+$/"  # exponential on both engines: only a bound stops it
 
 
 def words(text: str) -> int:
@@ -149,6 +154,53 @@ def test_invalid_regex_never_matches_and_does_not_crash() -> None:
     b = book(entry(["(unclosed"], use_regex=True), entry(["/[z-a]/"]),
              entry(["(unclosed", "ok"], use_regex=True))
     assert triggered(b, ["(unclosed [z-a] ok"]) == [2]
+
+
+def test_runaway_regex_runs_out_of_time_without_holding_the_gil() -> None:
+    b = book(entry([ISSUE_KEY], name="issue"), entry([RUNAWAY_KEY], name="runaway"),
+             entry(["/dragons?/i"], name="dragons"))
+    timed_out: list[str] = []
+    rules = KeyRules(timeout=0.2, on_timeout=timed_out.append)
+    gaps = [0.0]
+    done = threading.Event()
+
+    def tick() -> None:  # another thread, as the server's other requests would be
+        while not done.is_set():
+            start = time.monotonic()
+            time.sleep(0.01)
+            gaps.append(time.monotonic() - start)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        # 60 word characters: RUNAWAY_KEY would search for years without a bound.
+        assert triggered(b, ["a" * 60 + "!", "Dragons?"], rules) == [2]
+    finally:
+        done.set()
+        ticker.join()
+    assert timed_out == [RUNAWAY_KEY]
+    # Held GIL, the other thread would wait the whole search; 2 s is 10x the bound and
+    # far above a busy machine's scheduling delay.
+    assert max(gaps) < 2.0
+
+
+def test_keys_turned_off_never_match_and_are_reported() -> None:
+    b = book(entry([RUNAWAY_KEY, "/castle/"], name="keep"), entry(["dragon"]))
+    rules = KeyRules(off=frozenset({RUNAWAY_KEY}), on_timeout=pytest.fail)
+    assert triggered(b, ["a" * 60 + "!"], rules) == []
+    assert triggered(b, ["the castle"], rules) == [0]
+    (warning,) = disabled_key_warnings(b, [RUNAWAY_KEY, "/gone from the card/"])
+    assert '"keep"' in warning and RUNAWAY_KEY in warning and "turned off" in warning
+    assert disabled_key_warnings(b, []) == []
+
+
+@pytest.mark.parametrize("key", [
+    "/((a{1000}){1000}){1000}/",  # unrolled when compiled: never finishes, GIL held
+    "/" + "x" * 400 + "/",  # its first search builds a table in time quadratic in length
+])
+def test_regex_keys_too_costly_to_compile_never_match(key: str) -> None:
+    b = book(entry([key]), entry(["/a{2,5}(?<=a)b/"]))  # counted repeats and lookbehind work
+    assert triggered(b, ["aaab " + "x" * 500], KeyRules(on_timeout=pytest.fail)) == [1]
 
 
 def test_decorators_activate_and_dont_activate() -> None:

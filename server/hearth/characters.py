@@ -29,8 +29,17 @@ from hearth.card_checks import (
     too_deep,
 )
 from hearth.engines.tts import MAX_SPEED, MIN_SPEED
-from hearth.errors import InvalidInput
-from hearth.png_text import build_png, find_text, is_png, read_chunks, without_text
+from hearth.errors import InvalidInput, TooLarge
+from hearth.png_text import (
+    Chunk,
+    build_png,
+    find_text,
+    image_only,
+    image_size,
+    is_png,
+    read_chunks,
+    without_text,
+)
 
 __all__ = [
     "MAX_CARD_BYTES_DEFAULT", "MAX_DEPTH", "V3_ONLY_KEYS", "ParsedCard", "VoiceChoice",
@@ -39,6 +48,8 @@ __all__ = [
 ]
 
 MAX_CARD_BYTES_DEFAULT = 8 * 1024 * 1024
+MAX_IMAGE_BYTES_DEFAULT = 4 * 1024 * 1024
+MAX_IMAGE_SIDE_DEFAULT = 4096
 # Real cards nest a few levels deep; a bound keeps copying and storing them off the
 # recursion limit (a small file can hold [[[[...]]]] a million levels deep).
 MAX_DEPTH = 100
@@ -75,14 +86,21 @@ class VoiceChoice:
 # --- public API ---------------------------------------------------------------
 
 
-def parse_card(raw: bytes, *, max_bytes: int = MAX_CARD_BYTES_DEFAULT) -> ParsedCard:
-    """Read a card from PNG or JSON bytes (detected by content, not file name)."""
+def parse_card(raw: bytes, *, max_bytes: int = MAX_CARD_BYTES_DEFAULT,
+               max_image_bytes: int = MAX_IMAGE_BYTES_DEFAULT,
+               max_image_side: int = MAX_IMAGE_SIDE_DEFAULT) -> ParsedCard:
+    """Read a card from PNG or JSON bytes (detected by content, not file name).
+
+    A PNG's image becomes the avatar, checked as an uploaded one is and kept without
+    the card's text or any other chunk a browser does not need to draw it.
+    """
     if not raw.strip():
         raise InvalidInput("the card file is empty; choose a character card PNG or JSON file")
     hint = "Use a smaller image or import the card's JSON instead."
     check_size(raw, max_bytes, "card file", hint)
     if is_png(raw):
         chunks = read_chunks(raw)
+        _check_image_size(chunks, max_image_side, "the card's picture")
         found = find_text(chunks, _CARD_KEYWORDS, max_bytes)
         if found is None:
             raise InvalidInput(
@@ -92,7 +110,10 @@ def parse_card(raw: bytes, *, max_bytes: int = MAX_CARD_BYTES_DEFAULT) -> Parsed
         keyword, value = found
         where = f"the PNG's '{keyword}' chunk"
         card = load_json(_b64decode(value, keyword), where, f"{where} does not hold a JSON card")
-        return ParsedCard(_card_data(card), build_png(without_text(chunks, _CARD_KEYWORDS)))
+        avatar = build_png(image_only(chunks))
+        check_size(avatar, max_image_bytes, "card's picture (without its text)",
+                   "Import the card's JSON and give it a smaller picture (limits.max_image_bytes).")
+        return ParsedCard(_card_data(card), avatar)
     not_json = (
         "the file is neither a PNG image nor JSON; import a character card .png or .json file"
     )
@@ -199,14 +220,27 @@ def placeholder_avatar(name: str) -> bytes:
     return build_png([(b"IHDR", header), (b"IDAT", zlib.compress(rows, 9)), (b"IEND", b"")])
 
 
-def check_image(raw: bytes, *, max_bytes: int) -> None:
-    """Accept an avatar upload only if it is a structurally valid PNG within the limit."""
+def check_image(raw: bytes, *, max_bytes: int, max_side: int = MAX_IMAGE_SIDE_DEFAULT) -> bytes:
+    """An avatar upload as stored: a structurally valid PNG within the limits, its width
+    and height read from the header before anything decodes it (a small file can hold a
+    20000x20000 image that takes a browser down), kept without text or other extras."""
     if not raw:
         raise InvalidInput("the image is empty; choose a PNG file")
     check_size(raw, max_bytes, "image", "Use a smaller PNG.")
     if not is_png(raw):
         raise InvalidInput("the avatar must be a PNG image; convert it to PNG and upload again")
-    read_chunks(raw)
+    chunks = read_chunks(raw)
+    _check_image_size(chunks, max_side, "the image")
+    return build_png(image_only(chunks))
+
+
+def _check_image_size(chunks: list[Chunk], max_side: int, what: str) -> None:
+    width, height = image_size(chunks)
+    if max(width, height) > max_side:
+        raise TooLarge(
+            f"{what} is {width}x{height} pixels; avatars are at most {max_side} pixels wide and "
+            f"high (limits.max_image_side). Scale it down and try again"
+        )
 
 
 _MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(BOT|USER)>", re.IGNORECASE)

@@ -18,6 +18,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from hearth import lorebook
 from hearth.characters import substitute
 from hearth.config import Settings
 from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
@@ -155,7 +156,12 @@ class Chat:
     def _turn(self, user: User, conversation: Conversation, history: Sequence[Message],
               content: str | None, now: float) -> Turn:
         store = self.store
-        card = store.characters.get(conversation.character_id).data
+        character = store.characters.get(conversation.character_id)
+        card = character.data
+        keys = lorebook.KeyRules(
+            timeout=self.settings.memory.lorebook_regex_ms / 1000,
+            off=frozenset(character.lore_keys_off),
+            on_timeout=functools.partial(store.characters.turn_off_lore_key, character.id))
         owner = {"user_id": user.id, "character_id": conversation.character_id}
         window = store.windows.find(conversation.id)
         summary = store.summaries.find(conversation.id)
@@ -171,6 +177,7 @@ class Chat:
             times=functools.cache(lambda: (
                 store.messages.first_said(**owner),
                 store.messages.last_said_before(**owner, before=first))),
+            lore_keys=keys,
         )
 
     def _recall_for(self, user: User, conversation: Conversation) -> RecallFn | None:

@@ -176,6 +176,11 @@ class MemorySettings(BaseModel):
         "hearth", min_length=3, max_length=63, description="Database on the Chroma server; "
         "each Hearth sharing one server needs its own (created on first use)."
     )
+    lorebook_regex_ms: int = Field(
+        250, ge=10, le=10_000, description="Time one lorebook regex key may search a turn's "
+        "text; a key that takes longer is turned off for its character until the lorebook "
+        "is edited (a card's runaway pattern)."
+    )
 
     @field_validator("embedder_dir")
     @classmethod
@@ -244,6 +249,10 @@ class LimitSettings(BaseModel):
     max_ws_frames_per_second: float = Field(
         1000.0, gt=0, description="Voice WebSocket frames a second (recorded audio may come "
         "faster than real time); frames beyond it are dropped."
+    )
+    max_image_side: int = Field(
+        4096, ge=16, le=65535, description="Widest or tallest avatar in pixels (read from the "
+        "PNG header before anything decodes it: a small file can hold a huge image)."
     )
 
 

@@ -39,6 +39,11 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 MIN_LINE_TOKENS = 8  # below this much room, no memory line fits
+MIN_TURN_TOKENS = 64  # the room a card must leave in the window for a message
+# The card's fields every prompt carries whole (post_history_instructions after the turns).
+CARD_TEXT_FIELDS = ("name", "system_prompt", "description", "personality", "scenario",
+                    "mes_example", "post_history_instructions")
+_PIECE_CHARS = 8192  # long text is counted a piece at a time, so counting can stop early
 CLOCK_AFTER = 1800  # seconds of silence after which a turn is told the date and time
 
 # recall(query, exclude=ids already in the window, now, about how many fit) -> ranked memories
@@ -93,6 +98,7 @@ class Turn:
     # (first time the user spoke to the character, last time before this conversation):
     # looked up only when a rebase or a first message needs them.
     times: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
+    lore_keys: lorebook.KeyRules = lorebook.KeyRules()
 
     @property
     def known_since(self) -> float | None:
@@ -214,13 +220,9 @@ class ContextBuilder:
         return "Earlier in this conversation: " + " ".join(words)
 
     def _system(self, turn: Turn, state: WindowState) -> ChatMessage:
-        # With nothing scanned, only `constant` entries trigger.
-        constant = [e.content for e in lorebook.select(
-            turn.card.get("character_book"), [], budget=self.memory.lorebook_tokens,
-            count=self.model.count)]
-        parts = [system_text(turn.card, user=turn.user, constant_lore=constant)]
-        parts += [p for p in (state.profile, state.summary) if p]
-        return ChatMessage("system", "\n\n".join(parts))
+        parts = [p for p in (state.profile, state.summary) if p]
+        return ChatMessage("system", self._card_system(turn.card, turn.user, parts,
+                                                       turn.lore_keys))
 
     def _turn_message(self, message: Message, notes: dict[int, Note]) -> ChatMessage:
         note = notes.get(message.id)
@@ -274,12 +276,75 @@ class ContextBuilder:
     def _count(self, text: str) -> int:
         return self.model.count(text)
 
+    def _count_upto(self, text: str, limit: int) -> int:
+        """Tokens in `text`, or a number over `limit` once that many are counted: a field
+        of megabytes costs a window's worth of tokenizing, not seconds. Pieces may count
+        a token or so more than the whole text, which only errs towards refusing."""
+        if len(text) <= _PIECE_CHARS:
+            return self._count(text)  # memoised: the card repeats every turn
+        total = 0
+        for start in range(0, len(text), _PIECE_CHARS):
+            total += self.model.count(text[start:start + _PIECE_CHARS])
+            if total > limit:
+                break
+        return total
+
+    # -- the card --------------------------------------------------------------------
+
+    def check_card(self, card: dict) -> None:
+        """Refuse a card whose fixed text (the system message and the post-history
+        instructions) leaves less than MIN_TURN_TOKENS of the window: every turn with it
+        would fail. Checked when a card is written, exactly."""
+        self._follow_model()
+        room = self.budget - MIN_TURN_TOKENS
+        sizes = self._card_sizes(card, room)
+        total = sum(sizes.values())
+        if total <= room:  # the rendered text, as a turn has it (with constant lore)
+            system = ChatMessage("system", self._card_system(card, "User", [], lorebook.KeyRules()))
+            post = card.get("post_history_instructions") or ""
+            total = self._tokens((system,)) + (self._count(post) if post else 0)
+        if total > room:
+            raise self._card_too_large(sizes, total, room)
+
+    def _card_sizes(self, card: dict, room: int) -> dict[str, int]:
+        return {key: self._count_upto(value, room) for key in CARD_TEXT_FIELDS
+                if isinstance(value := card.get(key), str) and value}
+
+    def _check_card_quickly(self, card: dict) -> None:
+        """Before a turn renders the card: refuse one too large for the window (a card
+        stored before this check, or a smaller model since) without tokenizing all of it."""
+        room = self.budget - MIN_TURN_TOKENS
+        sizes = self._card_sizes(card, room)
+        if sum(sizes.values()) > room:
+            raise self._card_too_large(sizes, sum(sizes.values()), room)
+
+    def _card_too_large(self, sizes: dict[str, int], total: int, room: int) -> TooLarge:
+        field, largest = max(sizes.items(), key=lambda item: item[1], default=("description", 0))
+        return TooLarge(
+            f"the character card does not fit the model's window: its text needs at least "
+            f"{total} tokens, but {room} are free for it ({self.model.n_ctx}-token context less "
+            f"a {self.reply_reserve}-token reply reserve and {MIN_TURN_TOKENS} for a message). "
+            f"Shorten '{field}' ({largest} tokens, the longest field) by at least "
+            f"{total - room} tokens, or use a model with a larger context (llm.n_ctx)"
+        )
+
+    def _card_system(self, card: dict, user: str, parts: Sequence[str],
+                     rules: lorebook.KeyRules) -> str:
+        """The system message: the card (+ constant lorebook entries), then `parts`."""
+        # With nothing scanned, only `constant` entries trigger.
+        budget = self.memory.lorebook_tokens
+        constant = [e.content for e in lorebook.select(
+            card.get("character_book"), [], budget=budget,
+            count=functools.partial(self._count_upto, limit=budget), rules=rules)]
+        return "\n\n".join([system_text(card, user=user, constant_lore=constant), *parts])
+
     # -- packing -----------------------------------------------------------------
 
     def build(self, turn: Turn, recall: RecallFn | None = None) -> Window:
         """Pack the window for `turn`; `recall` finds memories (None: recent turns only)."""
         self._follow_model()
         card, user = turn.card, turn.user
+        self._check_card_quickly(card)
         tail: list[ChatMessage] = []
         if card.get("post_history_instructions"):
             text = substitute(card["post_history_instructions"], char=card["name"], user=user)
@@ -380,7 +445,9 @@ class ContextBuilder:
         if not isinstance(book, dict) or budget <= 0:
             return []
         texts = [m.content for m in turns] + [turn.new_message or ""]
-        return [e for e in lorebook.select(book, texts, budget=budget, count=self.model.count)
+        count = functools.partial(self._count_upto, limit=budget)
+        return [e for e in lorebook.select(book, texts, budget=budget, count=count,
+                                           rules=turn.lore_keys)
                 if not e.constant and memory_ids.lore(e.index) not in in_window]
 
     def _rebase(self, turn: Turn, clock: str,

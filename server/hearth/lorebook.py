@@ -16,8 +16,15 @@ Decisions where the specs leave room:
   i, m, s; g, u, y ignored) or a bare pattern that follows `case_sensitive`. A key in
   `/pattern/flags` form is a regex even without `use_regex` (SillyTavern exports
   them that way). An invalid regex never matches. Secondary keys use the same mode
-  and `constant` still holds (V3 would ignore both under `use_regex`). Card regexes
-  run on the stdlib engine, which has no timeout: call this off the event loop.
+  and `constant` still holds (V3 would ignore both under `use_regex`).
+- A card's regex can take exponential time on some text (`(a|aa)+$`), so regex keys
+  run on the `regex` engine without the GIL and with a time bound per search
+  (`KeyRules.timeout`); a key that runs out is reported to `KeyRules.on_timeout`
+  (the caller turns it off for the character) and skipped for the rest of the scan.
+  Keys longer than `_MAX_REGEX_CHARS`, or whose counted repeats unroll to more than
+  `_MAX_UNROLLED` copies, never match: compiling them holds the GIL for seconds.
+  Plain keys are escaped literals, linear on the stdlib engine. Call this off the
+  event loop all the same.
 - `selective` needs one primary and one secondary match; it is ignored when
   `secondary_keys` is empty.
 - `recursive_scanning` (default off): the content of triggered entries is scanned
@@ -42,20 +49,43 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import regex
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SCAN_DEPTH = 4
 _MAX_RECURSION = 3  # extra passes over triggered content; the set only grows, this bounds cost
 _MAX_KEY_CHARS = 1000
+DEFAULT_REGEX_TIMEOUT = 0.25  # seconds one regex key may search one text
+# `regex` builds tables on a pattern's first search and unrolls counted repeats when
+# compiling, both holding the GIL: bounded, a key's setup stays within tens of ms.
+_MAX_REGEX_CHARS = 300
+_MAX_UNROLLED = 20_000
 
-_JS_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "g": 0, "u": 0, "y": 0}
+_JS_FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL,
+             "g": 0, "u": 0, "y": 0}
 _SLASH_FORM = re.compile(r"/(.+)/([a-z]*)", re.DOTALL)
+_REPEAT = re.compile(r"\{(\d*)(?:,(\d*))?\}")
 # Unicode name prefixes of scripts written without spaces between words.
 _UNSPACED_SCRIPTS = ("CJK ", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER",
                      "MYANMAR", "IDEOGRAPHIC", "HALFWIDTH KATAKANA", "TIBETAN")
+
+
+def _ignore(key: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class KeyRules:
+    """How one character's keys run: the time bound of one regex search, the keys turned
+    off (they never match), and whom to tell when a regex key runs out of time."""
+
+    timeout: float = DEFAULT_REGEX_TIMEOUT
+    off: frozenset[str] = frozenset()
+    on_timeout: Callable[[str], None] = field(default=_ignore, compare=False)
 
 
 @dataclass(frozen=True)
@@ -96,13 +126,14 @@ class _Book:
     recursive: bool
 
 
-def triggered(book: dict[str, Any] | None, texts: Sequence[str]) -> list[int]:
+def triggered(book: dict[str, Any] | None, texts: Sequence[str],
+              rules: KeyRules = KeyRules()) -> list[int]:
     """Indices of the enabled entries the texts trigger, in book order.
 
     `texts` are the recent messages and the new one, newest last; the book's
     `scan_depth` is applied to the tail here.
     """
-    return [e.index for e in _triggered(_parse_book(book), texts)]
+    return [e.index for e in _triggered(_parse_book(book), texts, rules)]
 
 
 def select(
@@ -111,6 +142,7 @@ def select(
     *,
     budget: int,
     count: Callable[[str], int],
+    rules: KeyRules = KeyRules(),
 ) -> list[LoreEntry]:
     """Triggered entries that fit the token budget, in prompt order.
 
@@ -121,7 +153,7 @@ def select(
     limit = budget if parsed.token_budget is None else min(budget, parsed.token_budget)
     if limit <= 0:
         return []
-    candidates = [e for e in _triggered(parsed, texts) if e.content]
+    candidates = [e for e in _triggered(parsed, texts, rules) if e.content]
     ranked = sorted(candidates,
                     key=lambda e: (-e.priority, not e.constant, e.insertion_order, e.index))
     kept: list[LoreEntry] = []
@@ -141,11 +173,27 @@ def select(
 # -- matching -----------------------------------------------------------------
 
 
-def _triggered(book: _Book, texts: Sequence[str]) -> list[_Entry]:
+def disabled_key_warnings(book: object, off: Iterable[str]) -> list[str]:
+    """What to tell the card's editor about its keys that were turned off (still in `book`)."""
+    off = set(off)
+    warnings = []
+    for e in _parse_book(book).entries:
+        label = f'"{e.name}"' if e.name else f"#{e.index + 1}"
+        for key in dict.fromkeys((*e.keys, *e.secondary_keys)):
+            if key in off:
+                warnings.append(
+                    f"lorebook entry {label}: the regex key {key} took too "
+                    "long on a message and is turned off (nested repeats such as (a+)+ can take "
+                    "exponential time); simplify it and save the lorebook to try it again")
+    return warnings
+
+
+def _triggered(book: _Book, texts: Sequence[str], rules: KeyRules) -> list[_Entry]:
     if isinstance(texts, str):  # a lone string is a Sequence[str] too
         texts = [texts]
     messages = [t for t in texts if isinstance(t, str)]
     scanned: dict[tuple[int, str], str] = {}  # (depth, recursed content) -> text
+    skipped = set(rules.off)  # grows when a key runs out of time during this scan
 
     def fires(entry: _Entry, extra: str) -> bool:
         if entry.forced is not None:
@@ -156,10 +204,10 @@ def _triggered(book: _Book, texts: Sequence[str]) -> list[_Entry]:
         text = scanned.get((depth, extra))
         if text is None:
             text = scanned[(depth, extra)] = "\n".join(messages[-(depth + 1):]) + extra
-        if not _any_match(entry, entry.keys, text):
+        if not _any_match(entry, entry.keys, text, rules, skipped):
             return False
         return not (entry.selective and entry.secondary_keys) or _any_match(
-            entry, entry.secondary_keys, text)
+            entry, entry.secondary_keys, text, rules, skipped)
 
     active = {e.index for e in book.entries if fires(e, "")}
     if book.recursive:
@@ -172,18 +220,36 @@ def _triggered(book: _Book, texts: Sequence[str]) -> list[_Entry]:
     return [e for e in book.entries if e.index in active]
 
 
-def _any_match(entry: _Entry, keys: Iterable[str], text: str) -> bool:
+def _any_match(entry: _Entry, keys: Iterable[str], text: str, rules: KeyRules,
+               skipped: set[str]) -> bool:
     for key in keys:
+        if key in skipped:
+            continue
         pattern = _compile(key, entry.case_sensitive, entry.use_regex)
-        if pattern is not None and pattern.search(text):
-            return True
+        if pattern is None:
+            continue
+        if isinstance(pattern, re.Pattern):
+            if pattern.search(text):
+                return True
+            continue
+        try:
+            # concurrent: the search lets go of the GIL, so other requests go on meanwhile.
+            if pattern.search(text, timeout=rules.timeout, concurrent=True):
+                return True
+        except TimeoutError:
+            log.warning("lorebook: regex key %r took over %g s on %d characters; turned off",
+                        key, rules.timeout, len(text))
+            skipped.add(key)
+            rules.on_timeout(key)
     return False
 
 
 @functools.lru_cache(maxsize=2048)
-def _compile(key: str, case_sensitive: bool, use_regex: bool) -> re.Pattern[str] | None:
-    """The pattern for one key, or None when it can never match."""
-    flags = 0 if case_sensitive else re.IGNORECASE
+def _compile(key: str, case_sensitive: bool,
+             use_regex: bool) -> re.Pattern[str] | regex.Pattern[str] | None:
+    """The pattern for one key (a card's regex on `regex`, a plain key on `re`), or None
+    when it can never match."""
+    flags = 0 if case_sensitive else regex.IGNORECASE
     slash = _SLASH_FORM.fullmatch(key.strip())
     if slash is not None and all(f in _JS_FLAGS for f in slash.group(2)):
         source = slash.group(1)
@@ -193,22 +259,68 @@ def _compile(key: str, case_sensitive: bool, use_regex: bool) -> re.Pattern[str]
     elif use_regex:
         source = key
     else:
-        words = key.split()
-        if not words:
-            return None
-        source = r"\s+".join(re.escape(w) for w in words)
-        if _needs_boundary(words[0][0]):
-            source = r"(?<!\w)" + source
-        if _needs_boundary(words[-1][-1]):
-            source += r"(?!\w)"
+        return _plain(key, case_sensitive)
     if not source:
         return None
+    if len(source) > _MAX_REGEX_CHARS or _unrolled(source) > _MAX_UNROLLED:
+        log.warning("lorebook: ignoring regex key %r: longer than %d characters or with "
+                    "counted repeats over %d copies", key[:80], _MAX_REGEX_CHARS, _MAX_UNROLLED)
+        return None
     try:
-        return re.compile(source, flags)
-    except (re.error, OverflowError, RecursionError) as exc:
+        return regex.compile(source, flags)
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
         # Cached, so each bad key is reported once per process.
         log.warning("lorebook: ignoring invalid regex key %r: %s", key, exc)
         return None
+
+
+def _plain(key: str, case_sensitive: bool) -> re.Pattern[str] | None:
+    words = key.split()
+    if not words:
+        return None
+    source = r"\s+".join(re.escape(w) for w in words)
+    if _needs_boundary(words[0][0]):
+        source = r"(?<!\w)" + source
+    if _needs_boundary(words[-1][-1]):
+        source += r"(?!\w)"
+    return re.compile(source, 0 if case_sensitive else re.IGNORECASE)
+
+
+def _unrolled(source: str) -> int:
+    """About how many atoms `source` has once its counted repeats are unrolled.
+
+    A rough scan, erring high: a group's size is the sum of its atoms (alternatives
+    included) times the largest number of its `{m,n}`; escapes and classes are one atom.
+    """
+    stack = [0]  # atoms of each open group
+    last = 0  # size of the atom or group just closed, which a quantifier multiplies
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            last, i = 1, i + 2
+        elif char == "[":
+            end = i + 2 if source[i + 1:i + 2] == "^" else i + 1
+            end += source[end:end + 1] == "]"  # a leading "]" is a member
+            while end < len(source) and source[end] != "]":
+                end += 2 if source[end] == "\\" else 1
+            last, i = 1, end + 1
+        elif char == "(":
+            stack.append(0)
+            last, i = 0, i + 1
+            continue
+        elif char == ")":
+            last = stack.pop() if len(stack) > 1 else 0
+            i += 1
+        elif char == "{" and (repeat := _REPEAT.match(source, i)):
+            counts = [int(n) for n in repeat.groups() if n]
+            stack[-1] += last * (max(counts, default=1) - 1)
+            last, i = 0, repeat.end()
+            continue
+        else:
+            last, i = 1, i + 1
+        stack[-1] += last
+    return sum(stack)
 
 
 def _needs_boundary(char: str) -> bool:

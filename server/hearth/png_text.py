@@ -16,6 +16,7 @@ from hearth.errors import InvalidInput, TooLarge
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+_IMAGE_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND")
 
 Chunk = tuple[bytes, bytes]  # (type, body)
 
@@ -64,6 +65,20 @@ def build_png(chunks: list[Chunk]) -> bytes:
         crc = zlib.crc32(ctype + body)
         out.append(struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", crc))
     return b"".join(out)
+
+
+def image_size(chunks: list[Chunk]) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk `read_chunks` checked: known before any decoding."""
+    width, height = struct.unpack(">II", chunks[0][1][:8])
+    if width == 0 or height == 0:
+        raise _bad_png("its header gives the image no width or height")
+    return width, height
+
+
+def image_only(chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks a browser needs to draw the image: the critical ones and transparency.
+    Text (a card's own data among it), profiles, thumbnails and the rest are dropped."""
+    return [c for c in chunks if c[0] in _IMAGE_CHUNKS]
 
 
 def without_text(chunks: list[Chunk], keywords: tuple[str, ...]) -> list[Chunk]:

@@ -8,12 +8,15 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, Field
 
+from hearth import lorebook
 from hearth.engines.llm import Usage
 from hearth.store import Character, Conversation, Message
 
 # An id in a request: SQLite holds 64-bit integers, so a number outside that range names
 # nothing and could not even be looked up; it is refused at the edge (422).
 Id = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
+SUMMARY_CHARS = 300  # of a description, in a list of characters
+SUMMARY_TAGS, SUMMARY_TAG_CHARS = 20, 40
 
 
 def iso(ts: float) -> datetime:
@@ -25,6 +28,9 @@ class CharacterOut(BaseModel):
     name: str
     avatar_url: str
     data: dict[str, Any] = Field(description="The card's V3 `data` object, every field kept.")
+    warnings: list[str] = Field(
+        description="What Hearth turned off in this card and why (e.g. a lorebook regex key "
+        "that took too long), for the card's editor to show.")
     created_at: datetime
     updated_at: datetime
 
@@ -32,7 +38,33 @@ class CharacterOut(BaseModel):
     def of(cls, c: Character) -> CharacterOut:
         return cls(
             id=c.id, name=c.name, avatar_url=f"/api/characters/{c.id}/avatar", data=c.data,
+            warnings=lorebook.disabled_key_warnings(c.data.get("character_book"),
+                                                    c.lore_keys_off),
             created_at=iso(c.created_at), updated_at=iso(c.updated_at),
+        )
+
+
+class CharacterSummary(BaseModel):
+    """A character in a list: the card's short fields (GET the character for all of it)."""
+
+    id: int
+    name: str
+    avatar_url: str
+    description: str = Field(description="The start of the card's description.")
+    tags: list[str]
+    warnings: list[str] = Field(description="As on the character: what Hearth turned off.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Character) -> CharacterSummary:
+        full = CharacterOut.of(c)
+        description = c.data.get("description") or ""
+        return cls(
+            id=c.id, name=c.name, avatar_url=full.avatar_url,
+            description=description[:SUMMARY_CHARS],
+            tags=[t[:SUMMARY_TAG_CHARS] for t in c.data.get("tags", [])[:SUMMARY_TAGS]],
+            warnings=full.warnings, created_at=full.created_at, updated_at=full.updated_at,
         )
 
 

@@ -60,7 +60,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.conversations = Conversations(self.store, self.chat, self.memory)
-        self.characters = Characters(self.store, self.memory, self.settings, self.speaker)
+        self.characters = Characters(self.store, self.memory, self.settings, self.speaker,
+                                     check_fit=self.chat.context.check_card)
         self.people = People(self.accounts, self.memory)
         self.memories = Memories(self.store, self.memory)
 

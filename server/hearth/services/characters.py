@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hearth import characters as cards
+from hearth.card_checks import describe_size
 from hearth.config import Settings
 from hearth.engines.tts import PiperSynthesizer, Synthesizer
-from hearth.errors import InvalidInput, NotFound
+from hearth.errors import InvalidInput, NotFound, TooLarge
 from hearth.memory.service import Memory
 from hearth.store import Character, Store
 
 CardFormat = Literal["png", "json"]
+MAX_NAME_CHARS = 200  # as the card editor's name field
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+def _serialized_size(data: dict[str, Any]) -> int:
+    """The card's size as stored (and as an export's JSON carries it)."""
+    return len(json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+
 def _filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "character"
 
@@ -68,6 +75,8 @@ class Characters:
     settings: Settings
     # The server's shared synthesizer; without one (the CLI), one is made for a voice check.
     speaker: Callable[[], Synthesizer] | None = None
+    # Refuses a card too large for the chat model's window (TooLarge); None: no model here.
+    check_fit: Callable[[dict[str, Any]], None] | None = None
 
     def all(self) -> list[Character]:
         return self.store.characters.list()
@@ -79,20 +88,29 @@ class Characters:
         """A character from card fields or a whole V2/V3 card; a voice it names must be
         installed."""
         data = cards.normalise_data(_card_data(body))
+        self._check_card(data)
         self._check_voice(data)
         return self.store.characters.create(data=data, avatar=None)
 
     def import_card(self, raw: bytes) -> Character:
         """A character from a V1/V2/V3 card file, PNG (its image becomes the avatar) or JSON.
         A Hearth voice the card names is kept even if it is not installed here."""
-        card = cards.parse_card(raw, max_bytes=self.settings.limits.max_card_bytes)
+        limits = self.settings.limits
+        card = cards.parse_card(raw, max_bytes=limits.max_card_bytes,
+                                max_image_bytes=limits.max_image_bytes,
+                                max_image_side=limits.max_image_side)
+        self._check_card(card.data)
         return self.store.characters.create(data=card.data, avatar=card.avatar)
 
     def update(self, character_id: int, patch: dict[str, Any]) -> Character:
         """Change the fields in `patch` (`extensions` merge-patched); the rest stays."""
         current = self.store.characters.get(character_id)
         data = cards.normalise_data(_merged(current.data, _card_data(patch)))
+        self._check_card(data)
         self._check_voice(data, before=current.data)
+        if current.lore_keys_off and data["character_book"] != current.data["character_book"]:
+            # An edited lorebook gets its keys tried again (one search's time bound each).
+            self.store.characters.turn_on_lore_keys(character_id)
         return self.store.characters.update(character_id, data=data)
 
     def delete(self, character_id: int) -> None:
@@ -108,10 +126,12 @@ class Characters:
         return stored or cards.placeholder_avatar(character.name)
 
     def set_avatar(self, character_id: int, raw: bytes) -> Character:
-        """Replace the avatar with a PNG image (checked by content)."""
-        cards.check_image(raw, max_bytes=self.settings.limits.max_image_bytes)
+        """Replace the avatar with a PNG image (checked by content, stored without extras)."""
+        limits = self.settings.limits
+        avatar = cards.check_image(raw, max_bytes=limits.max_image_bytes,
+                                   max_side=limits.max_image_side)
         current = self.store.characters.get(character_id)
-        return self.store.characters.update(character_id, data=current.data, avatar=raw)
+        return self.store.characters.update(character_id, data=current.data, avatar=avatar)
 
     def export(self, character_id: int, format: CardFormat) -> CardFile:
         character = self.store.characters.get(character_id)
@@ -123,6 +143,24 @@ class Characters:
             content = cards.card_to_png(character.data, self.store.characters.avatar(character_id))
             media_type = "image/png"
         return CardFile(character, f"{_filename(character.name)}.{format}", media_type, content)
+
+    def _check_card(self, data: dict[str, Any]) -> None:
+        """One size limit on every card written (create, import, change), and a card that
+        leaves the window no room for a message is refused before it is stored."""
+        if len(data["name"]) > MAX_NAME_CHARS:
+            # {{char}} repeats the name through the card: a long one multiplies the prompt.
+            raise InvalidInput(
+                f"the name has {len(data['name'])} characters; the limit is {MAX_NAME_CHARS}")
+        limit = self.settings.limits.max_card_bytes
+        size = _serialized_size(data)
+        if size > limit:
+            fields = sorted(((_serialized_size({k: v}), k) for k, v in data.items()), reverse=True)
+            largest = ", ".join(f"'{k}' {describe_size(n)}" for n, k in fields[:3])
+            raise TooLarge(
+                f"the card is {describe_size(size)}, over the limit of {describe_size(limit)} "
+                f"(limits.max_card_bytes); its largest fields: {largest}. Shorten them")
+        if self.check_fit is not None:
+            self.check_fit(data)
 
     def _check_voice(self, data: dict[str, Any], before: dict[str, Any] | None = None) -> None:
         """A voice named on create or update must be installed (an imported card keeps its own)."""

@@ -13,7 +13,11 @@ from hearth.store.db import Repository
 from hearth.store.messages import forget_text
 from hearth.store.records import Character
 
-_COLUMNS = "id, name, card, avatar IS NOT NULL AS has_avatar, created_at, updated_at"
+_COLUMNS = (
+    "id, name, card, avatar IS NOT NULL AS has_avatar, created_at, updated_at, "
+    "(SELECT json_group_array(key) FROM lore_keys_off WHERE character_id = characters.id) "
+    "AS lore_keys_off"
+)
 
 
 def character_of(row: sqlite3.Row) -> Character:
@@ -24,6 +28,7 @@ def character_of(row: sqlite3.Row) -> Character:
         has_avatar=row["has_avatar"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        lore_keys_off=tuple(json.loads(row["lore_keys_off"])),
     )
 
 
@@ -94,6 +99,16 @@ class Characters(Repository):
         if cur.rowcount == 0:
             raise _missing(character_id)
         return self.get(character_id)
+
+    def turn_off_lore_key(self, character_id: int, key: str) -> None:
+        """Turn a lorebook key off for the character (until `turn_on_lore_keys`)."""
+        with self.db.tx() as db:
+            db.execute("INSERT OR IGNORE INTO lore_keys_off (character_id, key) "
+                       "SELECT id, ? FROM characters WHERE id = ?", (key, character_id))
+
+    def turn_on_lore_keys(self, character_id: int) -> None:
+        with self.db.tx() as db:
+            db.execute("DELETE FROM lore_keys_off WHERE character_id = ?", (character_id,))
 
     def delete(self, character_id: int) -> builtins.list[int]:
         """Delete a character and every conversation held with it; returns deleted message ids."""

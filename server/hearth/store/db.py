@@ -108,6 +108,12 @@ CREATE TABLE IF NOT EXISTS threads (
     conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     PRIMARY KEY (user_id, character_id, name)
 );
+-- Lorebook regex keys that ran out of time on a message, off for their character.
+CREATE TABLE IF NOT EXISTS lore_keys_off (
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    PRIMARY KEY (character_id, key)
+);
 """
 
 

@@ -38,6 +38,9 @@ class Character:
     has_avatar: bool
     created_at: float
     updated_at: float
+    # Lorebook regex keys that ran out of time on a message: they stay off until the
+    # lorebook changes (see lorebook.KeyRules).
+    lore_keys_off: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

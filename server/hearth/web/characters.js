@@ -100,6 +100,8 @@ export async function edit(id) {
   fillVoices(voice.name || '');
   form.elements.speed.value = voice.speed ?? 1;
   $('#lorebook').replaceChildren(...(data.character_book?.entries || []).map(entryEl));
+  // What the server turned off in this card (a lorebook regex that ran too long...).
+  $('#card-warnings').replaceChildren(...(editing?.warnings || []).map((w) => h('li', {}, w)));
   const avatar = $('#editor-avatar');
   avatar.hidden = !editing;
   if (editing) avatar.src = `${editing.avatar_url}?v=${Date.parse(editing.updated_at)}`;
