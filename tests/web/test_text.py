@@ -140,6 +140,22 @@ def test_import_edit_and_export_a_card(logged_in_page: Any, web_server: WebServe
     assert card_chunks(exported.body())["ccv3"]["data"]["personality"] == "patient and precise"
 
 
+def test_the_editor_shows_a_lorebook_key_that_was_turned_off(logged_in_page: Any,
+                                                             web_server: WebServer) -> None:
+    page = logged_in_page
+    key = r"/(\w|\w\w|\w\w\w)+$/"
+    book = {"entries": [{"name": "runaway", "keys": [key], "content": "x", "enabled": True}]}
+    with api(web_server) as client:
+        character = client.post("/api/characters",
+                                json={"name": "Riddler Web", "character_book": book}).json()
+    # As a turn does when the key runs out of time (tests/api/routes/test_hostile_cards.py).
+    web_server.services.store.characters.turn_off_lore_key(character["id"], key)
+    page.goto(f"{web_server.url}/#/character/{character['id']}")
+    warning = page.locator("#card-warnings li")
+    warning.wait_for()
+    assert key in warning.inner_text() and "turned off" in warning.inner_text()
+
+
 def test_dropping_a_json_card_on_the_gallery_imports_it(logged_in_page: Any) -> None:
     page = logged_in_page
     card = json.dumps({"spec": "chara_card_v3", "spec_version": "3.0",
