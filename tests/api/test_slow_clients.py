@@ -15,8 +15,10 @@ import json
 import os
 import resource
 import socket
+import struct
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from hearth.api.app import create_app
+from tests.utils.cards import SIG, chunk
 from tests.utils.live import ProcessServer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc, sets rlimits")
@@ -148,13 +151,20 @@ def test_honest_clients_are_unaffected(hearth: ProcessServer) -> None:
         assert _response(sock).startswith(b"HTTP/1.1 201 ")
     # A big body at LAN speed, and a reply that takes longer than the header limit.
     with httpx.Client(base_url=hearth.url, timeout=120) as client:
-        big = client.post("/api/characters", json={"name": "Big", "description": "y" * 500_000})
-        assert big.status_code == 201
+        big = client.put("/api/characters/1/avatar", files={"file": ("big.png", _noise_png())})
+        assert big.status_code == 200, big.text
         conversation = client.post("/api/conversations", json={"character_id": 1}).json()["id"]
         r = client.post(f"/api/conversations/{conversation}/messages",
                         json={"content": "Tell me a long story about a lighthouse.",
                               "stream": False})
         assert r.status_code == 200, r.text
+
+
+def _noise_png(side: int = 400) -> bytes:
+    """A valid side x side PNG of random pixels: ~480 KB that compresses no further."""
+    rows = b"".join(b"\0" + os.urandom(side * 3) for _ in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return SIG + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def _response(sock: socket.socket) -> bytes:
