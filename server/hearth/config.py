@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -268,6 +269,47 @@ class WyomingSettings(BaseModel):
     port: int = Field(10300, ge=1, le=65535, description="TCP port of the Wyoming server.")
 
 
+class RelationshipSettings(BaseModel):
+    enabled: bool = Field(
+        True, description="Let characters message first: a follow-up after a plan the person "
+        "mentioned, a milestone or birthday, a note after a long silence (each person can "
+        "turn it off for themselves)."
+    )
+    check_seconds: float = Field(
+        60.0, ge=1, le=86_400, description="How often `hearth serve` looks for a message due."
+    )
+    absence_days: float = Field(
+        3.0, gt=0, le=365, description="Days of silence after which the character reaches out."
+    )
+    quiet_hours: str = Field(
+        "22:00-08:00", description="When no message is started, in each person's time zone "
+        "('HH:MM-HH:MM'; may wrap midnight; empty: none)."
+    )
+    max_per_day: int = Field(
+        1, ge=0, le=24, description="Messages a character may start in one conversation a day."
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, text: str) -> str:
+        if text.strip():
+            parse_quiet_hours(text)
+        return text.strip()
+
+    @property
+    def quiet(self) -> tuple[int, int] | None:
+        """Quiet hours as (start, end) minutes after local midnight, or None."""
+        return parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
+
+
+def parse_quiet_hours(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 \
+            or int(match[4]) > 59:
+        raise ValueError(f"relationship.quiet_hours {text!r} must look like '22:00-08:00'")
+    return int(match[1]) * 60 + int(match[2]), int(match[3]) * 60 + int(match[4])
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEARTH_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
@@ -280,6 +322,7 @@ class Settings(BaseSettings):
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     wyoming: WyomingSettings = Field(default_factory=WyomingSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    relationship: RelationshipSettings = Field(default_factory=RelationshipSettings)
 
     @field_validator("data_dir")
     @classmethod

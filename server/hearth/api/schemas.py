@@ -87,6 +87,14 @@ class ConversationOut(BaseModel):
         )
 
 
+class ReasonOut(BaseModel):
+    """Why the character wrote first."""
+
+    kind: Literal["follow_up", "milestone", "birthday", "absence"]
+    about: list[int] = Field(description="The messages it is about (a plan's, say).")
+    due: datetime = Field(description="When the plan, date or silence fell due.")
+
+
 class MessageOut(BaseModel):
     id: int
     conversation_id: int
@@ -97,14 +105,22 @@ class MessageOut(BaseModel):
     status: Literal["complete", "interrupted"]
     created_at: datetime
     updated_at: datetime
+    initiated_by: Literal["user", "character"] = Field(
+        "user", description="'character': the character started this turn on its own.")
+    reason: ReasonOut | None = None
 
     @classmethod
     def of(cls, m: Message) -> MessageOut:
+        reason = None
+        if m.reason is not None:
+            reason = ReasonOut(kind=m.reason["kind"], about=m.reason.get("about", []),
+                               due=iso(m.reason["due"]))
         return cls(
             id=m.id, conversation_id=m.conversation_id, role=m.role,  # type: ignore[arg-type]
             content=m.content, swipes=m.swipes, swipe_index=m.swipe_index,
             status=m.status,  # type: ignore[arg-type]
             created_at=iso(m.created_at), updated_at=iso(m.updated_at),
+            initiated_by=m.initiated_by, reason=reason,  # type: ignore[arg-type]
         )
 
 

@@ -17,6 +17,7 @@ from hearth.store.memory import Facts, Notes, Summaries, Windows
 from hearth.store.messages import Messages
 from hearth.store.meta import Meta
 from hearth.store.people import People, Tokens
+from hearth.store.plans import Plans
 from hearth.store.records import (
     Character,
     Conversation,
@@ -24,6 +25,7 @@ from hearth.store.records import (
     Message,
     Note,
     OwnedMessage,
+    Plan,
     StoredWindow,
     Summary,
     Token,
@@ -31,8 +33,8 @@ from hearth.store.records import (
 )
 
 __all__ = [
-    "Character", "Conversation", "Database", "Fact", "Message", "Note", "OwnedMessage", "Store",
-    "StoredWindow", "Summary", "Token", "User",
+    "Character", "Conversation", "Database", "Fact", "Message", "Note", "OwnedMessage", "Plan",
+    "Store", "StoredWindow", "Summary", "Token", "User",
 ]
 
 
@@ -49,6 +51,7 @@ class Store:
         self.notes = Notes(self.db)
         self.windows = Windows(self.db)
         self.meta = Meta(self.db)
+        self.plans = Plans(self.db)
 
     def close(self) -> None:
         self.db.close()

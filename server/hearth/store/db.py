@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS messages (
     swipe_index INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'interrupted')),
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    reason TEXT                    -- JSON {kind, about, due} when the character wrote first
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
 CREATE INDEX IF NOT EXISTS messages_said ON messages(conversation_id, role, created_at);
@@ -108,6 +109,23 @@ CREATE TABLE IF NOT EXISTS threads (
     conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     PRIMARY KEY (user_id, character_id, name)
 );
+-- The person's dated plans and yearly dates, found in what they said (relationship/plans.py).
+CREATE TABLE IF NOT EXISTS plans (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('plan', 'date')),  -- date: yearly (a birthday)
+    due_at REAL NOT NULL,
+    all_day INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('upcoming', 'done', 'cancelled')),
+    source_message_ids TEXT NOT NULL,  -- JSON list
+    followed_up_at REAL,               -- when the character asked about it
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS plans_owner ON plans(user_id, due_at);
 -- Lorebook regex keys that ran out of time on a message, off for their character.
 CREATE TABLE IF NOT EXISTS lore_keys_off (
     character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
@@ -139,6 +157,9 @@ class Database:
             self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' "
                              "CHECK (role IN ('owner', 'member'))")
             self._db.execute("ALTER TABLE users ADD COLUMN password_hash TEXT")
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
+        if columns and "reason" not in columns:
+            self._db.execute("ALTER TABLE messages ADD COLUMN reason TEXT")
 
     def close(self) -> None:
         with self._lock:

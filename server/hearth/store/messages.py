@@ -47,6 +47,7 @@ def message_of(row: sqlite3.Row) -> Message:
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        reason=json.loads(row["reason"]) if row["reason"] else None,
     )
 
 
@@ -59,10 +60,15 @@ class Messages(Repository):
         content: str,
         status: str = "complete",
         created_at: float | None = None,
+        reason: dict[str, Any] | None = None,
     ) -> Message:
+        """Append a message; `reason` marks one the character started on its own."""
         now = time.time()
         with self.db.tx() as db:
             message_id = _insert(db, conversation_id, role, content, status, created_at or now, now)
+            if reason is not None:
+                db.execute("UPDATE messages SET reason = ? WHERE id = ?",
+                           (json.dumps(reason, ensure_ascii=False), message_id))
             db.execute(
                 "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
             )

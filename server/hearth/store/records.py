@@ -63,10 +63,16 @@ class Message:
     status: str
     created_at: float
     updated_at: float
+    # Why the character wrote first ({kind, about: [message ids], due}); None for a reply.
+    reason: dict[str, Any] | None = None
 
     @property
     def content(self) -> str:
         return self.swipes[self.swipe_index]
+
+    @property
+    def initiated_by(self) -> str:
+        return "character" if self.reason is not None else "user"
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,25 @@ class Fact:
     text: str
     source_message_ids: list[int]
     said_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A dated plan or yearly date the person mentioned (relationship/plans.py finds them)."""
+
+    id: int
+    user_id: int
+    character_id: int
+    conversation_id: int
+    text: str
+    kind: str  # "plan", or "date": yearly, like a birthday
+    due_at: float
+    all_day: bool
+    status: str  # "upcoming", "done" or "cancelled"
+    source_message_ids: list[int]
+    followed_up_at: float | None
     created_at: float
     updated_at: float
 
