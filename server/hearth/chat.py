@@ -28,6 +28,7 @@ from hearth.jobs import Jobs
 from hearth.memory import ids as memory_ids
 from hearth.memory.recall import Recalled
 from hearth.memory.service import Memory, database_generation
+from hearth.relationship.plan_book import PlanBook
 from hearth.store import Conversation, Message, Store, User
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Chat:
         self.context = ContextBuilder(
             model, reply_reserve=settings.llm.max_reply_tokens, memory=settings.memory
         )
+        self.plans = PlanBook(store)
         self._threads = threading.Lock()  # one new conversation per named thread
 
     def _params(self) -> SamplingParams:
@@ -248,6 +250,7 @@ class Chat:
         stored = self.store.messages.add(conversation_id=conversation.id, role="user",
                                          content=content, created_at=now)
         self._keep(conversation.id, stored.id, window)
+        self._note_plans(user, conversation, [stored])
         yield TurnStarted(stored, window)
         async with aclosing(self._reply(window, conversation, None, params)) as events:
             async for event in events:
@@ -274,6 +277,14 @@ class Chat:
         async with aclosing(self._reply(window, conversation, target)) as events:
             async for event in events:
                 yield event
+
+    def _note_plans(self, user: User, conversation: Conversation,
+                    messages: Sequence[Message]) -> None:
+        """Find the dated plans in what the user said (plain rules: milliseconds)."""
+        try:
+            self.plans.note_many(messages, user=user, conversation=conversation)
+        except Exception:  # noqa: BLE001 - a plan missed must never cost the turn
+            log.exception("finding plans in messages %s failed", [m.id for m in messages])
 
     def _keep(self, conversation_id: int, message_id: int, window: Window) -> None:
         """Store what this turn's prompt was built from, so later turns repeat it exactly."""
@@ -325,6 +336,42 @@ class Chat:
                            "written, so it was not stored; send your message again")
         assert stored is not None and usage is not None
         yield TurnFinished(stored, usage)
+
+    async def reach_out(self, user: User, conversation: Conversation, *, reason: dict,
+                        instruction: str, now: float | None = None) -> Message | None:
+        """A message the character starts on its own (relationship/outreach.py decides when):
+        packed by the context builder like any turn, with `instruction` last, and stored
+        marked with `reason`. It gives way to any user's turn: None when it did (or said
+        nothing), to be tried again later."""
+        now = time.time() if now is None else now
+        history = self.store.messages.list(conversation.id)
+        turn = replace(self._turn(user, conversation, history, None, now),
+                       instruction=instruction)
+        window = await asyncio.to_thread(self.context.build, turn)
+        parts: list[str] = []
+        finished: Usage | None = None
+        stream = self.model.stream(window.prompt, self._params(), session=f"c{conversation.id}",
+                                   user=user.id, background=True)
+        async with aclosing(stream):
+            async for item in stream:
+                if isinstance(item, Finished):
+                    finished = item.usage
+                else:
+                    parts.append(item.text)
+        text = "".join(parts).strip()
+        if finished is None or finished.finish_reason == "cancelled" or not text:
+            return None
+        if window.rebased and window.state is not None:
+            self.store.windows.set(
+                conversation.id, start_message_id=window.state.start_message_id,
+                profile=window.state.profile, summary=window.state.summary)
+        message = self.store.messages.add(conversation_id=conversation.id, role="assistant",
+                                          content=text, created_at=now, reason=reason)
+        if self.memory is not None:
+            memory = self.memory
+            self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages,
+                                                                [message.id]))
+        return message
 
     def cut_reply(self, user: User, user_message_id: int, heard: str) -> Message | None:
         """Keep only what the user heard of the reply to `user_message_id` (voice barge-in).
@@ -393,4 +440,7 @@ class Chat:
         )
         if self.memory is not None:
             self.memory.index_messages(ids)
+        new = set(ids)
+        said = [m for m in self.store.messages.list(conversation.id) if m.id in new]
+        self._note_plans(user, conversation, said)
         return ids

@@ -99,6 +99,8 @@ class Turn:
     # looked up only when a rebase or a first message needs them.
     times: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
     lore_keys: lorebook.KeyRules = lorebook.KeyRules()
+    # A turn the character starts on its own: what it is asked to write, last in the prompt.
+    instruction: str = ""
 
     @property
     def known_since(self) -> float | None:
@@ -349,6 +351,8 @@ class ContextBuilder:
         if card.get("post_history_instructions"):
             text = substitute(card["post_history_instructions"], char=card["name"], user=user)
             tail.append(ChatMessage("system", text))
+        if turn.instruction:
+            tail.append(ChatMessage("system", turn.instruction))
         clock = self._clock(turn) if turn.new_message is not None else ""
 
         def new_turn(note: str) -> list[ChatMessage]:

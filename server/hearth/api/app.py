@@ -25,6 +25,7 @@ from hearth.api.routes import (
     health,
     memory,
     openai_chat,
+    relationship,
     speech,
     transcriptions,
     voice,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             sync()
             watcher = asyncio.create_task(watch_restores(running.store, sync))
         follower = asyncio.create_task(follow_choices(running))  # `hearth models/voices use`
+        outreach = asyncio.create_task(running.outreach.run())  # characters who write first
         wyoming = None
         try:
             if settings.wyoming.enabled:  # Home Assistant's speech, on the same loaded models
@@ -118,8 +120,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+            for task in (follower, outreach):
+                task.cancel()
+            await asyncio.gather(follower, outreach, return_exceptions=True)
             await running.jobs.close()
             if owned:
                 running.close()
@@ -174,7 +177,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     for router in (
         accounts.private, characters.router, conversations.router, conversations.messages_router,
-        memory.router, speech.router, transcriptions.router, openai_chat.router,
+        memory.router, relationship.router, speech.router, transcriptions.router, openai_chat.router,
     ):
         app.include_router(router, dependencies=[Depends(get_user)])
 

@@ -25,6 +25,7 @@ from hearth.engines.tts import PiperSynthesizer, Synthesizer
 from hearth.jobs import Jobs
 from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
+from hearth.relationship.outreach import Outreach
 from hearth.services.characters import Characters
 from hearth.services.conversations import Conversations
 from hearth.services.memories import Memories
@@ -51,6 +52,7 @@ class Services:
     characters: Characters = field(init=False)
     people: People = field(init=False)
     memories: Memories = field(init=False)
+    outreach: Outreach = field(init=False)
     _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
     _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
@@ -64,6 +66,7 @@ class Services:
                                      check_fit=self.chat.context.check_card)
         self.people = People(self.accounts, self.memory)
         self.memories = Memories(self.store, self.memory)
+        self.outreach = Outreach(self.store, self.chat, self.settings.relationship)
 
     @classmethod
     def start(

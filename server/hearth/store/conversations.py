@@ -14,10 +14,12 @@ from hearth.store.records import Conversation
 
 class Conversations(Repository):
     def create(
-        self, *, user_id: int, character_id: int, title: str, greetings: list[str]
+        self, *, user_id: int, character_id: int, title: str, greetings: list[str],
+        created_at: float | None = None,
     ) -> Conversation:
-        """A new conversation, opened by the character's greeting (alternatives as swipes)."""
-        now = time.time()
+        """A new conversation, opened by the character's greeting (alternatives as swipes);
+        `created_at` dates one started earlier (history brought from elsewhere)."""
+        now = time.time() if created_at is None else created_at
         with self.db.tx() as db:
             cur = db.execute(
                 "INSERT INTO conversations (user_id, character_id, title, created_at, updated_at) "

@@ -224,6 +224,30 @@ class Messages(Repository):
         return row["t"] if row else None
 
 
+    # -- for the relationship: times talked, messages the character started -----------
+
+    def said_times(self, *, user_id: int, character_id: int) -> builtins.list[float]:
+        """When this user spoke to this character, oldest first (every conversation)."""
+        rows = self.db.all(
+            "SELECT m.created_at FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.user_id = ? AND c.character_id = ? AND m.role = 'user' ORDER BY m.created_at",
+            user_id, character_id)
+        return [r[0] for r in rows]
+
+    def last(self, conversation_id: int) -> Message | None:
+        row = self.db.one("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC "
+                          "LIMIT 1", conversation_id)
+        return message_of(row) if row else None
+
+    def started(self, *, user_id: int, character_id: int,
+                since: float = 0.0) -> builtins.list[Message]:
+        """The messages this character started on its own with this user since `since`."""
+        rows = self.db.all(
+            "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.user_id = ? AND c.character_id = ? AND m.reason IS NOT NULL "
+            "AND m.created_at >= ? ORDER BY m.id", user_id, character_id, since)
+        return [message_of(r) for r in rows]
+
 def _insert(db: sqlite3.Connection, conversation_id: int, role: str, content: str, status: str,
             created_at: float, now: float) -> int:
     cur = db.execute(

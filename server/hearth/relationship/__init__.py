@@ -1,0 +1,1 @@
+"""The relationship: who the person is, their plans and dates, and a character who reaches out."""

@@ -1,0 +1,139 @@
+"""The person's plans and dates as the character knows them, and what the two share.
+
+Every user message goes through `note`: a change to a known plan ("the interview
+got moved to Friday", "I cancelled the trip") updates it; otherwise new dated plans
+in it are added. Finding them is plain rules (relationship/plans.py): the small
+default model embellishes, and a plan it made up would be asked about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hearth.errors import InvalidInput
+from hearth.relationship import plans as finder
+from hearth.relationship.milestones import Milestone, local_day, midnight, milestones
+from hearth.store import Conversation, Message, Plan, Store, User
+
+STATUSES = ("upcoming", "done", "cancelled")
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """What a person and a character share, as the relationship route shows it."""
+
+    known_since: float | None
+    last_talk: float | None
+    days_talked: int
+    milestones: list[Milestone]
+    upcoming: list[Plan]
+    past: list[Plan]
+
+
+class PlanBook:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def note(self, message: Message, *, user: User, conversation: Conversation) -> list[Plan]:
+        """Apply what a user message says about plans; returns the plans added or changed."""
+        if message.role != "user":
+            return []
+        now = datetime.fromtimestamp(message.created_at, user.zone)
+        owner = {"user_id": user.id, "character_id": conversation.character_id}
+        known = self.store.plans.list(**owner, status="upcoming")
+        changed = []
+        for change in finder.find_changes(message.content, now=now, plans=known):
+            updates: dict[str, object] = {"status": change.status}
+            if change.due is not None:
+                updates.update(due_at=change.due, followed_up_at=None)
+                if change.all_day is not None:
+                    updates["all_day"] = change.all_day
+            changed.append(self.store.plans.update(change.plan_id, user_id=user.id, **updates))
+        if changed:  # a change is not also a new plan
+            return changed
+        added = []
+        for found in finder.find_plans(message.content, now=now):
+            if any(_same(p, found, user.zone) for p in known):
+                continue
+            added.append(self.store.plans.add(
+                **owner, conversation_id=conversation.id, text=found.text, kind=found.kind,
+                due_at=found.due, all_day=found.all_day, source_message_ids=[message.id]))
+        return added
+
+    def note_many(self, messages: Sequence[Message], *, user: User,
+                  conversation: Conversation) -> None:
+        """Imported history, in the order it was said (each read at its own time)."""
+        for message in messages:
+            self.note(message, user=user, conversation=conversation)
+
+    # -- the person's edits ------------------------------------------------------------
+
+    def edit(self, plan_id: int, *, user: User, text: str | None = None,
+             due_at: float | None = None, all_day: bool | None = None,
+             status: str | None = None) -> Plan:
+        plan = self.store.plans.get(plan_id, user_id=user.id)
+        changes: dict[str, object] = {}
+        if text is not None:
+            if not text.strip():
+                raise InvalidInput("text: a plan needs some words; delete it instead")
+            changes["text"] = text.strip()
+        if status is not None:
+            if status not in STATUSES:
+                raise InvalidInput(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+            changes["status"] = status
+        if due_at is not None and due_at != plan.due_at:
+            changes.update(due_at=due_at, followed_up_at=None)  # a new time: ask again then
+        if all_day is not None:
+            changes["all_day"] = all_day
+        return self.store.plans.update(plan_id, user_id=user.id, **changes) if changes else plan
+
+    # -- what the two share ------------------------------------------------------------
+
+    def relationship(self, user: User, conversation: Conversation, *,
+                     now: float) -> Relationship:
+        owner = {"user_id": user.id, "character_id": conversation.character_id}
+        said = self.store.messages.said_times(**owner)
+        zone = user.zone
+        plans = self.store.plans.list(**owner)
+        marks: list[Milestone] = []
+        if said:
+            marks = milestones(local_day(said[0], zone), until=local_day(now, zone))
+        marks.extend(birthdays(plans, zone))
+        marks.sort(key=lambda m: m.day)
+        return Relationship(
+            known_since=said[0] if said else None,
+            last_talk=said[-1] if said else None,
+            days_talked=len({local_day(t, zone) for t in said}),
+            milestones=marks,
+            upcoming=[p for p in plans if p.due_at >= now or p.kind == "date"],
+            past=[p for p in plans if p.due_at < now and p.kind != "date"],
+        )
+
+
+def birthdays(plans: Sequence[Plan], zone: ZoneInfo) -> list[Milestone]:
+    """The yearly dates the person told of that are birthdays, on their next day."""
+    return [Milestone("birthday", local_day(p.due_at, zone), p.text) for p in plans
+            if p.kind == "date" and p.status != "cancelled" and "birthday" in p.text.lower()]
+
+
+def next_year(plan: Plan, zone: ZoneInfo) -> float:
+    """A yearly date's next occurrence after the one due."""
+    day = local_day(plan.due_at, zone)
+    try:
+        later = day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        later = day.replace(year=day.year + 1, day=28)
+    return midnight(later, zone)
+
+
+def _same(plan: Plan, found: finder.Found, zone: ZoneInfo) -> bool:
+    """The same plan said again: the same words, on the same local day."""
+    same_day = local_day(plan.due_at, zone) == local_day(found.due, zone)
+    return same_day and plan.text.lower() == found.text.lower()
+
+
+def day_span(day: date, zone: ZoneInfo) -> tuple[float, float]:
+    return midnight(day, zone), midnight(day + timedelta(days=1), zone)
