@@ -225,6 +225,13 @@ class ExportedUser(BaseModel):
     name: str
     role: str
     created_at: datetime
+    # The profile as set ('' = not set); times in this file stay UTC.
+    display_name: str = ""
+    pronouns: str = ""
+    persona: str = ""
+    timezone: str = ""
+    language: str = ""
+    reach_out: bool = True
 
 
 class ExportedCharacter(BaseModel):
@@ -310,7 +317,10 @@ def export_user(store: Store, name: str) -> Export:
                            | {f.character_id for f in facts})
     return Export(
         exported_at=datetime.now(UTC),
-        user=ExportedUser(name=user.name, role=user.role, created_at=_at(user.created_at)),
+        user=ExportedUser(name=user.name, role=user.role, created_at=_at(user.created_at),
+                          display_name=user.display_name, pronouns=user.pronouns,
+                          persona=user.persona, timezone=user.timezone,
+                          language=user.language, reach_out=user.reach_out),
         characters=[ExportedCharacter(id=i, name=store.characters.get(i).name)
                     for i in character_ids],
         conversations=conversations, facts=facts,

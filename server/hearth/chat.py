@@ -110,7 +110,7 @@ class Chat:
         character = self.store.characters.get(character_id)
         card = character.data
         greetings = [
-            substitute(g, char=card["name"], user=user.name)
+            substitute(g, char=card["name"], user=user.shown_name)
             for g in [card.get("first_mes", ""), *card.get("alternate_greetings", [])]
             if g.strip()
         ]
@@ -169,7 +169,7 @@ class Chat:
         summary = store.summaries.find(conversation.id)
         first = history[0].created_at if history else now
         return Turn(
-            card=card, user=user.name, history=history,
+            card=card, user=user.shown_name, history=history,
             notes=store.notes.in_conversation(conversation.id),
             state=None if window is None else WindowState(
                 window.start_message_id, window.profile, window.summary),
@@ -179,14 +179,14 @@ class Chat:
             times=functools.cache(lambda: (
                 store.messages.first_said(**owner),
                 store.messages.last_said_before(**owner, before=first))),
-            lore_keys=keys,
+            lore_keys=keys, persona=user.persona, pronouns=user.pronouns, zone=user.zone,
         )
 
     def _recall_for(self, user: User, conversation: Conversation) -> RecallFn | None:
         if self.memory is None:
             return None
         memory = self.memory
-        names = (user.name, self.store.characters.get(conversation.character_id).name)
+        names = (user.shown_name, self.store.characters.get(conversation.character_id).name)
 
         def recall(query: str, exclude: set[str], now: datetime, limit: int) -> list[Recalled]:
             # The conversation's own summary is already in the window.
@@ -411,15 +411,15 @@ class Chat:
         if not self.settings.memory.background:
             return
         self.jobs.submit("facts", lambda: memory.extract_facts(
-            said, user=user.name, user_id=user.id, character_id=conversation.character_id))
+            said, user=user.shown_name, user_id=user.id, character_id=conversation.character_id))
 
         async def summary() -> None:
             history = self.store.messages.list(conversation.id)
             turn = self._turn(user, conversation, history, None, time.time())
             upto = await asyncio.to_thread(self.context.summary_cut, turn)
             if upto is not None:
-                await memory.summarise(conversation.id, upto_message_id=upto, user=user.name,
-                                       char=char)
+                await memory.summarise(conversation.id, upto_message_id=upto,
+                                       user=user.shown_name, char=char)
 
         self.jobs.submit("summary", summary)
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from hearth import lorebook
 from hearth.characters import substitute
 from hearth.config import MemorySettings
 from hearth.engines.llm import ChatMessage, ModelOwner, Prompt, fits
-from hearth.errors import TooLarge
+from hearth.errors import InvalidInput, TooLarge
 from hearth.memory import ids as memory_ids
 from hearth.memory.recall import Recalled
 from hearth.store import Fact, Message, Note
@@ -45,6 +45,7 @@ CARD_TEXT_FIELDS = ("name", "system_prompt", "description", "personality", "scen
                     "mes_example", "post_history_instructions")
 _PIECE_CHARS = 8192  # long text is counted a piece at a time, so counting can stop early
 CLOCK_AFTER = 1800  # seconds of silence after which a turn is told the date and time
+PERSONA_SHARE = 4  # a persona may take up to 1/4 of the prompt budget
 
 # recall(query, exclude=ids already in the window, now, about how many fit) -> ranked memories
 RecallFn = Callable[[str, set[str], datetime, int], list[Recalled]]
@@ -87,7 +88,7 @@ class Turn:
     """What the builder needs to know about one turn's setting."""
 
     card: dict
-    user: str
+    user: str  # what the character calls the person: their shown name
     history: Sequence[Message]  # the conversation so far, oldest first
     notes: dict[int, Note]  # message id -> the memory put beside it
     state: WindowState | None  # None: never packed before
@@ -99,8 +100,17 @@ class Turn:
     # looked up only when a rebase or a first message needs them.
     times: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
     lore_keys: lorebook.KeyRules = lorebook.KeyRules()
+    # Who the person says they are (their profile), and where they live in time: the
+    # clock note, day headings and "yesterday" are theirs.
+    persona: str = ""
+    pronouns: str = ""
+    zone: tzinfo = UTC
     # A turn the character starts on its own: what it is asked to write, last in the prompt.
     instruction: str = ""
+
+    @property
+    def about(self) -> str:
+        return about_user(self.user, persona=self.persona, pronouns=self.pronouns)
 
     @property
     def known_since(self) -> float | None:
@@ -111,8 +121,17 @@ class Turn:
         return self.times()[1]
 
 
-def system_text(card: dict, *, user: str, constant_lore: Sequence[str] = ()) -> str:
-    """The card as one system message: persona, scenario and example dialogue."""
+def about_user(user: str, *, persona: str, pronouns: str) -> str:
+    """The person's own description of themselves (like a SillyTavern persona), or ''."""
+    if persona:
+        return f"About {user}{f' ({pronouns})' if pronouns else ''}: {persona}"
+    return f"{user}'s pronouns: {pronouns}." if pronouns else ""
+
+
+def system_text(card: dict, *, user: str, constant_lore: Sequence[str] = (),
+                about: str = "") -> str:
+    """The card as one system message: persona, scenario and example dialogue, then what the
+    person says about themselves."""
     char = card["name"]
     parts = [card.get("system_prompt") or DEFAULT_SYSTEM_PROMPT]
     if card.get("description"):
@@ -124,11 +143,14 @@ def system_text(card: dict, *, user: str, constant_lore: Sequence[str] = ()) -> 
     parts.extend(constant_lore)
     if card.get("mes_example"):
         parts.append("Example dialogue:\n" + card["mes_example"].replace("<START>", "").strip())
+    if about:
+        parts.append(about)
     return substitute("\n\n".join(parts), char=char, user=user)
 
 
-def day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%-d %b %Y")
+def day(ts: float, zone: tzinfo = UTC) -> str:
+    """The calendar day of `ts` where the person lives."""
+    return datetime.fromtimestamp(ts, zone).strftime("%-d %b %Y")
 
 
 def ago(seconds: float) -> str:
@@ -205,9 +227,10 @@ class ContextBuilder:
         char, user = turn.card["name"], turn.user
         lines = []
         if turn.known_since is not None:
-            lines.append(f"{char} and {user} first talked on {day(turn.known_since)}.")
+            lines.append(f"{char} and {user} first talked on {day(turn.known_since, turn.zone)}.")
         if turn.facts:
-            facts = [f"- {f.text} (said {day(f.said_at)})" for f in reversed(turn.facts)]
+            facts = [f"- {f.text} (said {day(f.said_at, turn.zone)})"
+                     for f in reversed(turn.facts)]
             keep = self._fit_lines(facts, self.memory.profile_tokens)
             lines.append(f"What {char} knows about {user}:")
             lines.extend(reversed(facts[:keep]))  # newest facts win the budget
@@ -224,7 +247,7 @@ class ContextBuilder:
     def _system(self, turn: Turn, state: WindowState) -> ChatMessage:
         parts = [p for p in (state.profile, state.summary) if p]
         return ChatMessage("system", self._card_system(turn.card, turn.user, parts,
-                                                       turn.lore_keys))
+                                                       turn.lore_keys, about=turn.about))
 
     def _turn_message(self, message: Message, notes: dict[int, Note]) -> ChatMessage:
         note = notes.get(message.id)
@@ -237,7 +260,7 @@ class ContextBuilder:
         last = previous[-1] if previous else turn.last_talked
         if last is not None and turn.now - last < CLOCK_AFTER:
             return ""
-        now = datetime.fromtimestamp(turn.now, UTC)
+        now = datetime.fromtimestamp(turn.now, turn.zone)  # the person's time of day
         text = f"[Now: {now.strftime('%a %-d %b %Y, %H:%M')}"
         if last is not None:
             text += f"; last talked {ago(turn.now - last)} ago"
@@ -252,8 +275,8 @@ class ContextBuilder:
         """Memories in the order they were said, under a line for each day."""
         lines, last = [], ""
         for m in sorted(memories, key=lambda m: m.ts):
-            if day(m.ts) != last:
-                last = day(m.ts)
+            if day(m.ts, turn.zone) != last:
+                last = day(m.ts, turn.zone)
                 lines.append(f"{last}:")
             lines.append(self._memory_line(turn, m))
         return "\n".join(lines)
@@ -266,12 +289,13 @@ class ContextBuilder:
         for m in found:
             if budget - used < MIN_LINE_TOKENS:
                 break
-            heading = 0 if day(m.ts) in days else self._count(f"{day(m.ts)}:\n")
+            when = day(m.ts, turn.zone)
+            heading = 0 if when in days else self._count(f"{when}:\n")
             cost = self._count(self._memory_line(turn, m) + "\n") + heading
             if used + cost <= budget:
                 used += cost
                 picked.append(m)
-                days.add(day(m.ts))
+                days.add(when)
         return picked
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one builder lives as long as the app
@@ -308,6 +332,17 @@ class ContextBuilder:
         if total > room:
             raise self._card_too_large(sizes, total, room)
 
+    def check_persona(self, persona: str) -> None:
+        """Refuse a persona that would take more than a share of the window (every prompt
+        carries it beside the card)."""
+        self._follow_model()
+        limit = self.budget // PERSONA_SHARE
+        tokens = self._count_upto(persona, limit)
+        if tokens > limit:
+            raise InvalidInput(
+                f"persona: {tokens} tokens; the limit is {limit} (a quarter of the "
+                f"{self.budget} tokens the model's window has for a prompt); shorten it")
+
     def _card_sizes(self, card: dict, room: int) -> dict[str, int]:
         return {key: self._count_upto(value, room) for key in CARD_TEXT_FIELDS
                 if isinstance(value := card.get(key), str) and value}
@@ -331,14 +366,15 @@ class ContextBuilder:
         )
 
     def _card_system(self, card: dict, user: str, parts: Sequence[str],
-                     rules: lorebook.KeyRules) -> str:
+                     rules: lorebook.KeyRules, about: str = "") -> str:
         """The system message: the card (+ constant lorebook entries), then `parts`."""
         # With nothing scanned, only `constant` entries trigger.
         budget = self.memory.lorebook_tokens
         constant = [e.content for e in lorebook.select(
             card.get("character_book"), [], budget=budget,
             count=functools.partial(self._count_upto, limit=budget), rules=rules)]
-        return "\n\n".join([system_text(card, user=user, constant_lore=constant), *parts])
+        return "\n\n".join([system_text(card, user=user, constant_lore=constant, about=about),
+                              *parts])
 
     # -- packing -----------------------------------------------------------------
 
@@ -390,7 +426,9 @@ class ContextBuilder:
             # room. On other turns only a little is added, to keep evaluation short.
             room = (free if rebased else min(free, self.memory.turn_recall_tokens)) - lore_tokens
             if recall is not None and room > 0:
-                found = recall(turn.new_message, in_window, datetime.fromtimestamp(turn.now, UTC),
+                # In the person's zone: "yesterday" ends at their midnight.
+                found = recall(turn.new_message, in_window,
+                               datetime.fromtimestamp(turn.now, turn.zone),
                                room // MIN_LINE_TOKENS)
                 if not rebased:
                     # Every token added here is evaluated before the first reply token.

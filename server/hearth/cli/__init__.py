@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from hearth.cli import catalog, characters, conversation, data, memory, server, users
+from hearth.cli import catalog, characters, conversation, data, me, memory, server, users
 from hearth.errors import HearthError
 
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         "setting: `hearth COMMAND --help`), in rising priority.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (server, conversation, characters, users, memory, data, catalog):
+    for module in (server, conversation, characters, users, me, memory, data, catalog):
         module.register(commands)
     return parser
 

@@ -64,7 +64,8 @@ class Services:
         self.conversations = Conversations(self.store, self.chat, self.memory)
         self.characters = Characters(self.store, self.memory, self.settings, self.speaker,
                                      check_fit=self.chat.context.check_card)
-        self.people = People(self.accounts, self.memory)
+        self.people = People(self.accounts, self.memory,
+                             check_persona=self.chat.context.check_persona)
         self.memories = Memories(self.store, self.memory)
         self.outreach = Outreach(self.store, self.chat, self.settings.relationship)
 

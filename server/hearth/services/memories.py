@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from hearth.errors import Conflict
 from hearth.memory.recall import Recalled
@@ -29,8 +29,8 @@ class Memories:
         memory = self._on()
         character = self.store.characters.get(character_id)
         found = memory.recall(
-            query, user_id=user.id, character_id=character.id, now=datetime.now(UTC),
-            exclude=set(), names=(user.name, character.name), limit=limit)
+            query, user_id=user.id, character_id=character.id, now=datetime.now(user.zone),
+            exclude=set(), names=(user.shown_name, character.name), limit=limit)
         return found[:limit]
 
     def facts(self, user: User, character_id: int | None = None) -> list[Fact]:

@@ -23,7 +23,14 @@ CREATE TABLE IF NOT EXISTS users (
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     created_at REAL NOT NULL,
     role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'member')),
-    password_hash TEXT                 -- scrypt, see accounts.py; NULL: tokens only
+    password_hash TEXT,                -- scrypt, see accounts.py; NULL: tokens only
+    -- The person's profile (relationship/profile.py checks it); '' = not set.
+    display_name TEXT NOT NULL DEFAULT '',
+    pronouns TEXT NOT NULL DEFAULT '',
+    persona TEXT NOT NULL DEFAULT '',
+    timezone TEXT NOT NULL DEFAULT '',  -- IANA name; '' = the server's local zone
+    language TEXT NOT NULL DEFAULT '',  -- BCP-47; '' = "en"
+    reach_out INTEGER NOT NULL DEFAULT 1  -- the character may start a conversation
 );
 -- API tokens and web sessions. Only a digest of each token is kept.
 CREATE TABLE IF NOT EXISTS tokens (
@@ -134,6 +141,16 @@ CREATE TABLE IF NOT EXISTS lore_keys_off (
 );
 """
 
+# The profile columns as an older database gains them.
+PROFILE_COLUMNS = {
+    "display_name": "TEXT NOT NULL DEFAULT ''",
+    "pronouns": "TEXT NOT NULL DEFAULT ''",
+    "persona": "TEXT NOT NULL DEFAULT ''",
+    "timezone": "TEXT NOT NULL DEFAULT ''",
+    "language": "TEXT NOT NULL DEFAULT ''",
+    "reach_out": "INTEGER NOT NULL DEFAULT 1",
+}
+
 
 class Database:
     """One connection, one lock: reads with `one`/`all`, writes inside `tx()`."""
@@ -157,6 +174,10 @@ class Database:
             self._db.execute("ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'member' "
                              "CHECK (role IN ('owner', 'member'))")
             self._db.execute("ALTER TABLE users ADD COLUMN password_hash TEXT")
+            columns |= {"role", "password_hash"}
+        for column, kind in PROFILE_COLUMNS.items():
+            if columns and column not in columns:
+                self._db.execute(f"ALTER TABLE users ADD COLUMN {column} {kind}")
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
         if columns and "reason" not in columns:
             self._db.execute("ALTER TABLE messages ADD COLUMN reason TEXT")

@@ -14,10 +14,15 @@ from hearth.store.db import Repository
 from hearth.store.messages import forget_text
 from hearth.store.records import Token, User
 
+PROFILE_FIELDS = ("display_name", "pronouns", "persona", "timezone", "language", "reach_out")
+
 
 def user_of(row: sqlite3.Row) -> User:
     return User(id=row["id"], name=row["name"], created_at=row["created_at"], role=row["role"],
-                has_password=row["password_hash"] is not None)
+                has_password=row["password_hash"] is not None,
+                display_name=row["display_name"], pronouns=row["pronouns"],
+                persona=row["persona"], timezone=row["timezone"], language=row["language"],
+                reach_out=bool(row["reach_out"]))
 
 
 def token_of(row: sqlite3.Row) -> Token:
@@ -95,6 +100,20 @@ class People(Repository):
             with self.db.tx() as db:
                 db.execute(f"UPDATE users SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
                            (*sets.values(), user_id))
+        return self.get(user_id)
+
+    def set_profile(self, user_id: int, **fields: str | bool) -> User:
+        """Set any of the profile's fields (already checked: relationship/profile.py)."""
+        unknown = set(fields) - set(PROFILE_FIELDS)
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        if fields:
+            with self.db.tx() as db:
+                cur = db.execute(
+                    f"UPDATE users SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                    (*fields.values(), user_id))
+            if cur.rowcount == 0:
+                raise NotFound(f"no user with id {user_id}; list them at /api/users")
         return self.get(user_id)
 
     def password_hash(self, user_id: int) -> str | None:

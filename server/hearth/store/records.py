@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from hearth.zones import local_zone, zone_named
 
 
 @dataclass(frozen=True)
@@ -13,10 +16,32 @@ class User:
     created_at: float
     role: str = "member"
     has_password: bool = False
+    # The profile, as the person set it ('' = not set; see relationship/profile.py).
+    display_name: str = ""
+    pronouns: str = ""
+    persona: str = ""
+    timezone: str = ""  # IANA name; '' = the machine's zone
+    language: str = ""  # BCP-47; '' = English
+    reach_out: bool = True  # the character may start a conversation
 
     @property
     def is_owner(self) -> bool:
         return self.role == "owner"
+
+    @property
+    def shown_name(self) -> str:
+        """What characters call the person: their display name, else their account name."""
+        return self.display_name or self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The person's time zone: theirs, else the machine's, else UTC."""
+        return zone_named(self.timezone) or local_zone()
+
+    @property
+    def lang(self) -> str:
+        """The person's language tag in effect."""
+        return self.language or "en"
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hearth.accounts import SESSION_SECONDS
 from hearth.api.deps import SESSION_COOKIE, CurrentUser, Owner, ServicesDep, presented_token
 from hearth.api.schemas import Id, iso
 from hearth.backup import Export, export_user
 from hearth.errors import InvalidInput
+from hearth.relationship.profile import ProfileFields
 from hearth.store import Token, User
 
 NO_ACCOUNTS = "there are no accounts yet: the owner is made with `hearth users init`"
@@ -31,11 +32,38 @@ class UserOut(BaseModel):
     role: str
     has_password: bool
     created_at: datetime
+    display_name: str = Field(description="What characters call them; '' = their name.")
+    pronouns: str
+    persona: str = Field(description="Their own short description, given to characters.")
+    timezone: str = Field(description="IANA name in effect (the server's zone when unset).")
+    language: str = Field(description="BCP-47 tag in effect ('en' when unset).")
+    reach_out: bool = Field(description="Characters may start a conversation with them.")
 
     @classmethod
     def of(cls, u: User) -> UserOut:
         return cls(id=u.id, name=u.name, role=u.role, has_password=u.has_password,
-                   created_at=iso(u.created_at))
+                   created_at=iso(u.created_at), display_name=u.display_name,
+                   pronouns=u.pronouns, persona=u.persona, timezone=u.zone.key,
+                   language=u.lang, reach_out=u.reach_out)
+
+
+class ProfileIn(BaseModel):
+    """Any of the profile's fields; those left out stay as they are. Checked in
+    relationship/profile.py (the limits there give the clearer messages)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
+    display_name: str | None = Field(None, max_length=1000)
+    pronouns: str | None = Field(None, max_length=1000)
+    persona: str | None = Field(None, max_length=20000)
+    timezone: str | None = Field(None, max_length=200,
+                                 description="IANA name, e.g. 'Asia/Seoul'; '' = the server's.")
+    language: str | None = Field(None, max_length=200,
+                                 description="BCP-47 tag, e.g. 'ko' or 'pt-BR'; '' = English.")
+    reach_out: bool | None = None
+
+    def fields(self) -> ProfileFields:
+        return ProfileFields(**self.model_dump(exclude_unset=True))
 
 
 class SessionOut(BaseModel):
@@ -97,7 +125,15 @@ def logout(services: ServicesDep, user: CurrentUser, request: Request) -> Respon
 
 @private.get("/me")
 def me(user: CurrentUser) -> UserOut:
+    """Who you are to Hearth: your account and your profile."""
     return UserOut.of(user)
+
+
+@private.patch("/me")
+def set_profile(services: ServicesDep, user: CurrentUser, body: ProfileIn) -> UserOut:
+    """Change your profile (single-user mode too): a field that is not valid is refused
+    (422, the message starts with its name) and then nothing changes."""
+    return UserOut.of(services.people.set_profile(user.id, body.fields()))
 
 
 @private.put("/me/password", status_code=204)
@@ -148,6 +184,13 @@ def add_user(services: ServicesDep, owner: Owner, body: UserIn) -> SessionOut:
         raise InvalidInput(NO_ACCOUNTS)
     user, token = services.accounts.add_member(body.name, body.password)
     return SessionOut(user=UserOut.of(user), token=token)
+
+
+@private.patch("/users/{user_id}")
+def set_member_profile(services: ServicesDep, owner: Owner, user_id: Id,
+                       body: ProfileIn) -> UserOut:
+    """The owner sets a member's profile (as PATCH /api/me does for oneself)."""
+    return UserOut.of(services.people.set_profile(user_id, body.fields()))
 
 
 @private.delete("/users/{user_id}", status_code=204)
