@@ -70,7 +70,7 @@ class NaiveBook(PlanBook):
             user_id=user.id, character_id=conversation.character_id,
             conversation_id=conversation.id, text=message.content[:80], kind="plan",
             due_at=due.at, all_day=due.all_day, source_message_ids=[message.id])
-            for due in when.find_all(message.content, now=now)]
+            for due in [when.find_due(message.content, now=now)] if due is not None]
 
 
 @dataclass
