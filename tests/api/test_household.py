@@ -34,6 +34,7 @@ class Person:
     conversation: int
     message: int
     fact: int
+    plan: int = 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -78,6 +79,12 @@ def house(llama: LlamaModel, embedder: MiniLMEmbedder,
     with ThreadServer(create_app(settings, services)) as live:
         alice = _tell(live.url, alice_token, "Alice", ALICE_SECRET)
         bob = _tell(live.url, bob_token, "Bob", BOB_SECRET)
+        for person in (alice, bob):  # a plan each, as the plan finder would store it
+            user = services.store.people.get_by_name(person.name)
+            person.plan = services.store.plans.add(
+                user_id=user.id, character_id=1, conversation_id=person.conversation,
+                text=f"{person.name}'s dentist visit", kind="plan", due_at=1.8e9, all_day=True,
+                source_message_ids=[person.message]).id
         yield Household(live.url, services, alice, bob)
     services.close()
 
@@ -93,7 +100,7 @@ def _routes(url: str) -> list[tuple[str, str]]:
 
 def _fill(path: str) -> str:
     for name in ("character_id", "conversation_id", "message_id", "fact_id", "token_id",
-                 "user_id", "name"):
+                 "user_id", "name", "plan_id"):
         path = path.replace("{" + name + "}", "1")
     return path
 
@@ -147,6 +154,9 @@ def test_another_users_ids_answer_404(house: Household) -> None:
             ("DELETE", f"/api/messages/{a.message}", None),
             ("PATCH", f"/api/facts/{a.fact}", {"text": "overwritten"}),
             ("DELETE", f"/api/facts/{a.fact}", None),
+            ("GET", f"/api/conversations/{a.conversation}/relationship", None),
+            ("PATCH", f"/api/plans/{a.plan}", {"status": "cancelled"}),
+            ("DELETE", f"/api/plans/{a.plan}", None),
             ("DELETE", f"/api/conversations/{a.conversation}", None),
         ]:
             r = bob.request(method, path, json=body)
@@ -155,6 +165,8 @@ def test_another_users_ids_answer_404(house: Household) -> None:
         messages = alice.get(f"/api/conversations/{a.conversation}/messages").json()
         assert ALICE_SECRET in [m["content"] for m in messages]
         assert [f["text"] for f in alice.get("/api/facts").json()] == [ALICE_SECRET]
+        [plan] = alice.get("/api/plans").json()
+        assert plan["id"] == a.plan and plan["status"] == "upcoming"
 
 
 def test_lists_search_and_windows_hold_only_ones_own(house: Household) -> None:
@@ -167,8 +179,10 @@ def test_lists_search_and_windows_hold_only_ones_own(house: Household) -> None:
                 exported,
                 c.get("/api/conversations").json(),
                 c.get("/api/facts").json(),
+                c.get("/api/plans").json(),
                 c.get("/api/memory/search", params={"q": theirs, "character_id": 1}).json(),
             ])
+            assert f"{other.name}'s dentist" not in listed
             assert theirs not in listed and str(other.conversation) not in json.dumps(
                 [x["id"] for x in c.get("/api/conversations").json()])
             new = c.post("/api/conversations", json={"character_id": 1}).json()["id"]
