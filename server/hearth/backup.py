@@ -29,7 +29,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -248,6 +248,7 @@ class ExportedMessage(BaseModel):
     swipe_index: int
     created_at: datetime
     updated_at: datetime
+    reason: dict[str, Any] | None = None  # why the character wrote first ({kind, about, due})
 
 
 class ExportedSummary(BaseModel):
@@ -275,6 +276,18 @@ class ExportedFact(BaseModel):
     updated_at: datetime
 
 
+class ExportedPlan(BaseModel):
+    id: int
+    character_id: int
+    conversation_id: int
+    text: str
+    kind: str
+    due_at: datetime
+    all_day: bool
+    status: str
+    source_message_ids: list[int]
+
+
 class Export(BaseModel):
     """One person's data: never another user's, never a password hash or token."""
 
@@ -285,6 +298,7 @@ class Export(BaseModel):
     characters: list[ExportedCharacter]
     conversations: list[ExportedConversation]
     facts: list[ExportedFact]
+    plans: list[ExportedPlan] = []
 
 
 def _at(ts: float) -> datetime:
@@ -306,7 +320,7 @@ def export_user(store: Store, name: str) -> Export:
             messages=[ExportedMessage(
                 id=m.id, role=m.role, content=m.content, status=m.status,  # type: ignore[arg-type]
                 swipes=m.swipes, swipe_index=m.swipe_index, created_at=_at(m.created_at),
-                updated_at=_at(m.updated_at),
+                updated_at=_at(m.updated_at), reason=m.reason,
             ) for m in store.messages.list(c.id)],
         ))
     facts = [ExportedFact(id=f.id, character_id=f.character_id, text=f.text,
@@ -324,4 +338,9 @@ def export_user(store: Store, name: str) -> Export:
         characters=[ExportedCharacter(id=i, name=store.characters.get(i).name)
                     for i in character_ids],
         conversations=conversations, facts=facts,
+        plans=[ExportedPlan(id=p.id, character_id=p.character_id,
+                            conversation_id=p.conversation_id, text=p.text, kind=p.kind,
+                            due_at=_at(p.due_at), all_day=p.all_day, status=p.status,
+                            source_message_ids=p.source_message_ids)
+               for p in store.plans.list(user_id=user.id)],
     )
