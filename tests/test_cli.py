@@ -223,3 +223,30 @@ def test_users_remove_forgets_their_memories_as_the_api_does(
         assert index.indexed_ids() == before - theirs["Bob"]
     finally:
         index.close()
+
+
+def test_me_sets_the_profile_from_the_command_line(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    r = hearth("me", "set", "--display-name", "Caroline", "--pronouns", "she/her",
+               "--persona", "A nurse in Busan.", "--timezone", "Asia/Seoul", "--language", "ko",
+               "--reach-out", "off", "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    assert "Caroline" in r.stdout and "Asia/Seoul" in r.stdout
+    r = hearth("me", "set", "--display-name", "Mallory", "--timezone", "Mars/Base",
+               "--data-dir", data)
+    assert r.returncode == 2 and r.stderr.startswith("hearth: timezone: ")
+    shown = hearth("me", "show", "--data-dir", data).stdout
+    assert "Caroline" in shown and "Mallory" not in shown and "reach out:     off" in shown
+
+    # With accounts, the owner sets a member's profile with --user.
+    assert hearth("users", "init", "Alice", "--data-dir", data).returncode == 0
+    assert hearth("users", "add", "Bob", "--data-dir", data).returncode == 0
+    r = hearth("me", "set", "--user", "Bob", "--display-name", "Bobby", "--data-dir", data)
+    assert r.returncode == 0, r.stderr
+    store = Store(tmp_path / "data" / "hearth.db")
+    alice, bob = store.people.get_by_name("Alice"), store.people.get_by_name("Bob")
+    assert bob.shown_name == "Bobby"
+    assert alice.shown_name == "Caroline" and alice.timezone == "Asia/Seoul"  # kept by init
+    store.close()
+    assert "no user named 'Zed'" in hearth("me", "show", "--user", "Zed", "--data-dir",
+                                           data).stderr

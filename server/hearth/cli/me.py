@@ -25,8 +25,8 @@ def _show(user: User) -> None:
     out(f"name:          {user.name}")
     out(f"display name:  {user.display_name or '(not set: characters say ' + user.name + ')'}")
     out(f"pronouns:      {user.pronouns or '(not set)'}")
-    note = "" if user.timezone else " (the server's)"
-    out(f"time zone:     {user.zone.key}{note}")
+    zone_note = "" if user.timezone else " (the server's zone)"
+    out(f"time zone:     {user.zone.key}{zone_note}")
     out(f"language:      {user.lang}{'' if user.language else ' (default)'}")
     out(f"reach out:     {'on' if user.reach_out else 'off'}")
     out(f"persona:       {user.persona or '(not set)'}")
