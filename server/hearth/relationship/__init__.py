@@ -1,0 +1,1 @@
+"""The relationship: the person's dated plans, milestones and the character's initiative."""
