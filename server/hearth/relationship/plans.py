@@ -112,6 +112,7 @@ class _Lexicon:
     trail: re.Pattern[str]
     stopwords: frozenset[str]
     synonyms: dict[str, str]
+    implied: tuple[tuple[str, re.Pattern[str]], ...]
 
 
 _PEOPLE = (r"friends?|best\s+friend|bff|sister|brother|sis|bro|mum|mom|mother|dad|father|"
@@ -127,10 +128,10 @@ _EN = _Lexicon(
     clause_break=_rx(r",|;|\s[-–—]\s|\s+(?:and|but|so|because|cause|cuz|though|although|"
                      r"which|while|plus)\s+"),
     question_start=_rx(r"^(?:(?:so|and|but|hey|um|ok|okay|well|also|btw|oh)[\s,]+)*"
-                       r"(?:what|when|where|why|how|who|which|whose|should|shall|could|would|"
-                       r"can|do|does|did|are|is|am|will|was|were|have|has|any|wanna|"
-                       r"want\s+to)(?!n?['’])\b"),
-    hypothetical=_rx(r"\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
+                       r"(?:(?:what|when|where|why|how|who|which|whose)(?:s|['’]s|['’]re)?\b|"
+                       r"(?:should|shall|could|would|can|do|does|did|are|is|am|will|was|were|"
+                       r"have|has|any|wanna|want\s+to)(?!n?['’])\b)"),
+    hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
                      r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
                      r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
                      r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
@@ -150,11 +151,15 @@ _EN = _Lexicon(
              r"survived|nailed|bombed|aced)\b|\b(?:was|were)\s+(?:so|really|great|good|fine|"
              r"awful|fun|amazing|terrible|okay|ok|nice|lovely|rough)\b|\bwent\s+(?:well|okay|ok|"
              r"fine|great|badly)\b"),
-    other_subject=_rx(rf"^(?:(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:{_PEOPLE})(?!['’]s)|"
-                      r"(?:he|she|they)(?:['’](?:s|re|ll))?|[A-Z][a-z]+(?!['’]s))\s+"
+    other_subject=_rx(rf"^(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?(?:{_PEOPLE})"
+                      r"(?:\s+(?-i:[A-Z][a-z]+))?(?!['’]s)|(?:he|she|they)(?:['’](?:s|re|ll))?)\s+"
                       r"(?:is|are|was|has|have|had|will|['’]s|['’]re|gets|got|flies|leaves|"
                       r"starts|goes|heads|moves|plans|wants|needs|just|finally|also|"
-                      r"might|[a-z]+s)\b"),
+                      r"might|[a-z]+s)\b|"
+                      # A capitalised name, only when the verb makes it a person's doing
+                      # ("Marathon is this Sunday" is not someone).
+                      r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+(?:(?:is|['’]s|are)\s+\w+ing|"
+                      r"(?:has|had)\s+(?:his|her|their|a|an)|will|gets|starts|flies|leaves|goes)\b"),
     with_me=_rx(r"\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+(?:(?:also|definitely|finally)\s+)?"
                 r"(?:going|coming|attending|invited|performing|speaking|hosting|driving|flying|"
                 r"joining|helping|bringing|giving|taking|the\s+\w+|a\s+\w+|her\s+\w+|his\s+\w+|"
@@ -183,7 +188,7 @@ _EN = _Lexicon(
              r"bump(?:ed|ing)?|shift(?:ed|ing)?|chang(?:ed|ing|e)|switch(?:ed|ing)?|"
              r"put\s+(?:it\s+)?off|instead|now\s+(?:on|at|is)|is\s+now|['’]s\s+now)\b"),
     vague_move=_rx(r"\bpostpon(?:ed|ing|e)\b|\bput\s+(?:it\s+)?off\b|\bdelayed\b"),
-    pronoun=_rx(r"\b(?:it|that|everything|the\s+whole\s+thing|the\s+plan|our\s+plans?|"
+    pronoun=_rx(r"\b(?:it|that|instead|same\s+time|everything|the\s+whole\s+thing|the\s+plan|our\s+plans?|"
                 r"my\s+plans?)\b"),
     lead_filler=_rx(r"^(?:and|but|so|also|btw|oh|ok|okay|well|yeah|yes|yay|finally|anyway|"
                     r"just|ugh|omg|hey|plus|then|fyi|reminder|remember|guess\s+what|"
@@ -218,7 +223,15 @@ _EN = _Lexicon(
               "appt": "appointment", "meal": "dinner", "supper": "dinner", "bash": "party",
               "marriage": "wedding", "married": "wedding", "doc": "doctor", "gp": "doctor",
               "dental": "dentist", "pitch": "presentation", "gig": "concert",
-              "meet": "meeting", "checkup": "appointment", "check": "appointment"},
+              "meet": "meeting", "checkup": "appointment", "check": "appointment",
+              "session": "appointment", "therapist": "therapy"},
+    implied=(
+        ("trip", _rx(r"\b(?:fly|flying|flight|leav(?:e|ing)|head(?:ing)?|go(?:ing)?|off|"
+                     r"travel\w*|driv(?:e|ing)|trip|road\s*trip)\s+(?:up\s+|down\s+|out\s+|"
+                     r"back\s+|over\s+)?(?:to|for)\s+(?-i:[A-Z])")),
+        ("house-move", _rx(r"\b(?:the|my|our|a|big)\s+move\b|\bmoving\s+(?:house|home|"
+                           r"apartments?|flats?|out|in|into|to\s+a\s+new)\b")),
+    ),
 )
 _LEXICONS = {"en": _EN}
 
@@ -324,8 +337,14 @@ def _stem(word: str, lex: _Lexicon) -> str:
 
 def _content(text: str, lex: _Lexicon) -> set[str]:
     words = re.findall(r"[\w'’-]+", text.lower())
-    return {_stem(w, lex) for w in words
-            if re.sub(r"['’]s$", "", w) not in lex.stopwords and not w.isdigit()}
+    got = {_stem(w, lex) for w in words
+           if re.sub(r"['’]s$", "", w) not in lex.stopwords and not w.isdigit()}
+    # Words a change uses for a plan that its own text may lack: "the flight got
+    # delayed" of "leave for Cancun", "the move is now on the 15th" of "moving flats".
+    for tag, pattern in lex.implied:
+        if pattern.search(text):
+            got.add(tag)
+    return got
 
 
 # --- finding plans -------------------------------------------------------------------

@@ -220,6 +220,10 @@ class _Lexicon:
 
 _EN = _Lexicon(
     days=[
+        # Past references are claimed so "last Tuesday" is not read as the next one.
+        _rule(rf"\b(?:last|past|previous|this\s+past)\s+(?:(?:{_WD_WORDS})\b|week(?:end)?|"
+              r"month|year|night)\b|\byesterday\b|\b(?:the\s+)?day\s+before\b|"
+              r"\b\w+\s+(?:days?|weeks?|months?|years?)\s+ago\b", _habit),
         _rule(rf"\b(?:every|each)\s+(?:(?:{_WD_WORDS})\b|day|morning|evening|night|week(?:end)?)"
               rf"|\b(?:on\s+)?(?:{_WD_WORDS})s\b", _habit),
         _rule(r"\b(?:on\s+)?(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b", _iso),
