@@ -1,0 +1,501 @@
+"""The person's dated plans and yearly dates, found in what they say, and changes to them.
+
+Rules, not the model: the default 135M model embellishes (see the facts grounding
+check), while a plan needs a date that was really said. ``find_plans`` reads one
+message at the moment it was said; ``find_changes`` reads it against the plans
+already known. Both work sentence by sentence, on the clause that holds the date.
+
+Decisions:
+
+- A plan is the person's own: a sentence whose subject is someone else ("my friend
+  is going to Rome next week", "Tom has his driving test tomorrow") is skipped
+  unless the message puts the person in it ("... and I'm the best man", "my sister
+  and I", "we're going"). An event named by possession ("my sister's wedding is on
+  Saturday", "my daughter's recital") is the person's: they are telling it because
+  it is part of their life, and "how was your sister's wedding?" is a fair follow-up.
+- Skipped: questions (a "?" on the dated clause, or a sentence opening like one),
+  hypotheticals (if, maybe, someday, I wish, I'd love to, might, thinking about),
+  jokes (yeah right, as if, jk, an eye-roll, "totally ... lol"), negations on the
+  dated clause (not, never, won't; but "can't wait", "not sure", "isn't until" are
+  not negations), the past (had, went, was...), habits (every Friday, on Fridays),
+  and cancellations.
+- Birthdays and anniversaries (and "I was born on ...") are kind "date", due the
+  next occurrence, whoever's they are; past tense does not matter for them.
+- A clock time alone in the sentence after a dated one ("Exam is Thursday. 2pm.")
+  sets that plan's time.
+- ``find_changes``: a sentence that cancels (cancelled, called off, is off, not
+  going ... anymore, fell through, postponed without a new date) or moves (moved,
+  rescheduled, pushed, postponed ... to a date; pushed back a week) an upcoming
+  plan. The plan is the one sharing the most content words (stems, a few synonym
+  groups: trip/flight/fly, exam/test...) with the sentence; "it"/"that" picks the
+  only upcoming plan when there is one; otherwise no change. A new day without a
+  time keeps the plan's old clock time ("moved to Thursday" keeps 7 pm); a new time
+  alone keeps its day.
+- With ``plans`` given, ``find_plans`` leaves out sentences that change a known plan
+  and plans it already knows (same content, same day), so one message never yields
+  both a change and a duplicate.
+
+Phrase tables are per language (``_LEXICONS``); only English is written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from hearth.relationship.when import Due, When, at_local, due_of, find_shift, read_when
+
+__all__ = ["Change", "Found", "PlanLike", "find_changes", "find_plans"]
+
+
+@dataclass(frozen=True)
+class Found:
+    text: str  # a short description in the person's words: "interview", "fly to Busan"
+    due: float  # epoch seconds; local midnight when all_day
+    all_day: bool
+    kind: Literal["plan", "date"]
+    phrase: str  # the time expression, e.g. "tomorrow at 10"
+
+
+@dataclass(frozen=True)
+class Change:
+    plan_id: int | str
+    status: Literal["cancelled", "upcoming"]
+    due: float | None  # the new due when moved; None when cancelled
+    all_day: bool | None
+
+
+class PlanLike(Protocol):
+    """What ``find_changes`` needs of a stored plan (``all_day`` is read if present)."""
+
+    @property
+    def id(self) -> int | str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def due_at(self) -> float: ...
+    @property
+    def status(self) -> str: ...
+
+
+# --- phrase tables (English) --------------------------------------------------
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    sentence_end: re.Pattern[str]
+    clause_break: re.Pattern[str]
+    question_start: re.Pattern[str]
+    hypothetical: re.Pattern[str]
+    joke: re.Pattern[str]
+    negation: re.Pattern[str]
+    not_negation: re.Pattern[str]  # negative words that do not cancel the plan
+    past: re.Pattern[str]
+    other_subject: re.Pattern[str]
+    with_me: re.Pattern[str]
+    yearly: re.Pattern[str]
+    yearly_name: re.Pattern[str]
+    born: re.Pattern[str]
+    cancel: re.Pattern[str]
+    move: re.Pattern[str]
+    vague_move: re.Pattern[str]  # "postponed" with no new date: off for now
+    pronoun: re.Pattern[str]
+    lead_filler: re.Pattern[str]
+    lead_subject: re.Pattern[str]
+    lead_det: re.Pattern[str]
+    trail: re.Pattern[str]
+    stopwords: frozenset[str]
+    synonyms: dict[str, str]
+    implied: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+_PEOPLE = (r"friends?|best\s+friend|bff|sister|brother|sis|bro|mum|mom|mother|dad|father|"
+           r"parents|coworkers?|co-workers?|colleagues?|boss|manager|flatmates?|roommates?|"
+           r"housemates?|neighbou?rs?|cousins?|aunt|auntie|uncle|grandma|grandpa|"
+           r"grandmother|grandfather|grandparents|son|daughter|kids?|children|wife|husband|"
+           r"partner|boyfriend|girlfriend|bf|gf|fianc[eé]e?|teacher|classmates?|"
+           r"team(?:mates?)?|family|in-laws")
+
+_EN = _Lexicon(
+    sentence_end=re.compile(r"(?<=[.!?;])(?<!\b[ap]\.m\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)"
+                            r"(?<!\bMrs\.)\s+|\n+"),
+    clause_break=_rx(r",|;|\s[-–—]\s|\s+(?:and|but|so|because|cause|cuz|though|although|"
+                     r"which|while|plus)\s+"),
+    question_start=_rx(r"^(?:(?:so|and|but|hey|um|ok|okay|well|also|btw|oh)[\s,]+)*"
+                       r"(?:(?:what|when|where|why|how|who|which|whose)(?:s|['’]s|['’]re)?\b|"
+                       r"(?:should|shall|could|would|can|do|does|did|are|is|am|will|was|were|"
+                       r"have|has|any|wanna|want\s+to)(?!n?['’])\b)"),
+    hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
+                     r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
+                     r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
+                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
+    joke=_rx(r"\b(?:yeah|yea|ya)\s*,?\s+(?:right|sure)\b|\bas\s+if\b|\bjk\b|\bj/k\b|"
+             r"\b(?:just\s+)?kidding\b|🙄|\bsure\s+jan\b|"
+             r"\b(?:totally|definitely|obviously|surely)\b.*\b(?:lol|lmao|haha\w*|rofl)\b|"
+             r"\b(?:lol|lmao|haha\w*|rofl)\b.*\b(?:totally|definitely|obviously|surely)\b"),
+    negation=_rx(r"n['’]t\b|\bnot\b|\bnever\b|\bno\s+longer\b|\bcannot\b|\bnope\b"),
+    not_negation=_rx(r"\b(?:can['’]?t|cannot|could\s*n['’]t)\s+(?:wait|believe|sleep|stop)\b|"
+                     r"\bnot\s+sure\b|\bdon['’]?t\s+(?:know|forget|worry|want\s+to\s+be)\b|"
+                     r"\bnot\s+(?:looking\s+forward|ready|excited|gonna\s+lie)\b|"
+                     r"\b(?:is|are|was)?n['’]t\s+(?:until|till|it|you|that)\b|\bnot\s+(?:until|till)\b|"
+                     r"\bwould\s*n['’]t\s+miss\b|\bdon['’]?t\s+(?:feel\s+)?ready\b|"
+                     r"\bhave\s*n['’]t\s+(?:packed|started|finished|decided\s+what)\b"),
+    past=_rx(r"\b(?:i|we|it|he|she|they)\s+(?:just\s+)?(?:had|went|was|were|did|met|saw|flew|"
+             r"took|finished|passed|failed|attended|visited|came\s+back|got\s+back|left|"
+             r"survived|nailed|bombed|aced)\b|\b(?:was|were)\s+(?:so|really|great|good|fine|"
+             r"awful|fun|amazing|terrible|okay|ok|nice|lovely|rough)\b|\bwent\s+(?:well|okay|ok|"
+             r"fine|great|badly)\b"),
+    other_subject=_rx(rf"^(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?(?:{_PEOPLE})"
+                      r"(?:\s+(?-i:[A-Z][a-z]+))?(?!['’]s)|(?:he|she|they)(?:['’](?:s|re|ll))?)\s+"
+                      r"(?:is|are|was|has|have|had|will|['’]s|['’]re|gets|got|flies|leaves|"
+                      r"starts|goes|heads|moves|plans|wants|needs|just|finally|also|"
+                      r"might|[a-z]+s)\b|"
+                      # A capitalised name, only when the verb makes it a person's doing
+                      # ("Marathon is this Sunday" is not someone).
+                      r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+(?:(?:is|['’]s|are)\s+\w+ing|"
+                      r"(?:has|had)\s+(?:his|her|their|a|an)|will|gets|starts|flies|leaves|goes)\b"),
+    with_me=_rx(r"\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+(?:(?:also|definitely|finally)\s+)?"
+                r"(?:going|coming|attending|invited|performing|speaking|hosting|driving|flying|"
+                r"joining|helping|bringing|giving|taking|the\s+\w+|a\s+\w+|her\s+\w+|his\s+\w+|"
+                r"their\s+\w+|in\s+it|in\s+the)\b|"
+                r"\b(?:i|we)(?:['’]ll|\s+will)\s+(?:be|go|come|attend|join|drive|fly|take)\b|"
+                r"\b(?:i|we)\s+(?:have|need|got|gotta|must)\s+(?:to\s+)?(?:go|be|leave|attend|"
+                r"drive|pick|take|fly|get)\b|\bwith\s+(?:me|us)\b|\b(?:and|&)\s+(?:i|me)\b|"
+                r"\bme\s+and\b|\bwe['’]re\b|\bwe\s+are\b|\bwe['’]ll\b"),
+    yearly=_rx(r"\b(?:birthday|bday|b-day|birth\s+day|anniversary|name\s*day)\b"
+               r"(?!\s+(?:party|dinner|drinks|celebration|bash|lunch|brunch|trip|present|gift|"
+               r"cake|plans?))"),
+    yearly_name=_rx(r"(?:\b(?:my|our|his|her|their)\s+)?(?:\b[\w-]+['’]s\s+)?"
+                    r"(?:wedding\s+|dating\s+|work\s+)?"
+                    r"(?:birthday|bday|b-day|birth\s+day|anniversary|name\s*day)\b"),
+    born=_rx(r"\b(?:i\s+was|i['’]m)\s+born\s+(?:on\s+)?"),
+    cancel=_rx(r"\bcancel+(?:ed|ing|s)?\b|\bcall(?:ed|ing)?\s+(?:it\s+|the\s+\w+\s+)?off\b|"
+               r"(?:\bis|\bare|['’]s|['’]re)\s+(?:now\s+|officially\s+|totally\s+)?off\b|"
+               r"\boff\s+now\b|\bscrap+(?:ed|ing)?\b|\bf[ae]ll+(?:ing)?\s+through\b|"
+               r"\bnot\s+happening\b|\bbail(?:ed|ing)?\s+on\b|\bpull(?:ed|ing)?\s+out\b|"
+               r"\bdecided\s+(?:not\s+to|against)\b|\bgave\s+up\s+on\b|\bnixed\b|\baxed\b|"
+               r"\bdrop+(?:ed|ing)?\s+out\b|\bon\s+hold\b|\bindefinitely\b|"
+               r"\b(?:not|n['’]t|never)\b.*\b(?:any\s*more|after\s+all)\b|"
+               r"\bno\s+longer\s+(?:going|happening|on)\b|\bwon['’]t\s+be\s+(?:going|flying)\b"),
+    move=_rx(r"\b(?:mov(?:ed|ing)|move|re-?schedul(?:ed|ing|e)|postpon(?:ed|ing|e)|"
+             r"push(?:ed|ing)?|delay(?:ed|ing)?|br(?:ought|ing|inging)\s+(?:it\s+)?forward|"
+             r"bump(?:ed|ing)?|shift(?:ed|ing)?|chang(?:ed|ing|e)|switch(?:ed|ing)?|"
+             r"put\s+(?:it\s+)?off|instead|now\s+(?:on|at|is)|is\s+now|['’]s\s+now)\b"),
+    vague_move=_rx(r"\bpostpon(?:ed|ing|e)\b|\bput\s+(?:it\s+)?off\b|\bdelayed\b"),
+    pronoun=_rx(r"\b(?:it|that|instead|same\s+time|everything|the\s+whole\s+thing|the\s+plan|our\s+plans?|"
+                r"my\s+plans?)\b"),
+    lead_filler=_rx(r"^(?:and|but|so|also|btw|oh|ok|okay|well|yeah|yes|yay|finally|anyway|"
+                    r"just|ugh|omg|hey|plus|then|fyi|reminder|remember|guess\s+what|"
+                    r"big\s+news|news|update|by\s+the\s+way|good\s+news|bad\s+news|"
+                    r"oh\s+and|ah|hmm|wow|lol|(?:so\s+|really\s+|super\s+)?(?:can['’]?t\s+wait\s+"
+                    r"(?:for|to)|looking\s+forward\s+to|excited\s+(?:for|about)|nervous\s+"
+                    r"(?:for|about)|dreading|stressed\s+about|worried\s+about|ready\s+for))"
+                    r"\b[\s,:!.\-]*"),
+    lead_subject=_rx(r"^(?:i|we)(?:['’](?:m|re|ve|ll|d))?\s+(?:(?:am|are|have|has|will|shall|"
+                     r"got|gotta|have\s+got|need\s+to|have\s+to|must|finally|actually|also|"
+                     r"officially|really|definitely|just|both|all)\s+)*"),
+    lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|a|an|the|"
+                 r"my|our|this|that|these|those|some)\s+)+"),
+    trail=_rx(r"(?:[\s,.!?;:~\-–—()]+|\s+(?:is|are|['’]s|will\s+be|be|was|on|at|in|for|by|"
+              r"to|from|this|next|coming|until|till|starts?|begins?|happens|happening|"
+              r"scheduled|set|planned|booked|of|now|then|again|so|btw|lol|haha|finally|"
+              r"officially|around|about|early|late|[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
+    stopwords=frozenset("""a an the my our your his her their its i me we us you he she they it
+        is are was were be been being am 's s to of on at in for by from with and or but so
+        this that these those next last coming tomorrow today tonight week weekend month
+        day days weeks months year morning evening afternoon night monday tuesday wednesday
+        thursday friday saturday sunday now just got get getting go going gone went have has
+        had having will would can could should do does did done not no anymore any more
+        moved move moving rescheduled reschedule postponed postpone pushed push delayed
+        cancelled canceled cancel called call off back up forward instead again also new
+        time same date then there here out about around after before until till into onto
+        really very too all some what when where which who how because	lol haha ugh oh ok okay
+        yeah yes well guess news bad good sadly unfortunately actually totally""".split()),
+    synonyms={"flight": "trip", "fly": "trip", "flying": "trip", "travel": "trip",
+              "vacation": "trip", "holiday": "trip", "getaway": "trip", "journey": "trip",
+              "test": "exam", "midterm": "exam", "final": "exam", "quiz": "exam",
+              "appt": "appointment", "meal": "dinner", "supper": "dinner", "bash": "party",
+              "marriage": "wedding", "married": "wedding", "doc": "doctor", "gp": "doctor",
+              "dental": "dentist", "pitch": "presentation", "gig": "concert",
+              "meet": "meeting", "checkup": "appointment", "check": "appointment",
+              "session": "appointment", "therapist": "therapy"},
+    implied=(
+        ("trip", _rx(r"\b(?:fly|flying|flight|leav(?:e|ing)|head(?:ing)?|go(?:ing)?|off|"
+                     r"travel\w*|driv(?:e|ing)|trip|road\s*trip)\s+(?:up\s+|down\s+|out\s+|"
+                     r"back\s+|over\s+)?(?:to|for)\s+(?-i:[A-Z])")),
+        ("house-move", _rx(r"\b(?:the|my|our|a|big)\s+move\b|\bmoving\s+(?:house|home|"
+                           r"apartments?|flats?|out|in|into|to\s+a\s+new)\b")),
+    ),
+)
+_LEXICONS = {"en": _EN}
+
+
+def _lexicon(lang: str) -> _Lexicon:
+    return _LEXICONS.get(lang.split("-")[0].lower(), _EN)
+
+
+# --- sentences and clauses ------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    when: When | None
+
+
+def _sentences(text: str, lex: _Lexicon, now: datetime, lang: str) -> list[_Sentence]:
+    out = []
+    for raw in lex.sentence_end.split(text):
+        s = raw.strip()
+        if s:
+            out.append(_Sentence(s, read_when(s, now=now, lang=lang)))
+    return out
+
+
+def _clause(s: _Sentence, lex: _Lexicon) -> tuple[int, int]:
+    """The span of the clause holding the time expression."""
+    assert s.when is not None and s.when.spans
+    at = s.when.spans[0][0]
+    start, end = 0, len(s.text)
+    for m in lex.clause_break.finditer(s.text):
+        if m.end() <= at:
+            start = m.end()
+        elif m.start() >= s.when.spans[0][1]:
+            end = m.start()
+            break
+    return start, end
+
+
+def _is_question(s: _Sentence, clause: tuple[int, int], lex: _Lexicon) -> bool:
+    if lex.question_start.search(s.text):
+        return True
+    # "My interview is tomorrow, can you help me prep?" asks about something else.
+    return s.text.rstrip().endswith("?") and not s.text[clause[1]:].strip(" ?!.")
+
+
+def _is_negated(clause: str, lex: _Lexicon) -> bool:
+    return lex.negation.search(lex.not_negation.sub(" ", clause)) is not None
+
+
+# --- descriptions -----------------------------------------------------------------
+
+def _describe(s: _Sentence, clause: tuple[int, int], lex: _Lexicon) -> str:
+    """The clause without its time expression, subject and filler: "fly to Busan"."""
+    assert s.when is not None
+    chars = list(s.text)
+    for a, b in s.when.spans:
+        for i in range(a, b):
+            chars[i] = " "
+    text = "".join(chars)
+    for lo, hi in (clause, (0, clause[0]), (clause[1], len(text))):
+        got = _clean(text[lo:hi], lex)
+        if _content(got, lex):
+            return got
+    return ""
+
+
+def _clean(text: str, lex: _Lexicon) -> str:
+    t = " ".join(text.split())
+    for _ in range(4):
+        before = t
+        t = lex.lead_filler.sub("", t)
+        t = lex.lead_subject.sub("", t)
+        t = lex.lead_det.sub("", t)
+        t = lex.trail.sub("", t)
+        t = t.strip(" ,.!?;:")
+        if t == before:
+            break
+    words = t.split()
+    return " ".join(words[:8])
+
+
+def _describe_date(sentence: str, lex: _Lexicon) -> str:
+    m = lex.yearly_name.search(sentence)
+    if m is None:
+        return "my birthday"  # "I was born on ..."
+    name = " ".join(m.group(0).split())
+    # "my mum's birthday" -> "mum's birthday"; "my birthday" stays as said.
+    return re.sub(r"^(?:my|our|his|her|their)\s+(?=[\w-]+['’]s\s)", "", name, flags=re.I)
+
+
+# --- content words, for matching a change to a plan --------------------------------
+
+def _stem(word: str, lex: _Lexicon) -> str:
+    w = re.sub(r"['’]s$", "", word.lower())
+    w = lex.synonyms.get(w, w)
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    return lex.synonyms.get(w, w)
+
+
+def _content(text: str, lex: _Lexicon) -> set[str]:
+    words = re.findall(r"[\w'’-]+", text.lower())
+    got = {_stem(w, lex) for w in words
+           if re.sub(r"['’]s$", "", w) not in lex.stopwords and not w.isdigit()}
+    # Words a change uses for a plan that its own text may lack: "the flight got
+    # delayed" of "leave for Cancun", "the move is now on the 15th" of "moving flats".
+    for tag, pattern in lex.implied:
+        if pattern.search(text):
+            got.add(tag)
+    return got
+
+
+# --- finding plans -------------------------------------------------------------------
+
+def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
+               lang: str = "en") -> list[Found]:
+    """The person's dated plans and yearly dates in one message said at ``now``.
+
+    With ``plans`` (those already known), sentences that change one of them and
+    plans already known (same content, same day) are left out.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    lex = _lexicon(lang)
+    sentences = _sentences(text, lex, now, lang)
+    people_in_it = lex.with_me.search(text) is not None
+    found: list[Found] = []
+    for s in sentences:
+        if s.when is None:
+            continue
+        if plans and _changes_in(s, now=now, plans=plans, lex=lex, lang=lang):
+            continue
+        if s.when.day is None and s.when.instant is None and found \
+                and found[-1].all_day and found[-1].kind == "plan" \
+                and not lex.question_start.search(s.text):
+            # "Exam day is Thursday. Organic chemistry, 2pm." : the time of that plan.
+            prev = found.pop()
+            day = datetime.fromtimestamp(prev.due, now.tzinfo).date()
+            moment = at_local(now, day, s.when.clock)
+            found.append(Found(prev.text, moment.timestamp(), False, prev.kind,
+                               f"{prev.phrase}, {s.when.phrase}"))
+            continue
+        got = _plan_in(s, now=now, lex=lex, people_in_it=people_in_it)
+        if got is None:
+            continue
+        if any(_same(got, p, lex, now) for p in plans if p.status == "upcoming"):
+            continue
+        found.append(got)
+    return found
+
+
+def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool
+             ) -> Found | None:
+    assert s.when is not None
+    due: Due | None = due_of(s.when, now=now)
+    if due is None:
+        return None
+    clause = _clause(s, lex)
+    ctext = s.text[clause[0]:clause[1]]
+    if _is_question(s, clause, lex) or lex.hypothetical.search(s.text) \
+            or lex.joke.search(s.text) or lex.cancel.search(s.text):
+        return None
+    if lex.yearly.search(s.text) or lex.born.search(s.text):
+        if s.when.day is None:
+            return None
+        # A yearly date is its whole day, whatever time was said with it.
+        moment = at_local(now, s.when.day, None)
+        return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date", due.phrase)
+    if _is_negated(ctext, lex) or lex.past.search(ctext):
+        return None
+    if lex.other_subject.search(ctext.strip()) and not people_in_it:
+        return None
+    what = _describe(s, clause, lex)
+    if not what:
+        return None
+    return Found(what, due.at, due.all_day, "plan", due.phrase)
+
+
+def _same(f: Found, p: PlanLike, lex: _Lexicon, now: datetime) -> bool:
+    """A plan told again: shared content and the same local day."""
+    tz = now.tzinfo
+    same_day = (datetime.fromtimestamp(f.due, tz).date()
+                == datetime.fromtimestamp(p.due_at, tz).date())
+    return same_day and bool(_content(f.text, lex) & _content(p.text, lex))
+
+
+# --- finding changes -------------------------------------------------------------------
+
+def find_changes(text: str, *, now: datetime, plans: Sequence[PlanLike],
+                 lang: str = "en") -> list[Change]:
+    """Cancellations and new dates for ``plans`` in one message said at ``now``."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    lex = _lexicon(lang)
+    changes: dict[int | str, Change] = {}
+    for s in _sentences(text, lex, now, lang):
+        for c in _changes_in(s, now=now, plans=plans, lex=lex, lang=lang):
+            changes[c.plan_id] = c  # a later sentence has the last word
+    return list(changes.values())
+
+
+def _changes_in(s: _Sentence, *, now: datetime, plans: Sequence[PlanLike], lex: _Lexicon,
+                lang: str) -> list[Change]:
+    upcoming = [p for p in plans if p.status == "upcoming"]
+    if not upcoming:
+        return []
+    if lex.question_start.search(s.text) or s.text.rstrip().endswith("?") \
+            or lex.hypothetical.search(s.text) or lex.joke.search(s.text):
+        return []
+    cancel = lex.cancel.search(s.text)
+    move = lex.move.search(s.text)
+    shift = find_shift(s.text, lang=lang)
+    if not (cancel or move or shift):
+        return []
+    plan = _target(s.text, upcoming, lex, now)
+    if plan is None:
+        return []
+    if cancel:
+        return [Change(plan.id, "cancelled", None, None)]
+    if shift is not None:
+        old = datetime.fromtimestamp(plan.due_at, now.tzinfo)
+        return [Change(plan.id, "upcoming", (old + shift).timestamp(), _all_day(plan))]
+    assert move is not None
+    # The new date follows the verb ("found out today they moved it to Friday").
+    when = read_when(s.text[move.start():], now=now, lang=lang) or s.when
+    if when is None:
+        if lex.vague_move.search(s.text):  # postponed, no new date: not this date
+            return [Change(plan.id, "cancelled", None, None)]
+        return []
+    due = _moved_due(plan, when, now)
+    if due is None:
+        return []
+    return [Change(plan.id, "upcoming", due.at, due.all_day)]
+
+
+def _all_day(plan: PlanLike) -> bool | None:
+    value = getattr(plan, "all_day", None)
+    return None if value is None else bool(value)
+
+
+def _moved_due(plan: PlanLike, when: When, now: datetime) -> Due | None:
+    """The new due: a day alone keeps the old clock time, a time alone the old day."""
+    old = datetime.fromtimestamp(plan.due_at, now.tzinfo)
+    timed = _all_day(plan) is False or (_all_day(plan) is None
+                                        and (old.hour, old.minute) != (0, 0))
+    if when.instant is None and when.clock is None and timed:
+        when = When(when.day, (old.hour, old.minute), None, when.phrase, when.spans)
+    elif when.instant is None and when.day is None and when.clock is not None:
+        when = When(old.date(), when.clock, None, when.phrase, when.spans)
+    return due_of(when, now=now - timedelta(seconds=1))
+
+
+def _target(sentence: str, upcoming: Sequence[PlanLike], lex: _Lexicon,
+            now: datetime) -> PlanLike | None:
+    """The plan a change speaks of: most shared content words, then the soonest."""
+    words = _content(sentence, lex)
+    scored = [(len(words & _content(p.text, lex)), p) for p in upcoming]
+    best = max(score for score, _ in scored)
+    if best == 0:
+        if len(upcoming) == 1 and lex.pronoun.search(sentence):
+            return upcoming[0]
+        return None
+    ties = [p for score, p in scored if score == best]
+    return min(ties, key=lambda p: abs(p.due_at - now.timestamp()))
