@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hearth.errors import InvalidInput
@@ -45,23 +45,22 @@ class PlanBook:
         owner = {"user_id": user.id, "character_id": conversation.character_id}
         known = self.store.plans.list(**owner, status="upcoming")
         changed = []
-        for change in finder.find_changes(message.content, now=now, plans=known):
+        for change in finder.find_changes(message.content, now=now, plans=known,
+                                          lang=user.lang):
             updates: dict[str, object] = {"status": change.status}
             if change.due is not None:
                 updates.update(due_at=change.due, followed_up_at=None)
                 if change.all_day is not None:
                     updates["all_day"] = change.all_day
-            changed.append(self.store.plans.update(change.plan_id, user_id=user.id, **updates))
-        if changed:  # a change is not also a new plan
-            return changed
-        added = []
-        for found in finder.find_plans(message.content, now=now):
-            if any(_same(p, found, user.zone) for p in known):
-                continue
-            added.append(self.store.plans.add(
-                **owner, conversation_id=conversation.id, text=found.text, kind=found.kind,
-                due_at=found.due, all_day=found.all_day, source_message_ids=[message.id]))
-        return added
+            changed.append(self.store.plans.update(int(change.plan_id), user_id=user.id,
+                                                   **updates))
+        # Sentences that change a known plan, and plans told again, are not new plans.
+        added = [self.store.plans.add(
+            **owner, conversation_id=conversation.id, text=found.text, kind=found.kind,
+            due_at=found.due, all_day=found.all_day, source_message_ids=[message.id])
+            for found in finder.find_plans(message.content, now=now, plans=known,
+                                           lang=user.lang)]
+        return changed + added
 
     def note_many(self, messages: Sequence[Message], *, user: User,
                   conversation: Conversation) -> None:
@@ -128,12 +127,3 @@ def next_year(plan: Plan, zone: ZoneInfo) -> float:
         later = day.replace(year=day.year + 1, day=28)
     return midnight(later, zone)
 
-
-def _same(plan: Plan, found: finder.Found, zone: ZoneInfo) -> bool:
-    """The same plan said again: the same words, on the same local day."""
-    same_day = local_day(plan.due_at, zone) == local_day(found.due, zone)
-    return same_day and plan.text.lower() == found.text.lower()
-
-
-def day_span(day: date, zone: ZoneInfo) -> tuple[float, float]:
-    return midnight(day, zone), midnight(day + timedelta(days=1), zone)
