@@ -208,12 +208,14 @@ _EN = _Lexicon(
     lead_subject=_rx(r"^(?:i|we)(?:['’](?:m|re|ve|ll|d))?\s+(?:(?:am|are|have|has|will|shall|"
                      r"got|gotta|have\s+got|need\s+to|have\s+to|must|finally|actually|also|"
                      r"officially|really|definitely|just|both|all)\s+)*"),
-    lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|a|an|the|"
+    lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|got|gotta|"
+                 r"have\s+to|need\s+to|to|a|an|the|"
                  r"my|our|this|that|these|those|some)\s+)+"),
     trail=_rx(r"(?:[\s,.!?;:~\-–—()]+|\s+(?:is|are|['’]s|will\s+be|be|was|on|at|in|for|by|"
               r"to|from|this|next|coming|until|till|starts?|begins?|happens|happening|"
               r"scheduled|set|planned|booked|of|now|then|again|so|btw|lol|haha|finally|"
-              r"officially|around|about|early|late|[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
+              r"officially|around|about|early|late|ugh|eek|yay|fingers\s+crossed|"
+              r"[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
     stopwords=frozenset("""a an the my our your his her their its i me we us you he she they it
         is are was were be been being am 's s to of on at in for by from with and or but so
         this that these those next last coming tomorrow today tonight week weekend month
