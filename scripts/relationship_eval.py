@@ -43,6 +43,10 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
     return histories
 
 
+def out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
 def local(iso: str, tz: ZoneInfo) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=tz)
 
@@ -96,13 +100,13 @@ def score(histories: list[dict[str, Any]], *, verbose: bool = False) -> dict[str
         expected += len(want)
         hits += len(want) - len(missed)
         if verbose and (missed or unmatched):
-            print(f"{h['id']} ({h['split']}, {h['user_tz']})")
+            out(f"{h['id']} ({h['split']}, {h['user_tz']})")
             for e in missed:
-                print(f"  missed  #{e['about_message_index']} {e['text']!r} {e['due']} "
+                out(f"  missed  #{e['about_message_index']} {e['text']!r} {e['due']} "
                       f"{e['final_status']}")
             for p in unmatched:
                 due = datetime.fromtimestamp(p.due_at, tz).isoformat(timespec="minutes")
-                print(f"  extra   #{p.about} {p.text!r} {due} all_day={p.all_day} {p.status}")
+                out(f"  extra   #{p.about} {p.text!r} {due} all_day={p.all_day} {p.status}")
     return {
         "histories": len(histories),
         "expected": expected,

@@ -105,6 +105,7 @@ class _Lexicon:
     cancel: re.Pattern[str]
     move: re.Pattern[str]
     vague_move: re.Pattern[str]  # "postponed" with no new date: off for now
+    later: re.Pattern[str]  # moves that can only go later
     pronoun: re.Pattern[str]
     lead_filler: re.Pattern[str]
     lead_subject: re.Pattern[str]
@@ -131,7 +132,8 @@ _EN = _Lexicon(
                        r"(?:(?:what|when|where|why|how|who|which|whose)(?:s|['’]s|['’]re)?\b|"
                        r"(?:should|shall|could|would|can|do|does|did|are|is|am|will|was|were|"
                        r"have|has|any|wanna|want\s+to)(?!n?['’])\b)"),
-    hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
+    hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)"
+                     r"\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
                      r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
                      r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
                      r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
@@ -143,7 +145,8 @@ _EN = _Lexicon(
     not_negation=_rx(r"\b(?:can['’]?t|cannot|could\s*n['’]t)\s+(?:wait|believe|sleep|stop)\b|"
                      r"\bnot\s+sure\b|\bdon['’]?t\s+(?:know|forget|worry|want\s+to\s+be)\b|"
                      r"\bnot\s+(?:looking\s+forward|ready|excited|gonna\s+lie)\b|"
-                     r"\b(?:is|are|was)?n['’]t\s+(?:until|till|it|you|that)\b|\bnot\s+(?:until|till)\b|"
+                     r"\b(?:is|are|was)?n['’]t\s+(?:until|till|it|you|that)\b|"
+                     r"\bnot\s+(?:until|till)\b|"
                      r"\bwould\s*n['’]t\s+miss\b|\bdon['’]?t\s+(?:feel\s+)?ready\b|"
                      r"\bhave\s*n['’]t\s+(?:packed|started|finished|decided\s+what)\b"),
     past=_rx(r"\b(?:i|we|it|he|she|they)\s+(?:just\s+)?(?:had|went|was|were|did|met|saw|flew|"
@@ -152,14 +155,16 @@ _EN = _Lexicon(
              r"awful|fun|amazing|terrible|okay|ok|nice|lovely|rough)\b|\bwent\s+(?:well|okay|ok|"
              r"fine|great|badly)\b"),
     other_subject=_rx(rf"^(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?(?:{_PEOPLE})"
-                      r"(?:\s+(?-i:[A-Z][a-z]+))?(?!['’]s)|(?:he|she|they)(?:['’](?:s|re|ll))?)\s+"
+                      r"(?:\s+(?-i:[A-Z][a-z]+))?(?!['’]s)|"
+                      r"(?:he|she|they)(?:['’](?:s|re|ll))?)\s+"
                       r"(?:is|are|was|has|have|had|will|['’]s|['’]re|gets|got|flies|leaves|"
                       r"starts|goes|heads|moves|plans|wants|needs|just|finally|also|"
                       r"might|[a-z]+s)\b|"
                       # A capitalised name, only when the verb makes it a person's doing
                       # ("Marathon is this Sunday" is not someone).
-                      r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+(?:(?:is|['’]s|are)\s+\w+ing|"
-                      r"(?:has|had)\s+(?:his|her|their|a|an)|will|gets|starts|flies|leaves|goes)\b"),
+                      r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+"
+                      r"(?:(?:is|['’]s|are)\s+\w+ing|(?:has|had)\s+(?:his|her|their|a|an)|"
+                      r"will|gets|starts|flies|leaves|goes)\b"),
     with_me=_rx(r"\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+(?:(?:also|definitely|finally)\s+)?"
                 r"(?:going|coming|attending|invited|performing|speaking|hosting|driving|flying|"
                 r"joining|helping|bringing|giving|taking|the\s+\w+|a\s+\w+|her\s+\w+|his\s+\w+|"
@@ -188,7 +193,10 @@ _EN = _Lexicon(
              r"bump(?:ed|ing)?|shift(?:ed|ing)?|chang(?:ed|ing|e)|switch(?:ed|ing)?|"
              r"put\s+(?:it\s+)?off|instead|now\s+(?:on|at|is)|is\s+now|['’]s\s+now)\b"),
     vague_move=_rx(r"\bpostpon(?:ed|ing|e)\b|\bput\s+(?:it\s+)?off\b|\bdelayed\b"),
-    pronoun=_rx(r"\b(?:it|that|instead|same\s+time|everything|the\s+whole\s+thing|the\s+plan|our\s+plans?|"
+    later=_rx(r"\bpostpon(?:ed|ing|e)\b|\bput\s+(?:it\s+)?off\b|\bdelay(?:ed|ing)?\b|"
+              r"\bpush(?:ed|ing)?\s+(?:it\s+)?back\b"),
+    pronoun=_rx(r"\b(?:it|that|instead|same\s+time|everything|the\s+whole\s+thing|"
+                r"the\s+plan|our\s+plans?|"
                 r"my\s+plans?)\b"),
     lead_filler=_rx(r"^(?:and|but|so|also|btw|oh|ok|okay|well|yeah|yes|yay|finally|anyway|"
                     r"just|ugh|omg|hey|plus|then|fyi|reminder|remember|guess\s+what|"
@@ -200,12 +208,14 @@ _EN = _Lexicon(
     lead_subject=_rx(r"^(?:i|we)(?:['’](?:m|re|ve|ll|d))?\s+(?:(?:am|are|have|has|will|shall|"
                      r"got|gotta|have\s+got|need\s+to|have\s+to|must|finally|actually|also|"
                      r"officially|really|definitely|just|both|all)\s+)*"),
-    lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|a|an|the|"
+    lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|got|gotta|"
+                 r"have\s+to|need\s+to|to|a|an|the|"
                  r"my|our|this|that|these|those|some)\s+)+"),
     trail=_rx(r"(?:[\s,.!?;:~\-–—()]+|\s+(?:is|are|['’]s|will\s+be|be|was|on|at|in|for|by|"
               r"to|from|this|next|coming|until|till|starts?|begins?|happens|happening|"
               r"scheduled|set|planned|booked|of|now|then|again|so|btw|lol|haha|finally|"
-              r"officially|around|about|early|late|[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
+              r"officially|around|about|early|late|ugh|eek|yay|fingers\s+crossed|"
+              r"[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
     stopwords=frozenset("""a an the my our your his her their its i me we us you he she they it
         is are was were be been being am 's s to of on at in for by from with and or but so
         this that these those next last coming tomorrow today tonight week weekend month
@@ -234,6 +244,7 @@ _EN = _Lexicon(
     ),
 )
 _LEXICONS = {"en": _EN}
+_WEEKDAY_WORD = _rx(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|satur|sun)(?:day)?\b")
 
 
 def _lexicon(lang: str) -> _Lexicon:
@@ -464,7 +475,8 @@ def _changes_in(s: _Sentence, *, now: datetime, plans: Sequence[PlanLike], lex: 
         if lex.vague_move.search(s.text):  # postponed, no new date: not this date
             return [Change(plan.id, "cancelled", None, None)]
         return []
-    due = _moved_due(plan, when, now)
+    later = lex.later.search(s.text) is not None
+    due = _moved_due(plan, when, now, later=later)
     if due is None:
         return []
     return [Change(plan.id, "upcoming", due.at, due.all_day)]
@@ -475,9 +487,19 @@ def _all_day(plan: PlanLike) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _moved_due(plan: PlanLike, when: When, now: datetime) -> Due | None:
-    """The new due: a day alone keeps the old clock time, a time alone the old day."""
+def _moved_due(plan: PlanLike, when: When, now: datetime, *, later: bool) -> Due | None:
+    """The new due: a day alone keeps the old clock time, a time alone the old day.
+
+    A plan delayed or pushed back to a weekday goes to that weekday after its old date
+    ("delayed to Wednesday" of a trip next Tuesday is the day after it, not before).
+    """
     old = datetime.fromtimestamp(plan.due_at, now.tzinfo)
+    if later and when.day is not None and when.day < old.date() \
+            and _WEEKDAY_WORD.search(when.phrase):
+        day = when.day
+        while day < old.date():
+            day += timedelta(days=7)
+        when = When(day, when.clock, None, when.phrase, when.spans)
     timed = _all_day(plan) is False or (_all_day(plan) is None
                                         and (old.hour, old.minute) != (0, 0))
     if when.instant is None and when.clock is None and timed:

@@ -260,7 +260,8 @@ _EN = _Lexicon(
     shift=re.compile(rf"\b(?P<dir>pushed\s+back|push(?:ed|ing)?\s+(?:it\s+)?back|"
                      r"postponed|delayed|moved\s+(?:back|up|forward)|"
                      r"brought\s+forward|pulled\s+forward|bumped\s+(?:back|up))"
-                     rf"\s+(?:by\s+)?{_SHIFT_NUM}\s+(?P<su>day|week|hour|minute)s?\b",
+                     rf"\s+(?:it\s+|them\s+)?(?:by\s+)?{_SHIFT_NUM}\s+"
+                     r"(?P<su>day|week|hour|minute)s?\b",
                      re.IGNORECASE),
 )
 _LEXICONS = {"en": _EN}
