@@ -52,6 +52,8 @@ from hearth.services import Services
 from hearth.store import Conversation, Message, Plan, User
 
 DATA = ROOT / "scripts" / "data" / "relationship_histories.json"
+# Written by someone who never saw the plan finder's rules: the honest held-out part.
+FRESH = ROOT / "scripts" / "data" / "relationship_histories_fresh.json"
 SPAN = 14 * 86400  # two weeks from each history's start
 STEP = 10 * 60  # the simulated clock's step
 ANSWER_AFTER = 3600  # the simulated person answers a started message an hour later
@@ -192,16 +194,20 @@ async def bench(services: Services, histories: list[dict], naive: bool) -> dict[
     runs = [await simulate(services, outreach, h, n) for n, h in enumerate(histories)]
     settings = services.settings.relationship
     hours = settings.quiet or (0, 0)
+    splits = dict.fromkeys(h["split"] for h in histories)  # in the order they come
     return {split: score([r for r in runs if r.history["split"] == split], hours,
                          settings.max_per_day)
-            for split in ("tune", "heldout")}
+            for split in splits}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, action="append",
+                        help=f"a file of labelled histories (repeatable; default {DATA.name} "
+                        f"and, when present, {FRESH.name})")
     args = parser.parse_args()
-    histories = json.loads(args.data.read_text())["histories"]
+    files = args.data or [p for p in (DATA, FRESH) if p.is_file()]
+    histories = [h for f in files for h in json.loads(f.read_text())["histories"]]
     results = {}
     began = time.perf_counter()
     for name, naive in (("hearth", False), ("naive", True)):

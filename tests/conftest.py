@@ -31,12 +31,15 @@ TEST_CLIENT_HOST = "testserver"  # the host name of Starlette's TestClient
 def make_settings(data_dir: Path, memory: dict[str, Any] | None = None, **llm: Any) -> Settings:
     """Settings for tests: a small window and greedy decoding, so runs repeat. Starlette's
     TestClient names its server "testserver", so that name is known too (the Host checks
-    are tested with names that are not)."""
+    are tested with names that are not). Characters do not write first on their own: what
+    a test stores at past times could fall due on the wall clock mid-test; the tests of
+    that schedule turn it on."""
     return load_settings(
         data_dir=data_dir,
         llm={"n_ctx": TEST_N_CTX, "temperature": 0.0, "seed": 7, "max_reply_tokens": 96, **llm},
         memory=memory or {},
         server={"allowed_hosts": [TEST_CLIENT_HOST]},
+        relationship={"enabled": False},
     )
 
 
