@@ -106,8 +106,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
             sync()
             watcher = asyncio.create_task(watch_restores(running.store, sync))
-        follower = asyncio.create_task(follow_choices(running))  # `hearth models/voices use`
-        outreach = asyncio.create_task(running.outreach.run())  # characters who write first
+        tasks = [asyncio.create_task(follow_choices(running))]  # `hearth models/voices use`
+        if settings.relationship.enabled:  # characters who write first
+            tasks.append(asyncio.create_task(running.outreach.run()))
         wyoming = None
         try:
             if settings.wyoming.enabled:  # Home Assistant's speech, on the same loaded models
@@ -120,9 +121,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
-            for task in (follower, outreach):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(follower, outreach, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await running.jobs.close()
             if owned:
                 running.close()
