@@ -1,6 +1,6 @@
 """Precision and recall of plan extraction on the labelled histories, per split.
 
-    PYTHONPATH=server python scripts/relationship_eval.py [-v] [--split tune|heldout]
+    PYTHONPATH=server python scripts/relationship_eval.py [-v] [--split tune|heldout|fresh] [--data FILE]
 
 Each user message is read at its own time in the history's zone: first the changes
 it makes to the plans found so far (``find_changes``), then its new plans
@@ -120,11 +120,11 @@ def score(histories: list[dict[str, Any]], *, verbose: bool = False) -> dict[str
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="show each miss and extra")
-    ap.add_argument("--split", choices=["tune", "heldout"], help="only this split")
+    ap.add_argument("--split", help="only this split (tune, heldout, fresh)")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
     histories = load(args.data)
-    for split in ("tune", "heldout"):
+    for split in dict.fromkeys(h["split"] for h in histories):
         if args.split and split != args.split:
             continue
         part = [h for h in histories if h["split"] == split]
