@@ -14,7 +14,13 @@ Three windows, same run, same window size:
   recent   recent turns only, filling the whole window
   dense    recent turns + plain dense top-k from the same index
 
-    python scripts/bench_memory.py --locomo ../shared/data/locomo-dev.json [--window 4096]
+How the person is named (--person, one or more; each imports the conversations anew):
+  speaker  the user record is named after LoCoMo's speaker_a (the default)
+  profile  the single-user mode's "User", named only by `PATCH /api/me` {display_name}
+  unnamed  "User", never named: what a fresh single-user install knows
+
+    python scripts/bench_memory.py --locomo ../shared/data/locomo-dev.json [--window 4096] \
+        [--person speaker profile]
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchkit import Column, Table, print_json
+from fastapi.testclient import TestClient
+
+from hearth.api.app import create_app
 
 from hearth.characters import normalise_data
 from hearth.chat import ImportItem
@@ -40,6 +49,7 @@ from hearth.services import Services
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 METHODS = ("hearth", "recent", "dense")
+PERSONS = ("speaker", "profile", "unnamed")
 
 
 def session_time(text: str) -> float:
@@ -79,26 +89,41 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=4096, help="context size in tokens")
     parser.add_argument("--reserve", type=int, default=512, help="reply reserve in tokens")
     parser.add_argument("--limit", type=int, default=0, help="only the first N conversations")
+    parser.add_argument("--person", nargs="+", choices=PERSONS, default=["speaker"],
+                        help="how the person is named (see above); several are run in turn")
     args = parser.parse_args()
     data = json.loads(args.locomo.read_text())[: args.limit or None]
+    persons: list[str] = list(dict.fromkeys(args.person))
 
-    hits: dict[str, dict[str, list[tuple[bool, bool]]]] = {m: defaultdict(list) for m in METHODS}
+    hits: dict[str, dict[str, dict[str, list[tuple[bool, bool]]]]] = {
+        p: {m: defaultdict(list) for m in METHODS} for p in persons}
     memory_tokens: list[int] = []
     build_ms: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             data_dir=Path(tmp), llm={"n_ctx": args.window, "max_reply_tokens": args.reserve},
+            server={"allowed_hosts": ["testserver"]},  # the in-process client's host name
         )
         services = Services.start(settings)
+        api = TestClient(create_app(settings, services))
+        api.__enter__()
         chat, memory = services.chat, services.memory
         assert memory is not None
         recent_only = ContextBuilder(
             services.model, reply_reserve=args.reserve,
             memory=settings.memory.model_copy(update={"recent_share": 1.0}),
         )
-        for sample in data:
+        for person, sample in ((p, s) for p in persons for s in data):
             conv = sample["conversation"]
-            user = services.store.people.ensure(conv["speaker_a"])
+            if person == "speaker":
+                user = services.store.people.ensure(conv["speaker_a"])
+            else:  # single-user mode: the API acts as the local "User"
+                user = services.accounts.local_user()
+                name = conv["speaker_a"] if person == "profile" else ""
+                r = api.patch("/api/me", json={"display_name": name})
+                assert r.status_code == 200, r.text
+                user = services.store.people.get(r.json()["id"])
+                assert user.name == "User" and user.shown_name == (name or "User")
             character = services.store.characters.create(data=normalise_data({
                 "name": conv["speaker_b"],
                 "description": f"{conv['speaker_b']} is a close friend of {conv['speaker_a']}.",
@@ -141,35 +166,49 @@ def main() -> int:
                 for method, w in windows.items():
                     text = "\n".join(m.content for m in w.messages)
                     found = [e in text for e in evidence]
-                    hits[method][CATEGORIES[category]].append((any(found), all(found)))
-            print(f"  {sample['sample_id']}: {len(ids)} turns imported", flush=True)  # noqa: T201
+                    hits[person][method][CATEGORIES[category]].append(
+                        (any(found), all(found)))
+            print(f"  {person} {sample['sample_id']}: {len(ids)} turns imported",  # noqa: T201
+                  flush=True)
+        api.__exit__(None, None, None)
         services.close()
 
     def rate(rows: list[tuple[bool, bool]], which: int) -> float:
         return sum(r[which] for r in rows) / len(rows) if rows else 0.0
 
-    report: dict[str, dict[str, dict[str, float]]] = {}
-    for method in METHODS:
-        rows_all = [r for rows in hits[method].values() for r in rows]
-        report[method] = {"overall": {"any": rate(rows_all, 0), "all": rate(rows_all, 1),
-                                      "n": len(rows_all)}}
-        for name, rows in hits[method].items():
-            report[method][name] = {"any": rate(rows, 0), "all": rate(rows, 1), "n": len(rows)}
+    reports: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for person in persons:
+        report = reports[person] = {}
+        for method in METHODS:
+            rows_all = [r for rows in hits[person][method].values() for r in rows]
+            report[method] = {"overall": {"any": rate(rows_all, 0), "all": rate(rows_all, 1),
+                                          "n": len(rows_all)}}
+            for name, rows in hits[person][method].items():
+                report[method][name] = {"any": rate(rows, 0), "all": rate(rows, 1),
+                                        "n": len(rows)}
 
     print(f"\nevidence recall, window {args.window} tokens (reply reserve {args.reserve}), "  # noqa: T201
           f"{len(data)} conversations")
-    Table(Column("method", 8, left=True), Column("slice", 12, left=True), Column("n", 4, ".0f"),
+    Table(Column("person", 8, left=True), Column("method", 8, left=True),
+          Column("slice", 12, left=True), Column("n", 4, ".0f"),
           Column("any", 6, ".3f"), Column("all", 6, ".3f")).show(
-        (method, name, r["n"], r["any"], r["all"])
-        for method in METHODS for name, r in report[method].items())
+        (person, method, name, r["n"], r["any"], r["all"])
+        for person in persons for method in METHODS
+        for name, r in reports[person][method].items())
     print(f"memories block: {statistics.median(memory_tokens):.0f} tokens p50; "  # noqa: T201
           f"window build {statistics.median(build_ms):.0f} ms p50")
-    hearth = report["hearth"]["overall"]
+    first = reports[persons[0]]
+    hearth = first["hearth"]["overall"]
+
+    def rounded(report: dict[str, dict[str, dict[str, float]]]) -> dict:
+        return {m: {k: {"any": round(v["any"], 3), "all": round(v["all"], 3), "n": v["n"]}
+                    for k, v in report[m].items()} for m in METHODS}
+
     print_json({
         "bench": "memory", "file": args.locomo.name, "conversations": len(data),
-        "window": args.window, "reserve": args.reserve,
-        "recall": {m: {k: {"any": round(v["any"], 3), "all": round(v["all"], 3), "n": v["n"]}
-                       for k, v in report[m].items()} for m in METHODS},
+        "window": args.window, "reserve": args.reserve, "person": persons[0],
+        "recall": rounded(first),
+        "by_person": {p: rounded(reports[p]) for p in persons},
         "memories_tokens_p50": statistics.median(memory_tokens),
         "build_ms_p50": round(statistics.median(build_ms), 1),
         "goal_met": hearth["any"] >= 0.92 and hearth["all"] >= 0.85,

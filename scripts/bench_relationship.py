@@ -22,9 +22,11 @@ quiet hours. Reported per split (`tune`, the part the rules were written against
     quiet       started messages inside the person's quiet hours
 
 Baseline, same run, same scheduler: every future time expression in a user message
-is taken as a plan (no distractor rules, no rescheduling or cancelling).
+is taken as a plan (no distractor rules, no rescheduling or cancelling). Its messages
+are not generated (a placeholder text with the same reason is stored): only its
+decisions are scored, and writing them would double the run's time.
 
-    python scripts/bench_relationship.py [--data scripts/data/relationship_histories.json]
+    python scripts/bench_relationship.py [--data FILE ...]
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ from hearth.relationship.plan_book import PlanBook
 from hearth.services import Services
 from hearth.store import Conversation, Message, Plan, User
 
-DATA = ROOT / "scripts" / "data" / "relationship_histories.json"
-# Written by someone who never saw the plan finder's rules: the honest held-out part.
-FRESH = ROOT / "scripts" / "data" / "relationship_histories_fresh.json"
+# relationship_histories.json: tune + heldout (one writer, who also wrote the rules);
+# *_fresh.json, *_fresh2.json: written blind, by writers who never saw the rules.
+DATA = sorted((ROOT / "scripts" / "data").glob("relationship_histories*.json"))
 SPAN = 14 * 86400  # two weeks from each history's start
 STEP = 10 * 60  # the simulated clock's step
 ANSWER_AFTER = 3600  # the simulated person answers a started message an hour later
@@ -73,6 +75,21 @@ class NaiveBook(PlanBook):
             conversation_id=conversation.id, text=message.content[:80], kind="plan",
             due_at=due.at, all_day=due.all_day, source_message_ids=[message.id])
             for due in [when.find_due(message.content, now=now)] if due is not None]
+
+
+class DecisionsOnly(Outreach):
+    """The baseline's scheduler: the same decisions, a placeholder instead of the model's text."""
+
+    async def check(self, now: float | None = None) -> list[Message]:
+        now = self.clock() if now is None else now
+        sent = []
+        for reach in self.due(now):
+            sent.append(self.store.messages.add(
+                conversation_id=reach.conversation.id, role="assistant",
+                content=f"({reach.kind})", created_at=now, reason=reach.reason))
+            if reach.plan is not None:
+                self.store.plans.update(reach.plan.id, user_id=reach.user.id, followed_up_at=now)
+        return sent
 
 
 @dataclass
@@ -190,7 +207,8 @@ def score(runs: Sequence[Run], hours: tuple[int, int], max_per_day: int) -> dict
 async def bench(services: Services, histories: list[dict], naive: bool) -> dict[str, dict]:
     if naive:
         services.chat.plans = NaiveBook(services.store)
-    outreach = Outreach(services.store, services.chat, services.settings.relationship)
+    schedule = DecisionsOnly if naive else Outreach
+    outreach = schedule(services.store, services.chat, services.settings.relationship)
     runs = [await simulate(services, outreach, h, n) for n, h in enumerate(histories)]
     settings = services.settings.relationship
     hours = settings.quiet or (0, 0)
@@ -203,10 +221,10 @@ async def bench(services: Services, histories: list[dict], naive: bool) -> dict[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, action="append",
-                        help=f"a file of labelled histories (repeatable; default {DATA.name} "
-                        f"and, when present, {FRESH.name})")
+                        help="a file of labelled histories (repeatable; default: every "
+                        "scripts/data/relationship_histories*.json)")
     args = parser.parse_args()
-    files = args.data or [p for p in (DATA, FRESH) if p.is_file()]
+    files = args.data or DATA
     histories = [h for f in files for h in json.loads(f.read_text())["histories"]]
     results = {}
     began = time.perf_counter()

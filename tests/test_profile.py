@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hearth.accounts import Accounts
+from hearth.backup import export_user
 from hearth.chat import ImportItem
 from hearth.errors import InvalidInput
 from hearth.relationship.profile import MAX_PERSONA, ProfileFields, check
@@ -61,6 +62,8 @@ def test_nothing_changes_when_one_field_is_bad(tmp_path: Path) -> None:
     kept = store.people.get(user.id)
     assert (kept.display_name, kept.pronouns, kept.timezone) == ("Caroline", "", "Asia/Seoul")
     assert kept.shown_name == "Caroline" and kept.zone == SEOUL and kept.lang == "en"
+    exported = export_user(store, "User").user  # the profile is part of the person's data
+    assert (exported.display_name, exported.timezone) == ("Caroline", "Asia/Seoul")
     store.close()
 
 
@@ -154,7 +157,7 @@ def test_yesterday_is_the_persons_yesterday(start_services) -> None:  # noqa: AN
     assert "mountains" in window.memories[0].text
 
 
-def test_recalled_speakers_and_memory_search_use_the_shown_name(start_services) -> None:  # noqa: ANN001
+def test_recall_and_memory_search_use_the_shown_name(start_services) -> None:  # noqa: ANN001
     services = start_services()
     user = services.people.set_profile(services.user.id, ProfileFields(display_name="Caroline"))
     conversation = services.chat.start_conversation(user, 1)

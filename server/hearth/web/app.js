@@ -2,11 +2,13 @@
 //   #/                 the characters and conversations
 //   #/chat/ID          a conversation
 //   #/character/ID     a character's card (#/character/new: a new one)
+//   #/me               your profile: name, persona, time zone, language
 
 import { ApiError, api, get, hooks, report, session, setStatus } from './api.js';
-import { $, showView } from './dom.js';
+import { $, clock, showView } from './dom.js';
 import * as characters from './characters.js';
 import * as chat from './chat.js';
+import * as profile from './profile.js';
 
 function showLogin() {
   session.me = null;
@@ -18,8 +20,9 @@ function showLogin() {
 
 function signedIn(me) {
   session.me = me;
+  clock.zone = me.timezone || undefined;
   $('#nav').hidden = false;
-  $('#me').textContent = me.name;
+  $('#me').textContent = me.display_name || me.name;
   // Without a password there is nothing to log back in with (single-user mode).
   $('#logout').hidden = !me.has_password;
 }
@@ -30,6 +33,9 @@ async function route() {
   try {
     if (parts[0] === 'chat' && parts[1]) {
       await chat.open(Number(parts[1]));
+    } else if (parts[0] === 'me') {
+      chat.leave();
+      profile.show();
     } else if (parts[0] === 'character' && parts[1]) {
       chat.leave();
       await characters.edit(parts[1] === 'new' ? null : Number(parts[1]));
@@ -75,6 +81,7 @@ window.addEventListener('hashchange', route);
 window.addEventListener('offline', () => setStatus('The network is down; waiting for it…',
   'warn'));
 window.addEventListener('online', () => setStatus(''));
+profile.onSaved((me) => signedIn(me));
 hooks.unauthorized = () => {
   if (session.me) setStatus('Your session has ended; log in again.', 'warn');
   showLogin();

@@ -19,15 +19,21 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const sameDay = (a, b) => a.toDateString() === b.toDateString();
+/** The person's time zone (their profile's, set by app.js); times are shown in it. */
+export const clock = { zone: undefined };
+
+const zoned = (options = {}) => ({ ...options, timeZone: clock.zone });
+const dayOf = (d) => d.toLocaleDateString('en-CA', zoned());
+const sameDay = (a, b) => dayOf(a) === dayOf(b);
 
 /** A <time> stamp: the hour today, the date otherwise; the full date on hover. */
 export function stamp(iso) {
   const when = new Date(iso);
   const text = sameDay(when, new Date())
-    ? when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-    : when.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
-  return h('time', { datetime: when.toISOString(), title: when.toLocaleString() }, text);
+    ? when.toLocaleTimeString([], zoned({ hour: '2-digit', minute: '2-digit' }))
+    : when.toLocaleString([], zoned({ dateStyle: 'medium', timeStyle: 'short' }));
+  return h('time', { datetime: when.toISOString(), title: when.toLocaleString([], zoned()) },
+    text);
 }
 
 /** Show one view (a section of <main>) and hide the others. */
