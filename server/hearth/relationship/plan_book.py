@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from hearth.errors import InvalidInput
 from hearth.relationship import plans as finder
 from hearth.relationship.milestones import Milestone, local_day, midnight, milestones
-from hearth.store import Conversation, Message, Plan, Store, User
+from hearth.store import Conversation, Fact, Message, Plan, Store, User
 
 STATUSES = ("upcoming", "done", "cancelled")
 
@@ -100,7 +100,8 @@ class PlanBook:
         marks: list[Milestone] = []
         if said:
             marks = milestones(local_day(said[0], zone), until=local_day(now, zone))
-        marks.extend(birthdays(plans, zone))
+        today = local_day(now, zone)
+        marks.extend(birthdays(plans, self.store.facts.list(**owner), zone, today))
         marks.sort(key=lambda m: m.day)
         return Relationship(
             known_since=said[0] if said else None,
@@ -112,10 +113,34 @@ class PlanBook:
         )
 
 
-def birthdays(plans: Sequence[Plan], zone: ZoneInfo) -> list[Milestone]:
-    """The yearly dates the person told of that are birthdays, on their next day."""
-    return [Milestone("birthday", local_day(p.due_at, zone), p.text) for p in plans
-            if p.kind == "date" and p.status != "cancelled" and "birthday" in p.text.lower()]
+def birthdays(plans: Sequence[Plan], facts: Sequence[Fact], zone: ZoneInfo,
+              today: date) -> list[Milestone]:
+    """The birthdays the person told of (as dates, or in facts about them), each on its
+    next day from `today`."""
+    now = datetime(today.year, today.month, today.day, tzinfo=zone)
+    found = {(local_day(p.due_at, zone), p.text) for p in plans
+             if p.kind == "date" and p.status != "cancelled"}
+    for fact in facts:  # "Minji's birthday is on 3 May." (a fact written or extracted)
+        found.update((local_day(f.due, zone), f.text)
+                     for f in finder.find_plans(fact.text, now=now) if f.kind == "date")
+    marks = {}
+    for day, text in found:
+        if "birthday" in text.lower():
+            day = yearly_on_or_after(day, today)
+            marks.setdefault(day, Milestone("birthday", day, text))
+    return list(marks.values())
+
+
+def yearly_on_or_after(day: date, today: date) -> date:
+    """The next time a yearly date comes round, today included (29 February: the 28th)."""
+    for year in (today.year, today.year + 1):
+        try:
+            candidate = day.replace(year=year)
+        except ValueError:
+            candidate = day.replace(year=year, day=28)
+        if candidate >= today:
+            return candidate
+    raise AssertionError("unreachable: next year's date is after today")
 
 
 def next_year(plan: Plan, zone: ZoneInfo) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import httpx
 import pytest
@@ -72,3 +73,17 @@ def test_a_plan_said_in_a_turn_is_listed_and_can_be_corrected(server: ThreadServ
     assert seoul.delete(f"/api/plans/{plan['id']}").status_code == 204
     gone = seoul.delete(f"/api/plans/{plan['id']}")
     assert gone.status_code == 404 and "/api/plans" in gone.json()["error"]["message"]
+
+
+def test_birthdays_from_facts_are_milestones(seoul: httpx.Client) -> None:
+    conversation, _ = _conversation(seoul, [("user", "2026-05-01T14:30:00Z")])
+    fact = seoul.post("/api/facts", json={"character_id": 1,
+                                          "text": "Their birthday is on 3 May."})
+    assert fact.status_code == 201, fact.text
+    try:
+        shared = seoul.get(f"/api/conversations/{conversation}/relationship").json()
+        birthdays = [m for m in shared["milestones"] if m["kind"] == "birthday"]
+        assert [m["date"][5:] for m in birthdays] == ["05-03"]
+        assert birthdays[0]["date"] >= date.today().isoformat()  # the next one to come
+    finally:
+        seoul.delete(f"/api/facts/{fact.json()['id']}")
