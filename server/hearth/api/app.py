@@ -22,6 +22,7 @@ from hearth.api.routes import (
     accounts,
     characters,
     conversations,
+    events,
     health,
     memory,
     openai_chat,
@@ -175,6 +176,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (
         accounts.private, characters.router, conversations.router, conversations.messages_router,
         memory.router, speech.router, transcriptions.router, openai_chat.router,
+        events.router,
     ):
         app.include_router(router, dependencies=[Depends(get_user)])
 
