@@ -36,6 +36,7 @@ from hearth import chat
 from hearth.characters import voice_of
 from hearth.engines import vad
 from hearth.errors import HearthError
+from hearth.feed import started_by_character
 from hearth.store import Message, User
 from hearth.voice.echo import RATE, EchoGuard
 from hearth.voice.events import (
@@ -399,10 +400,8 @@ class VoiceSession:
         """Speak each message the character starts in this conversation, when idle."""
         async with self.services.feed.subscribe(self.user.id) as stored:
             async for message in stored:
-                # `reason`: set on a message the character started (`Message.reason`).
                 if (message.conversation_id != self.conversation_id
-                        or message.role != "assistant"
-                        or getattr(message, "reason", None) is None):
+                        or not started_by_character(message)):
                     continue
                 await self._until_idle()
                 turn = self._new_turn(Timings())
