@@ -168,6 +168,7 @@ class VoiceSession:
         self._quiet = asyncio.Event()  # set while the person is not in an utterance
         self._quiet.set()
         self._following = asyncio.create_task(self._follow_feed())
+        self._closed = False
 
     # -- input -----------------------------------------------------------------------
 
@@ -387,7 +388,11 @@ class VoiceSession:
             await asyncio.wait([self.turn.task])
 
     async def close(self) -> None:
-        """The client went away: stop what is running (what was heard stays stored)."""
+        """The client went away: stop what is running (what was heard stays stored).
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._following
