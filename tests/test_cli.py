@@ -250,3 +250,54 @@ def test_me_sets_the_profile_from_the_command_line(tmp_path: Path) -> None:
     store.close()
     assert "no user named 'Zed'" in hearth("me", "show", "--user", "Zed", "--data-dir",
                                            data).stderr
+
+
+def test_chat_shows_a_message_the_character_starts_and_prompts_again(
+    start_services: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+    import builtins
+    import queue
+    from dataclasses import asdict, dataclass
+
+    from hearth.cli.conversation import _typed_turns
+    from hearth.store import Message
+
+    @dataclass(frozen=True)
+    class Started(Message):
+        reason: dict[str, Any] | None = None
+
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, services.store.characters.list()[0].id)
+    typed: queue.Queue[str] = queue.Queue()  # the keyboard: lines typed, one at a time
+
+    def keyboard(prompt: str) -> str:
+        sys.stdout.write(prompt)
+        return typed.get(timeout=120)
+
+    monkeypatch.setattr(builtins, "input", keyboard)
+    shown: list[str] = []
+
+    def screen() -> str:
+        shown.append(capsys.readouterr().out)
+        return "".join(shown)
+
+    async def main() -> None:
+        chatting = asyncio.create_task(_typed_turns(services, user, conversation.id, "Ember"))
+        while not services.feed.listeners(user.id) or not screen().endswith("You: "):
+            await asyncio.sleep(0.02)
+        services.chat._stored(user.id, services.store.messages.add(  # no reason: not shown
+            conversation_id=conversation.id, role="assistant", content="An ordinary reply."))
+        stored = services.store.messages.add(conversation_id=conversation.id, role="assistant",
+                                             content="How did the exam go?")
+        services.chat._stored(user.id, Started(**{**asdict(stored), "reason": {"kind": "x"}}))
+        while "How did the exam go?" not in screen():
+            await asyncio.sleep(0.02)
+        typed.put("/quit")
+        await chatting
+
+    asyncio.run(main())
+    text = "".join(shown) + capsys.readouterr().out
+    assert "\rEmber: How did the exam go?\n\nYou: " in text  # on its own line, then the prompt
+    assert "An ordinary reply." not in text

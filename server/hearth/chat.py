@@ -24,6 +24,7 @@ from hearth.config import Settings
 from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
 from hearth.engines.llm import Finished, ModelOwner, SamplingParams, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
+from hearth.feed import Feed
 from hearth.jobs import Jobs
 from hearth.memory import ids as memory_ids
 from hearth.memory.recall import Recalled
@@ -67,9 +68,10 @@ class ImportItem:
 class Chat:
     def __init__(
         self, *, store: Store, model: ModelOwner, settings: Settings, memory: Memory | None,
-        jobs: Jobs,
+        jobs: Jobs, feed: Feed | None = None,
     ) -> None:
         self.store = store
+        self.feed = feed or Feed()  # every message stored here is published to its person
         self.model = model
         self.settings = settings
         self.memory = memory
@@ -117,9 +119,18 @@ class Chat:
         conversation = self.store.conversations.create(
             user_id=user.id, character_id=character.id, title=card["name"], greetings=greetings
         )
+        greeted = self.store.messages.list(conversation.id)
         if self.memory is not None:
-            self.memory.index_messages([m.id for m in self.store.messages.list(conversation.id)])
+            self.memory.index_messages([m.id for m in greeted])
+        for message in greeted:
+            self._stored(user.id, message)
         return conversation
+
+    def _stored(self, user_id: int, message: Message) -> Message:
+        """Tell the person's listening clients (`hearth.feed`) about a message just stored
+        (or changed) in one of their conversations; returns it."""
+        self.feed.publish(user_id, message)
+        return message
 
     def conversation_for(self, user: User, character_id: int, *,
                          conversation_id: int | None = None, thread: str | None = None
@@ -247,8 +258,8 @@ class Chat:
         # Recall and packing run off the event loop; they refuse before anything is stored.
         window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
         self.model.check_capacity(user.id)
-        stored = self.store.messages.add(conversation_id=conversation.id, role="user",
-                                         content=content, created_at=now)
+        stored = self._stored(user.id, self.store.messages.add(
+            conversation_id=conversation.id, role="user", content=content, created_at=now))
         self._keep(conversation.id, stored.id, window)
         self._note_plans(user, conversation, [stored])
         yield TurnStarted(stored, window)
@@ -331,6 +342,7 @@ class Chat:
                     )
                 else:
                     stored = self.store.messages.add_swipe(target.id, content=text, status=status)
+                self._stored(conversation.user_id, stored)
         if restored:
             raise Conflict("the data was restored from a backup while this reply was being "
                            "written, so it was not stored; send your message again")
@@ -392,7 +404,8 @@ class Chat:
                 self.memory.forget([reply.id])
             reply = None
         else:
-            reply = self.store.messages.edit(reply, content=heard, status="interrupted")
+            reply = self._stored(user.id, self.store.messages.edit(
+                reply, content=heard, status="interrupted"))
         if self.memory is not None:
             memory, ids = self.memory, [said.id] + ([reply.id] if reply else [])
             self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages, ids))

@@ -17,6 +17,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from hearth.api.server import Server, server
+from hearth.config import ServerSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,13 +40,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class ThreadServer:
-    """uvicorn serving `app` on a free loopback port, in a background thread."""
+    """uvicorn serving `app` on a free loopback port, in a background thread, stopping
+    as `hearth serve` does; with `settings`, also with its time limits."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, settings: ServerSettings | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
+        where = {"host": "127.0.0.1", "port": self.port, "log_level": "warning"}
+        self._server = (Server(app, uvicorn.Config(app, **where)) if settings is None
+                        else server(app, settings, **where))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> ThreadServer:

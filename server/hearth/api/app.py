@@ -22,6 +22,7 @@ from hearth.api.routes import (
     accounts,
     characters,
     conversations,
+    events,
     health,
     memory,
     openai_chat,
@@ -178,7 +179,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     for router in (
         accounts.private, characters.router, conversations.router, conversations.messages_router,
-        memory.router, relationship.router, speech.router, transcriptions.router, openai_chat.router,
+        memory.router, relationship.router, speech.router, transcriptions.router,
+        openai_chat.router, events.router,
     ):
         app.include_router(router, dependencies=[Depends(get_user)])
 

@@ -94,29 +94,70 @@ async def _voice_loop(services: Services, devices: tuple[Microphone, Speaker], u
     return 0
 
 
+class _Screen:
+    """The terminal, shared by the typed turns and the messages the character starts."""
+
+    PROMPT = "You: "
+
+    def __init__(self) -> None:
+        self.busy = asyncio.Lock()  # held while a reply is being written
+        self.prompting = False  # the prompt is shown and input() waits
+
+
 async def _typed_turns(services: Services, user: User, conversation_id: int, name: str) -> None:
     from hearth.chat import ReplyDelta, TurnFinished
 
     loop = asyncio.get_running_loop()
-    while True:
-        try:
-            line = await loop.run_in_executor(None, input, "\nYou: ")
-        except EOFError:
+    screen = _Screen()
+    shown = asyncio.create_task(_show_started(services, user, conversation_id, name, screen))
+    try:
+        while True:
             out()
-            return
-        if line.strip() in ("/quit", "/exit"):
-            return
-        if not line.strip():
-            continue
-        out(f"{name}: ", end="")
-        try:
-            async for event in services.chat.send(user, conversation_id, line):
-                if isinstance(event, ReplyDelta):
-                    out(event.text, end="")
-                elif isinstance(event, TurnFinished):
-                    out()
-        except HearthError as e:
-            out(f"\n[{e.message}]")
+            screen.prompting = True
+            try:
+                line = await loop.run_in_executor(None, input, screen.PROMPT)
+            except EOFError:
+                out()
+                return
+            finally:
+                screen.prompting = False
+            if line.strip() in ("/quit", "/exit"):
+                return
+            if not line.strip():
+                continue
+            async with screen.busy:
+                out(f"{name}: ", end="")
+                try:
+                    async for event in services.chat.send(user, conversation_id, line):
+                        if isinstance(event, ReplyDelta):
+                            out(event.text, end="")
+                        elif isinstance(event, TurnFinished):
+                            out()
+                except HearthError as e:
+                    out(f"\n[{e.message}]")
+    finally:
+        shown.cancel()
+        await asyncio.gather(shown, return_exceptions=True)
+
+
+async def _show_started(services: Services, user: User, conversation_id: int, name: str,
+                        screen: _Screen) -> None:
+    """Write each message the character starts in this conversation as it comes: after
+    the reply being written, if any; over the prompt, then the prompt again (what was
+    typed so far is still taken, though no longer shown)."""
+    from hearth.feed import started_by_character
+
+    async with services.feed.subscribe(user.id) as stored:
+        async for message in stored:
+            if message.conversation_id != conversation_id or not started_by_character(message):
+                continue
+            async with screen.busy:
+                waiting = screen.prompting
+                if waiting:
+                    out("\r" + " " * len(screen.PROMPT) + "\r", end="")  # the prompt's line
+                out(f"{name}: {message.content}")
+                if waiting:
+                    out("\n" + screen.PROMPT, end="")
 
 
 def _who_and_where(parser: argparse.ArgumentParser) -> None:

@@ -10,19 +10,17 @@ from hearth.config import Settings
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hearth.api.app import create_app
-    from hearth.api.slow_clients import header_timeout_protocol
+    from hearth.api.server import server
 
     settings = read_settings(args)
     _check_exposure(settings)
-    app = create_app(settings)
-    server = settings.server
-    uvicorn.run(app, host=server.host, port=server.port, log_level="info",
-                http=header_timeout_protocol(server.timeout_headers),
-                timeout_keep_alive=server.timeout_keep_alive)
-    return 0
+    running = server(create_app(settings), settings.server)
+    try:
+        running.run()
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped
+        pass
+    return 0 if running.started else 3  # 3: uvicorn's own code for a failed start
 
 
 def _check_exposure(settings: Settings) -> None:

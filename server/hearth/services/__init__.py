@@ -22,6 +22,7 @@ from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
 from hearth.engines.stt import Transcriber, load_transcriber
 from hearth.engines.tts import PiperSynthesizer, Synthesizer
+from hearth.feed import Feed
 from hearth.jobs import Jobs
 from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
@@ -48,6 +49,7 @@ class Services:
     chat: Chat
     accounts: Accounts
     choices: Choices  # the model and default voice in use: `hearth ... use` replaces it
+    feed: Feed  # stored messages, live, to each person's listening clients
     conversations: Conversations = field(init=False)
     characters: Characters = field(init=False)
     people: People = field(init=False)
@@ -85,9 +87,12 @@ class Services:
         if settings.memory.enabled:
             memory = open_memory(settings, store, model=model, embedder=embedder)
         jobs = Jobs()
-        chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs)
+        feed = Feed()
+        chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs,
+                    feed=feed)
         accounts = Accounts(store, loopback_only=is_loopback(settings.server.host))
-        return cls(settings, store, model, memory, jobs, chat, accounts, Choices.of(settings))
+        return cls(settings, store, model, memory, jobs, chat, accounts, Choices.of(settings),
+                   feed)
 
     @property
     def user(self) -> User:
@@ -111,6 +116,7 @@ class Services:
             return self._transcriber
 
     def close(self) -> None:
+        self.feed.close()
         if self.memory is not None:
             self.memory.index.close()
         close_model = getattr(self.model.model, "close", None)  # a remote model's connections

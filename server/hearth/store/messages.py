@@ -128,6 +128,16 @@ class Messages(Repository):
         )
         return [message_of(r) for r in rows]
 
+    def after(self, after_id: int, *, user_id: int, limit: int) -> builtins.list[Message]:
+        """A person's messages (all their conversations) stored after message `after_id`,
+        oldest first: what a client that saw up to `after_id` has missed."""
+        rows = self.db.all(
+            "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.id > ? AND c.user_id = ? ORDER BY m.id LIMIT ?",
+            after_id, user_id, limit,
+        )
+        return [message_of(r) for r in rows]
+
     def ids(self) -> builtins.list[int]:
         return [r[0] for r in self.db.all("SELECT id FROM messages ORDER BY id")]
 

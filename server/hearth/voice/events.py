@@ -42,10 +42,11 @@ class Transcript:
 @dataclass(frozen=True)
 class TurnStarted:
     """The user's words are stored as `user_message_id`; the reply's audio comes at
-    `sample_rate`."""
+    `sample_rate`. `user_message_id` is None when the character speaks on its own (a
+    message it started, which `TurnFinished.message_id` names)."""
 
     turn: int
-    user_message_id: int
+    user_message_id: int | None
     sample_rate: int
 
 

@@ -12,12 +12,17 @@ Work starts before the user is done when it can: a pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
 transcript is used. The same session serves the LAN WebSocket and `hearth talk`;
 they differ only in the `VoiceOutput` they hand in.
+
+A message the character starts on its own in this conversation (`Message.reason`
+set: a follow-up, a note on a date) is spoken like a reply, as a turn of its own,
+once the call is idle: never over the person, nor over another reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -31,7 +36,8 @@ from hearth import chat
 from hearth.characters import voice_of
 from hearth.engines import vad
 from hearth.errors import HearthError
-from hearth.store import User
+from hearth.feed import started_by_character
+from hearth.store import Message, User
 from hearth.voice.echo import RATE, EchoGuard
 from hearth.voice.events import (
     Error,
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
     from hearth.config import Settings
     from hearth.engines.stt import Transcriber
     from hearth.engines.tts import Synthesizer
+    from hearth.feed import Feed
     from hearth.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,9 @@ class VoiceServices(Protocol):
 
     @property
     def choices(self) -> Choices: ...
+
+    @property
+    def feed(self) -> Feed: ...
 
     def speaker(self) -> Synthesizer: ...
 
@@ -155,6 +165,10 @@ class VoiceSession:
         self.turn: _Turn | None = None
         self._early: asyncio.Task[tuple[str, float]] | None = None  # transcript started in a pause
         self._warm: asyncio.Task[None] | None = None  # its prompt, evaluated in the same pause
+        self._quiet = asyncio.Event()  # set while the person is not in an utterance
+        self._quiet.set()
+        self._following = asyncio.create_task(self._follow_feed())
+        self._closed = False
 
     # -- input -----------------------------------------------------------------------
 
@@ -177,6 +191,7 @@ class VoiceSession:
 
     async def _on(self, event: vad.VadEvent) -> None:
         if isinstance(event, vad.SpeechStarted):
+            self._quiet.clear()
             await self.output.event(SpeechStarted())
             self._stop_warming()
             await self.interrupt()
@@ -196,6 +211,7 @@ class VoiceSession:
             transcript = early if early is not None else self._transcribe(event.audio)
             timings = Timings(endpoint_ms=(event.at - event.speech_end) * 1000)
             self._start_turn(transcript, speech_end, timings)
+            self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
     async def _prepare(self, transcript: asyncio.Task[tuple[str, float]]) -> None:
         text, _ = await asyncio.shield(transcript)
@@ -224,23 +240,30 @@ class VoiceSession:
 
     def _start_turn(self, transcript: Awaitable[tuple[str, float]], speech_end: float,
                     timings: Timings) -> None:
+        turn = self._new_turn(timings)
+        turn.task = asyncio.create_task(
+            self._guarded(turn, functools.partial(self._run, turn, transcript, speech_end)))
+
+    def _new_turn(self, timings: Timings) -> _Turn:
         self._turns += 1
-        turn = _Turn(self._turns, timings=timings)
-        self.turn = turn
-        turn.task = asyncio.create_task(self._run(turn, transcript, speech_end))
+        self.turn = _Turn(self._turns, timings=timings)
+        return self.turn
 
     async def _run(self, turn: _Turn, transcript: Awaitable[tuple[str, float]],
                    speech_end: float) -> None:
+        waited = time.perf_counter()
+        text, stt_ms = await transcript
+        turn.timings = replace(turn.timings, stt_ms=stt_ms,
+                               stt_wait_ms=(time.perf_counter() - waited) * 1000)
+        await self.output.event(Transcript(turn.id, text))
+        if text:
+            await self._converse(turn, text, speech_end)
+
+    async def _guarded(self, turn: _Turn, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a turn's work: a failure becomes the turn's `error` event, never silence."""
         emit = self.output.event
         try:
-            waited = time.perf_counter()
-            text, stt_ms = await transcript
-            turn.timings = replace(turn.timings, stt_ms=stt_ms,
-                                   stt_wait_ms=(time.perf_counter() - waited) * 1000)
-            await emit(Transcript(turn.id, text))
-            if not text:
-                return
-            await self._converse(turn, text, speech_end)
+            await work()
         except asyncio.CancelledError:
             raise
         except HearthError as e:
@@ -353,10 +376,11 @@ class VoiceSession:
         heard = turn.heard(turn.played(now) if played is None else played)
         self.echo.clear()
         self._play_end = self.samples
-        reply = None
+        kept = turn.reply_id  # a message the character started stays whole: it was sent
         if turn.user_message_id is not None:
             reply = self.services.chat.cut_reply(self.user, turn.user_message_id, heard)
-        await self.output.event(Interrupted(turn.id, heard, reply.id if reply else None))
+            kept = reply.id if reply else None
+        await self.output.event(Interrupted(turn.id, heard, kept))
 
     async def drain(self) -> None:
         """Wait for the current turn to finish generating and synthesising."""
@@ -364,6 +388,60 @@ class VoiceSession:
             await asyncio.wait([self.turn.task])
 
     async def close(self) -> None:
-        """The client went away: stop what is running (what was heard stays stored)."""
+        """The client went away: stop what is running (what was heard stays stored).
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._following
         self._stop_warming()
         await self.interrupt()
+
+    # -- what the character starts -------------------------------------------------------
+
+    async def _follow_feed(self) -> None:
+        """Speak each message the character starts in this conversation, when idle."""
+        async with self.services.feed.subscribe(self.user.id) as stored:
+            async for message in stored:
+                if (message.conversation_id != self.conversation_id
+                        or not started_by_character(message)):
+                    continue
+                await self._until_idle()
+                turn = self._new_turn(Timings())
+                turn.reply_id = message.id
+                turn.task = asyncio.create_task(
+                    self._guarded(turn, functools.partial(self._announce, turn, message)))
+        if stored.overflowed:
+            log.warning("voice call %s fell behind its messages; it no longer speaks the "
+                        "ones the character starts", self.conversation_id)
+
+    async def _until_idle(self) -> None:
+        """Return once the person is not speaking, and no reply is made or heard."""
+        while True:
+            turn = self.turn
+            if not self._quiet.is_set():
+                await self._quiet.wait()
+            elif turn is not None and turn.task is not None and not turn.task.done():
+                await asyncio.wait([turn.task])
+            elif turn is not None and (left := turn.audible_until() - time.time()) > 0:
+                await asyncio.sleep(left)
+            else:
+                return
+
+    async def _announce(self, turn: _Turn, message: Message) -> None:
+        """Say a stored message as a turn: its text, then its audio, as a reply goes."""
+        emit = self.output.event
+        started = time.perf_counter()
+        await emit(TurnStarted(turn.id, None, self.rate))
+        await emit(ReplyDelta(turn.id, message.content))
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        splitter = SentenceSplitter()
+        for sentence in [*splitter.feed(message.content), *splitter.flush(), None]:
+            sentences.put_nowait(sentence)
+        await self._speak(turn, sentences, lambda: (time.perf_counter() - started) * 1000,
+                          time.time(), asyncio.Event())
+        # Nobody spoke before it: there is no voice-to-voice time.
+        turn.timings = replace(turn.timings, voice_to_voice_ms=None)
+        await emit(TurnFinished(turn.id, message.id, turn.timings))

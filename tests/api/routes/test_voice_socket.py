@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from hearth.store import Message
 from tests.utils.live import ThreadServer
 from tests.utils.speech import RATE, SpeechMaker, pcm16, resample, silence
 
@@ -187,6 +189,72 @@ def test_the_assistants_own_voice_does_not_interrupt_it(
     assert not voice.of("interrupted"), voice.events
     assert len(voice.reply_audio(turn)) / rate > 4.0  # the echo was speech all along
     assert len(voice.of("speech_started")) == 1  # only the user's question
+
+
+@dataclass(frozen=True)
+class Started(Message):
+    """A stored message as the character sends it on its own (`reason` set)."""
+
+    reason: dict[str, Any] | None = None
+
+
+def character_says(services: Any, conversation: int, text: str) -> Message:
+    """Store and publish a message the character starts, as the scheduler does."""
+    stored = services.store.messages.add(conversation_id=conversation, role="assistant",
+                                         content=text)
+    started = Started(**{**asdict(stored), "reason": {"kind": "follow_up", "about": []}})
+    return services.chat._stored(services.user.id, started)
+
+
+def test_a_message_the_character_starts_is_spoken_once_the_call_is_idle(
+    voice: Client, server: ThreadServer, speech: SpeechMaker, conversation: int
+) -> None:
+    services = server.services  # type: ignore[attr-defined]
+    feed = services.feed
+    deadline = time.monotonic() + 60
+    while not feed.listeners(services.user.id):  # the call is listening
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    # Idle: spoken at once, as a turn of its own with its text and its audio.
+    said = character_says(services, conversation, "Hello again! How did the exam go?")
+    finished = voice.wait("turn_finished")
+    turn = finished["turn"]
+    assert finished["message_id"] == said.id
+    assert voice.wait("turn_started", turn)["user_message_id"] is None
+    assert "".join(e["text"] for e in voice.of("reply_delta", turn)) == said.content
+    audio = voice.reply_audio(turn)
+    assert len(audio) / voice.ready["output"]["sample_rate"] > 0.5 and np.abs(audio).max() > 1000
+
+    # Not spoken: ordinary replies, the character's words elsewhere.
+    other = services.chat.start_conversation(services.user, services.store.characters.list()[0].id)
+    character_says(services, other.id, "Only for the other conversation.")
+    services.chat._stored(services.user.id, services.store.messages.add(
+        conversation_id=conversation, role="assistant", content="No reason given."))
+
+    # While the person speaks, it waits; their turn goes first, then it is spoken.
+    asked = speech("What is your favourite colour?")
+    voice.send_audio(asked.audio)  # no silence yet: the utterance is still going on
+    voice.wait("speech_started")
+    later = character_says(services, conversation, "By the way, happy birthday!")
+    voice.send_audio(silence(1.0))
+    spoken = next_turn_finished(voice, after=turn, message_id=later.id)
+    kinds = [(e["type"], e.get("turn")) for e in voice.events]
+    answered = voice.wait("transcript")["turn"]
+    assert answered < spoken["turn"]
+    assert kinds.index(("turn_finished", answered)) < kinds.index(("turn_started", spoken["turn"]))
+    assert [e["message_id"] for e in voice.of("turn_finished")] == [
+        said.id, voice.of("turn_finished", answered)[0]["message_id"], later.id]
+
+
+def next_turn_finished(voice: Client, *, after: int, message_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for event in voice.of("turn_finished"):
+            if event["turn"] > after and event["message_id"] == message_id:
+                return event
+        time.sleep(0.02)
+    raise AssertionError(f"message {message_id} was not spoken; got {voice.events}")
 
 
 def test_bad_frames_and_messages_get_errors_and_the_socket_stays_usable(voice: Client) -> None:

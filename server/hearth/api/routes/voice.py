@@ -190,7 +190,10 @@ async def voice(ws: WebSocket, conversation: Id) -> None:
         user = get_user(ws, services)  # 4401 without a valid token, 4404 for others' ids
         with sockets.held(user.id):  # 4429 past the cap
             session = VoiceSession(services, user, conversation, output)
-            await _serve(ws, services, session, output)
+            try:
+                await _serve(ws, services, session, output)
+            finally:
+                await session.close()  # also when the call failed before it began
     except HearthError as e:
         await output.event(Error(e.code, e.message))
         await ws.close(code=4000 + e.status)
