@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -359,6 +360,7 @@ class Chat:
         history = self.store.messages.list(conversation.id)
         turn = replace(self._turn(user, conversation, history, None, now),
                        instruction=instruction)
+        card_name = turn.card["name"]
         window = await asyncio.to_thread(self.context.build, turn)
         parts: list[str] = []
         finished: Usage | None = None
@@ -370,15 +372,18 @@ class Chat:
                     finished = item.usage
                 else:
                     parts.append(item.text)
-        text = "".join(parts).strip()
+        # A small model sometimes starts with a speaker's name ("Ember: Hi!"): not said.
+        text = re.sub(rf"^\s*(?:{re.escape(card_name)}|{re.escape(user.shown_name)})\s*:\s*", "",
+                      "".join(parts)).strip()
         if finished is None or finished.finish_reason == "cancelled" or not text:
             return None
         if window.rebased and window.state is not None:
             self.store.windows.set(
                 conversation.id, start_message_id=window.state.start_message_id,
                 profile=window.state.profile, summary=window.state.summary)
-        message = self.store.messages.add(conversation_id=conversation.id, role="assistant",
-                                          content=text, created_at=now, reason=reason)
+        message = self._stored(user.id, self.store.messages.add(
+            conversation_id=conversation.id, role="assistant", content=text, created_at=now,
+            reason=reason))
         if self.memory is not None:
             memory = self.memory
             self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages,

@@ -32,7 +32,7 @@ SUBSCRIBER_LIMIT = 256  # undelivered messages a subscriber may hold
 def started_by_character(message: Message) -> bool:
     """Whether the character sent `message` on its own (a follow-up, a note on a date),
     not in answer to the person: what a call speaks and `hearth chat` shows as it comes."""
-    return message.role == "assistant" and getattr(message, "reason", None) is not None
+    return message.role == "assistant" and message.initiated_by == "character"
 
 
 class Subscription:
