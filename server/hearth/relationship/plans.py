@@ -134,6 +134,13 @@ _PEOPLE = (r"friends?|best\s+friend|bff|sister|brother|sis|bro|mum|mom|mother|da
 _NT = (r"(?:n['’]t\b|\b(?:ca|do|does|did|wo|is|are|ai|was|were|could|should|would|have|has|"
        r"had|must)nt\b)")
 _EMOJI = r"[\U0001F300-\U0001FAFF\u2600-\u27BF]"
+# Nouns a plan is named by, so "flight is leaving at 6" is not someone else's doing.
+_EVENTS = (r"flight|train|bus|plane|ferry|class|exam|test|meeting|party|concert|show|game|"
+           r"match|interview|appointment|appt|trip|wedding|surgery|dinner|lunch|breakfast|"
+           r"brunch|event|ceremony|movie|shift|session|course|lesson|practice|rehearsal|"
+           r"tour|festival|date|call|presentation|deadline|defen[cs]e|graduation|move|"
+           r"haircut|checkup|check-up|scan|procedure|operation|race|marathon|tournament|"
+           r"recital|conference|workshop|seminar|lecture|gig|hike|picnic|bbq|barbecue")
 # Events one goes to: someone else's ("my cousin's wedding") is still the person's plan.
 _ATTENDED = (r"wedding|party|recital|graduation|funeral|concert|show|play|performance|game|"
              r"match|ceremony|shower|reception|gig|christening|baptism|housewarming|"
@@ -148,19 +155,27 @@ _EN = _Lexicon(
                      r"though|although|which|while|plus)\s+"),
     question_start=_rx(r"^(?:(?:so|and|but|hey|um|ok|okay|well|also|btw|oh)[\s,]+)*"
                        r"(?:(?:what|when|where|why|how|who|which|whose)(?:s|['’]s|['’]re)?\b|"
+                       # An auxiliary opens a question only before its subject: "have you",
+                       # "is it"; "have my driving test on wed" drops the "I".
                        r"(?:should|shall|could|would|can|do|does|did|are|is|am|will|was|were|"
-                       r"have|has|any|wanna|want\s+to)(?!n?['’])\b)"),
+                       r"have|has|wanna|want\s+to)n?['’]?t?\s+(?:you|u|ya|i|we|it|he|she|they|"
+                       r"there|this|that|anyone|anybody|everyone)\b|"
+                       r"(?:any|anyone|anybody)\s+(?:tips|ideas|advice|thoughts|plans|one)\b)"),
     hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)"
                      r"\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
                      r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
                      r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
-                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
+                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly|"
+                     # "would"/"should" wish or ought; "wouldn't miss it" is a plan.
+                     r"would(?!\s*n['’]?t\s+miss)|should|ought\s+to|it['’]?d\s+be)\b"),
     # No eye-roll emoji: it marks annoyance at real news as often as sarcasm.
     joke=_rx(r"\b(?:yeah|yea|ya)\s*,?\s+(?:right|sure)\b|\bas\s+if\b|\bjk\b|\bj/k\b|"
              r"\b(?:just\s+)?kidding\b|\bsure\s+jan\b|"
              r"\b(?:totally|definitely|obviously|surely)\b.*\b(?:lol|lmao|haha\w*|rofl)\b|"
              r"\b(?:lol|lmao|haha\w*|rofl)\b.*\b(?:totally|definitely|obviously|surely)\b"),
-    negation=_rx(rf"{_NT}|\bnot\b|\bnever\b|\bno\s+longer\b|\bcannot\b|\bnope\b"),
+    negation=_rx(rf"{_NT}|\bnot\b|\bnever\b|\bno\s+longer\b|\bcannot\b|\bnope\b|"
+                 r"\bno\s+(?:plans?|work|school|class(?:es)?|lectures?)\b|\bnothing\b|"
+                 r"\bfree\s+(?:all\s+day|day)\b"),
     not_negation=_rx(r"\b(?:can['’]?t|cannot|could\s*n['’]t)\s+(?:wait|believe|sleep|stop)\b|"
                      r"\bnot\s+sure\b|\bdon['’]?t\s+(?:know|forget|worry|want\s+to\s+be)\b|"
                      r"\bnot\s+(?:looking\s+forward|ready|excited|gonna\s+lie)\b|"
@@ -185,8 +200,18 @@ _EN = _Lexicon(
                       r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+"
                       r"(?:(?:is|['’]s|are)\s+\w+ing|(?:has|had)\s+(?:his|her|their|a|an)|"
                       r"will|gets|starts|flies|leaves|goes)\b|"
-                      # Any one-word name, typed lowercase too: "jess has her exam".
-                      r"^\w+\s+(?:has|had|['’]s\s+got)\s+(?:his|her|their)\b"),
+                      # Any one-word name, typed lowercase too: "jess has her exam",
+                      # "jess is moving to london" (not "flight is leaving at 6").
+                      r"^\w+\s+(?:has|had|['’]s\s+got)\s+(?:his|her|their)\b|"
+                      rf"^(?!(?:{_EVENTS}|it|that|this|everything|what|there|here|who)\b)"
+                      r"\w+\s+(?:is|['’]s)\s+(?:moving|flying|leaving|going|heading|visiting|"
+                      r"travell?ing|starting|getting|having|coming|driving|taking)\b|"
+                      # A thing that happens by itself: "the store opens at 10", "my package
+                      # arrives tomorrow", "there's a full moon" (not "my flight arrives").
+                      rf"^(?:(?:the|my|our|a|an|this|that)\s+)?(?!(?:{_EVENTS})\b)\w+(?:\s+\w+)?"
+                      r"\s+(?:looks|arrives|opens|closes|comes\s+out|ends|launches|drops|"
+                      r"releases|airs|is\s+(?:supposed|forecast|expected|due)|will\s+be\s+"
+                      r"(?:out|released|delivered))\b|^there(?:['’]s|\s+is|\s+will\s+be)\b"),
     others_event=_rx(rf"^(?:(?:my|our|his|her|their)\s+)?(?:\w+\s+)?(?:{_PEOPLE}|"
                      r"(?!(?-i:It|That|There|Here|What|Who|Where|When|How|He|She|Today|"
                      r"Tomorrow|Tonight|Everyone|Everything|Nothing|Let|Mother|Father|New|"
@@ -244,7 +269,8 @@ _EN = _Lexicon(
                     r"(?:for|to)|looking\s+forward\s+to|excited\s+(?:for|about)|nervous\s+"
                     r"(?:for|about)|dreading|stressed\s+about|worried\s+about|ready\s+for))"
                     r"\b[\s,:!.\-]*"),
-    lead_subject=_rx(r"^(?:i|we)(?:['’](?:m|re|ve|ll|d))?\s+(?:(?:am|are|have|has|will|shall|"
+    lead_subject=_rx(r"^(?:i|we|me\s+and\s+\w+|\w+\s+and\s+(?:i|me))(?:['’](?:m|re|ve|ll|d))?"
+                     r"\s+(?:(?:am|are|r|have|has|will|shall|gonna|"
                      r"got|gotta|have\s+got|need\s+to|have\s+to|must|finally|actually|also|"
                      r"officially|really|definitely|just|both|all)\s+)*"),
     lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|got|gotta|"
@@ -264,11 +290,12 @@ _EN = _Lexicon(
         had having will would can could should do does did done not no anymore any more
         moved move moving rescheduled reschedule postponed postpone pushed push delayed
         cancelled canceled cancel called call off back up forward instead again also new
-        time same date then there here out about around after before until till into onto
+        time same then there here out about around after before until till into onto
         really very too all some what when where which who how because	lol haha ugh oh ok okay
         yeah yes well guess news bad good sadly unfortunately actually totally""".split()),
     change_words=frozenset("""cancel cancell canceled called change plan plans shift bump
-        schedul resched reschedul ugh welp sadly unfortunately anymore moved ca cant""".split()),
+        schedul resched reschedul ugh welp sadly unfortunately anymore moved ca cant
+        date""".split()),
     synonyms={"flight": "trip", "fly": "trip", "flying": "trip", "travel": "trip",
               "vacation": "trip", "holiday": "trip", "getaway": "trip", "journey": "trip",
               "test": "exam", "midterm": "exam", "final": "exam", "quiz": "exam",
