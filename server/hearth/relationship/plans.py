@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
 from hearth.relationship.when import Due, When, at_local, due_of, find_shift, read_when
@@ -216,7 +216,11 @@ _EN = _Lexicon(
                      r"(?!(?-i:It|That|There|Here|What|Who|Where|When|How|He|She|Today|"
                      r"Tomorrow|Tonight|Everyone|Everything|Nothing|Let|Mother|Father|New|"
                      r"Valentine|Children|Saint|St)['’])(?-i:[A-Z][a-z]+))['’]s?\s+"
-                     r"(?!day\b)(?P<what>\w+(?:\s+\w+){0,2})"),  # "children's day" is a holiday
+                     # Not "children's day" (a holiday) nor "Kyoto's off" ('s = is).
+                     r"(?!(?:day|off|on|now|been|got|gonna|going|getting|cancell?ed|canceled|"
+                     r"moved|postponed|delayed|over|done|happening|at|in|tomorrow|today|next|"
+                     r"this|the|a|an|not|no|so|really|still|finally|back|coming|also|just)\b)"
+                     r"(?P<what>\w+(?:\s+\w+){0,2})"),
     attended=_rx(rf"\b(?:{_ATTENDED})\b"),
     with_me=_rx(r"\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+(?:(?:also|definitely|finally)\s+)?"
                 r"(?:going|coming|attending|invited|performing|speaking|hosting|driving|flying|"
@@ -486,9 +490,6 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
 def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
              before: str = "") -> Found | None:
     assert s.when is not None
-    due: Due | None = due_of(s.when, now=now)
-    if due is None:
-        return None
     clause = _clause(s, lex)
     ctext = s.text[clause[0]:clause[1]]
     if _is_question(s, clause, lex) or lex.hypothetical.search(s.text) \
@@ -497,9 +498,17 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
     if lex.yearly.search(s.text) or lex.born.search(s.text) or lex.married.search(s.text):
         if s.when.day is None:
             return None
-        # A yearly date is its whole day, whatever time was said with it.
-        moment = at_local(now, s.when.day, None)
-        return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date", due.phrase)
+        # A yearly date is its whole day, whatever time was said with it, and its
+        # next occurrence even when told of a past one ("we met on 3 March 2020").
+        day = _next_yearly(s.when.day, now.date())
+        if day is None:
+            return None
+        moment = at_local(now, day, None)
+        return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date",
+                     s.when.phrase)
+    due: Due | None = due_of(s.when, now=now)
+    if due is None:
+        return None
     if _is_negated(ctext, lex) or _is_past(s, ctext, now, lex):
         return None
     if _someone_elses(ctext, lex) and not people_in_it:
@@ -508,6 +517,17 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
     if not what:
         return None
     return Found(what, due.at, due.all_day, "plan", due.phrase)
+
+
+def _next_yearly(day: date, today: date) -> date | None:
+    for year in range(today.year, today.year + 9):  # a leap day may be years ahead
+        try:
+            d = day.replace(year=year)
+        except ValueError:
+            continue
+        if d >= today:
+            return d
+    return None
 
 
 def _is_past(s: _Sentence, ctext: str, now: datetime, lex: _Lexicon) -> bool:
@@ -531,7 +551,11 @@ def _someone_elses(ctext: str, lex: _Lexicon) -> bool:
         text = lex.lead_filler.sub("", text).strip()
     if lex.other_subject.search(text):
         return True
-    m = lex.others_event.search(text)
+    return _someone_elses_thing(text, lex)
+
+
+def _someone_elses_thing(text: str, lex: _Lexicon) -> bool:
+    m = lex.others_event.search(lex.lead_filler.sub("", text.strip()).strip())
     return m is not None and lex.attended.search(m["what"]) is None
 
 
@@ -575,6 +599,11 @@ def _changes_in(s: _Sentence, *, now: datetime, plans: Sequence[PlanLike], lex: 
     shift = find_shift(s.text, lang=lang)
     if not (cancel or move or shift):
         return []
+    if _someone_elses_thing(s.text, lex):  # "my sister's flight got cancelled"
+        return []
+    if cancel and move and move.start() > cancel.start() \
+            and read_when(s.text[move.start():], now=now, lang=lang) is not None:
+        cancel = None  # "jess can't make it friday, we moved dinner to saturday"
     plan = _target(s.text, upcoming, lex, now, context)
     if plan is None:
         return []
