@@ -13,14 +13,27 @@ Decisions:
   and I", "we're going"). An event named by possession ("my sister's wedding is on
   Saturday", "my daughter's recital") is the person's: they are telling it because
   it is part of their life, and "how was your sister's wedding?" is a fair follow-up.
+- Also someone else's: a clause led by he/she/they, a lowercase name doing something
+  ("jess is moving to london"), a thing of theirs that is not an event one attends
+  ("my best friend's flight", "my wife has a conference"), and things that happen by
+  themselves ("the store opens at 10", "there's a full moon"). "With me" is read in
+  the sentence and the next one, never the whole message ("just me and the dog").
+- A clock time alone already gone today ("dumped a report on me at 4pm", said at 7pm)
+  is the day's story unless the words look ahead ("I have a call at 9").
+- Typed casually: negations without apostrophes (cant, dont, wont), emoji end a
+  clause, an auxiliary opens a question only before its subject ("have you", not
+  "have my test on wed"); would/should are wishes; "no plans"/"nothing" negate.
 - Skipped: questions (a "?" on the dated clause, or a sentence opening like one),
   hypotheticals (if, maybe, someday, I wish, I'd love to, might, thinking about),
   jokes (yeah right, as if, jk, an eye-roll, "totally ... lol"), negations on the
   dated clause (not, never, won't; but "can't wait", "not sure", "isn't until" are
   not negations), the past (had, went, was...), habits (every Friday, on Fridays),
   and cancellations.
-- Birthdays and anniversaries (and "I was born on ...") are kind "date", due the
-  next occurrence, whoever's they are; past tense does not matter for them.
+- Birthdays and anniversaries (and "I was born on ...", "we got married on ...") are
+  kind "date", due the next occurrence, whoever's they are; past tense and a past
+  year do not matter for them ("his birthday was on friday, the 9th of january").
+- A clause that only points back ("it's thursday at 2pm") is described by the
+  sentence before it.
 - A clock time alone in the sentence after a dated one ("Exam is Thursday. 2pm.")
   sets that plan's time.
 - ``find_changes``: a sentence that cancels (cancelled, called off, is off, not
@@ -28,7 +41,10 @@ Decisions:
   rescheduled, pushed, postponed ... to a date; pushed back a week) an upcoming
   plan. The plan is the one sharing the most content words (stems, a few synonym
   groups: trip/flight/fly, exam/test...) with the sentence; "it"/"that" picks the
-  only upcoming plan when there is one; otherwise no change. A new day without a
+  only upcoming plan when there is one; a sentence naming nothing ("they moved me to
+  thursday") is read with the message's sentences before it ("salon called"); a
+  thing of someone else's ("my sister's flight got cancelled") changes nothing;
+  otherwise no change. A new day without a
   time keeps the plan's old clock time ("moved to Thursday" keeps 7 pm); a new time
   alone keeps its day.
 - With ``plans`` given, ``find_plans`` leaves out sentences that change a known plan
