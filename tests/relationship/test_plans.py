@@ -174,3 +174,123 @@ def test_a_plan_told_again_is_not_a_duplicate() -> None:
     assert find_plans("so nervous, the interview is tomorrow at 10", now=MON, plans=plans) == []
     # A different day is a different event.
     assert len(find_plans("another interview on Thursday", now=MON, plans=plans)) == 1
+
+
+# --- plans as people type them (lowercase, typos, no apostrophes, emoji, rants) ------
+
+@pytest.mark.parametrize(("text", "due", "all_day"), [
+    ("i have a dentist appt tmrw at 3", "Tue 2025-05-13 15:00", False),
+    ("have my driving test on wed 21st", "Wed 2025-05-21 00:00", True),  # no "I": not a question
+    ("have to pick up my brother from the airport at 5 tomorrow", "Tue 2025-05-13 17:00", False),
+    ("got a date on friday night 😳", "Fri 2025-05-16 00:00", True),
+    ("me and jess are going hiking on saturday", "Sat 2025-05-17 00:00", True),
+    ("going to my cousin's wedding on saturday the 17th", "Sat 2025-05-17 00:00", True),
+    ("gp appointment for my knee, tomorrow at half 3", "Tue 2025-05-13 15:30", False),
+    ("nye party at tom's tomorrow night from 8", "Tue 2025-05-13 20:00", False),
+    ("meeting mei for coffee tomorrow around 4", "Tue 2025-05-13 16:00", False),
+    ("my driving test is next friday at 9am 😭 third attempt", "Fri 2025-05-23 09:00", False),
+    ("i will go to the hospital tomorrow for check up", "Tue 2025-05-13 00:00", True),
+    ("taking mom to the doctor on the 15th at 11", "Thu 2025-05-15 11:00", False),
+    ("ok so my mom's surgery is tomorrow at 8am, i'm driving her", "Tue 2025-05-13 08:00", False),
+    # A plan buried in a rant, after a clock time of the day gone by.
+    ("long day. my manager yelled at me at 3pm and i missed lunch. anyway tomorrow i have "
+     "a dentist appointment at 11", "Tue 2025-05-13 11:00", False),
+    ("honestly today was so much. and on top of that i have to give the presentation on "
+     "may 20th at 10am, which, cool", "Tue 2025-05-20 10:00", False),
+])
+def test_casual_plans(text: str, due: str, all_day: bool) -> None:
+    f = one(text)
+    assert (local(f.due), f.all_day, f.kind) == (due, all_day, "plan")
+
+
+def test_a_clause_that_points_back_is_described_by_the_sentence_before() -> None:
+    f = one("ok so. i got the interview!!! at the logistics company. it's thursday at 2pm 😬😬 "
+            "any tips for not sounding like a robot")
+    assert local(f.due) == "Thu 2025-05-15 14:00" and "logistics company" in f.text
+
+
+@pytest.mark.parametrize(("text", "what", "due"), [
+    # Told in the past tense, a yearly date still gives the next one.
+    ("my dad's birthday was on friday, the 9th of may, and i forgot 💀", "dad's birthday",
+     "Sat 2026-05-09 00:00"),
+    ("we got married on valentine's day, yes it's cringe", "wedding anniversary",
+     "Sat 2026-02-14 00:00"),
+    ("we met on 3 march 2020 so our anniversary is coming up", "our anniversary",
+     "Tue 2026-03-03 00:00"),
+])
+def test_yearly_dates_told_in_the_past(text: str, what: str, due: str) -> None:
+    f = one(text)
+    assert (f.text, local(f.due), f.kind) == (what, due, "date")
+
+
+@pytest.mark.parametrize("text", [
+    # someone else's, told in passing
+    "my sister flies to lisbon next week and keeps sending me pics like i'm the one going lol",
+    "my wife has a conference in denver next week so it's just me and the dog",
+    "my best friend's flight to cebu is tomorrow morning",
+    "my husband's business trip is next week", "my boss's flight leaves tomorrow at 6",
+    "had my interview yesterday. they said they'd get back to me in 2 weeks",
+    "jess is moving to london next month", "jess has her exam tomorrow",
+    "my roommate is going to a concert tomorrow night",
+    "my mom is visiting her friend in oslo next weekend",
+    "he said he would call me tomorrow", "my friend is going to Rome next week and I am jealous",
+    # things that happen by themselves
+    "the store opens at 10 tomorrow", "my package arrives tomorrow",
+    "there's a full moon on friday", "the new season comes out next week",
+    # the day's story, a clock time already gone
+    "boss dumped a whole new report on me at 4pm", "only took 3 weeks of ringing them at 8am 🙃",
+    "today was so long, work was crazy", "i woke up at 6 today",
+    # negations typed without apostrophes, no plans
+    "i dont have work tomorrow", "i wont be at the meeting tomorrow",
+    "im not going to léa's party on saturday. cant be bothered",
+    "i have no plans this weekend", "nothing planned for tomorrow lol",
+    # wishes, oughts, questions without a question mark
+    "it would be nice to go out tomorrow", "i should really study tomorrow",
+    "i wish we could go to the beach next month", "do you think i should book a massage for saturday",
+    "is it weird to go to the movies alone on friday",
+    # jokes, habits
+    "yeah sure i'll run a marathon tomorrow lmao",
+    "i used to go to church every sunday with my lola", "i do yoga every tuesday",
+    "merry christmas!!",
+])
+def test_casual_distractors(text: str) -> None:
+    assert find_plans(text, now=MON) == []
+
+
+def test_someone_elses_event_one_attends_is_the_persons() -> None:
+    assert one("my cousin's wedding is on saturday").text == "cousin's wedding"
+    assert one("Children's day on Monday, taking the kids to the zoo").kind == "plan"
+
+
+@pytest.mark.parametrize(("text", "plan_id", "status", "due"), [
+    ("ugh jess cant make it, we moved the busan trip to next wednesday", 2, "upcoming",
+     "Wed 2025-05-21 00:00"),
+    ("welp. busan is off, my dad tested positive 🙄", 2, "cancelled", ""),
+    ("the interview's cancelled :(", 1, "cancelled", ""),
+    ("Busan's off, my husband has to work", 2, "cancelled", ""),
+])
+def test_casual_changes(text: str, plan_id: int, status: str, due: str) -> None:
+    changes = find_changes(text, now=MON, plans=known())
+    assert [(c.plan_id, c.status, local(c.due) if c.due else "") for c in changes] \
+        == [(plan_id, status, due)]
+
+
+def test_a_change_naming_nothing_reads_the_sentences_before() -> None:
+    plans = [Plan(1, "haircut", datetime(2025, 5, 13, 17, 30, tzinfo=SEOUL).timestamp()),
+             Plan(2, "fly to Busan", datetime(2025, 5, 20, tzinfo=SEOUL).timestamp())]
+    text = "salon just called, my stylist is sick. they moved me to thursday at 18:00"
+    changes = find_changes(text, now=MON, plans=plans)
+    assert [(c.plan_id, local(c.due or 0)) for c in changes] == [(1, "Thu 2025-05-15 18:00")]
+    assert find_plans(text, now=MON, plans=plans) == []
+    # A sentence naming something else is not about a plan before it.
+    assert find_changes("the interview is on tuesday. I cancelled netflix", now=MON,
+                        plans=known()) == []
+
+
+@pytest.mark.parametrize("text", [
+    "my sister's flight got cancelled", "i cancelled my netflix",
+    "i'm thinking of cancelling the busan trip", "what if the interview gets moved",
+    "jess changed her hair lol",
+])
+def test_casual_non_changes(text: str) -> None:
+    assert find_changes(text, now=MON, plans=known()) == []

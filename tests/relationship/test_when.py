@@ -56,6 +56,32 @@ CASES = [
     ("dinner tomorrow at 7", "Tue 2025-05-13 19:00", False),  # dinner: evening
     ("at 10", "Tue 2025-05-13 10:00", False),  # 10:00 has passed today: tomorrow's
     ("at 11pm", "Mon 2025-05-12 23:00", False),  # still ahead today
+    # A weekday said with a date: the date decides ("saturday the 17th" is that Saturday).
+    ("saturday the 17th", "Sat 2025-05-17 00:00", True),
+    ("on friday, the 9th of january", "Fri 2026-01-09 00:00", True),
+    ("wednesday the 21st at 10.30am", "Wed 2025-05-21 10:30", False),
+    ("sat 17th", "Sat 2025-05-17 00:00", True),
+    ("thursday 15 may", "Thu 2025-05-15 00:00", True),
+    # The weekday picks among the next months' 16ths; none near: the nearest 16th.
+    ("friday the 13th", "Fri 2025-06-13 00:00", True),
+    ("on may 20th", "Tue 2025-05-20 00:00", True),  # lowercase month beside a day
+    ("the 7th of may", "Thu 2026-05-07 00:00", True),
+    ("on sat", "Sat 2025-05-17 00:00", True),
+    ("next wed", "Wed 2025-05-21 00:00", True),
+    ("on valentine's day", "Sat 2026-02-14 00:00", True),
+    ("for christmas", "Thu 2025-12-25 00:00", True),
+    ("on new year's eve", "Wed 2025-12-31 00:00", True),
+    # Clock times as people type them.
+    ("tomorrow at half 3", "Tue 2025-05-13 15:30", False),  # British: 3:30
+    ("half past seven tomorrow evening", "Tue 2025-05-13 19:30", False),
+    ("quarter to 5 tomorrow", "Tue 2025-05-13 16:45", False),
+    ("quarter past 9 tomorrow morning", "Tue 2025-05-13 09:15", False),
+    ("tomorrow at 10.30", "Tue 2025-05-13 10:30", False),
+    ("tomorrow around 4", "Tue 2025-05-13 16:00", False),
+    ("party tomorrow night from 8", "Tue 2025-05-13 20:00", False),
+    ("tomorrow at 8ish", "Tue 2025-05-13 08:00", False),
+    ("drinks tmrw 7ish", "Tue 2025-05-13 19:00", False),
+    ("dinner at eight tomorrow", "Tue 2025-05-13 20:00", False),
 ]
 
 
@@ -100,6 +126,8 @@ def test_phrase_is_the_words_said() -> None:
     "I saw her last Tuesday", "yesterday was long", "what a day", "I ate 1/2 of the pizza",
     "this morning at 9",  # already past at 21:30
     "in 2023",
+    "merry christmas!", "half of them came", "at one point", "sells at 2.50 each",
+    "I sat on the sofa", "may I ask something", "the sun is out",
 ])
 def test_no_future_reference(text: str) -> None:
     assert find_due(text, now=MON) is None
@@ -119,3 +147,14 @@ def test_naive_now_is_refused() -> None:
 ])
 def test_shift(text: str, delta: timedelta | None) -> None:
     assert find_shift(text) == delta
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("tomorrow from 2 people", "Tue 2025-05-13 00:00"),  # a count is not a clock time
+    ("tomorrow, half an hour early", "Tue 2025-05-13 00:00"),
+    ("tomorrow, it costs 2.50 each", "Tue 2025-05-13 00:00"),
+    ("at one point tomorrow", "Tue 2025-05-13 00:00"),
+])
+def test_numbers_that_are_not_clock_times(text: str, want: str) -> None:
+    due = find_due(text, now=MON)
+    assert due is not None and due.all_day and local(due.at) == want

@@ -13,14 +13,27 @@ Decisions:
   and I", "we're going"). An event named by possession ("my sister's wedding is on
   Saturday", "my daughter's recital") is the person's: they are telling it because
   it is part of their life, and "how was your sister's wedding?" is a fair follow-up.
+- Also someone else's: a clause led by he/she/they, a lowercase name doing something
+  ("jess is moving to london"), a thing of theirs that is not an event one attends
+  ("my best friend's flight", "my wife has a conference"), and things that happen by
+  themselves ("the store opens at 10", "there's a full moon"). "With me" is read in
+  the sentence and the next one, never the whole message ("just me and the dog").
+- A clock time alone already gone today ("dumped a report on me at 4pm", said at 7pm)
+  is the day's story unless the words look ahead ("I have a call at 9").
+- Typed casually: negations without apostrophes (cant, dont, wont), emoji end a
+  clause, an auxiliary opens a question only before its subject ("have you", not
+  "have my test on wed"); would/should are wishes; "no plans"/"nothing" negate.
 - Skipped: questions (a "?" on the dated clause, or a sentence opening like one),
   hypotheticals (if, maybe, someday, I wish, I'd love to, might, thinking about),
   jokes (yeah right, as if, jk, an eye-roll, "totally ... lol"), negations on the
   dated clause (not, never, won't; but "can't wait", "not sure", "isn't until" are
   not negations), the past (had, went, was...), habits (every Friday, on Fridays),
   and cancellations.
-- Birthdays and anniversaries (and "I was born on ...") are kind "date", due the
-  next occurrence, whoever's they are; past tense does not matter for them.
+- Birthdays and anniversaries (and "I was born on ...", "we got married on ...") are
+  kind "date", due the next occurrence, whoever's they are; past tense and a past
+  year do not matter for them ("his birthday was on friday, the 9th of january").
+- A clause that only points back ("it's thursday at 2pm") is described by the
+  sentence before it.
 - A clock time alone in the sentence after a dated one ("Exam is Thursday. 2pm.")
   sets that plan's time.
 - ``find_changes``: a sentence that cancels (cancelled, called off, is off, not
@@ -28,7 +41,10 @@ Decisions:
   rescheduled, pushed, postponed ... to a date; pushed back a week) an upcoming
   plan. The plan is the one sharing the most content words (stems, a few synonym
   groups: trip/flight/fly, exam/test...) with the sentence; "it"/"that" picks the
-  only upcoming plan when there is one; otherwise no change. A new day without a
+  only upcoming plan when there is one; a sentence naming nothing ("they moved me to
+  thursday") is read with the message's sentences before it ("salon called"); a
+  thing of someone else's ("my sister's flight got cancelled") changes nothing;
+  otherwise no change. A new day without a
   time keeps the plan's old clock time ("moved to Thursday" keeps 7 pm); a new time
   alone keeps its day.
 - With ``plans`` given, ``find_plans`` leaves out sentences that change a known plan
@@ -43,7 +59,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
 from hearth.relationship.when import Due, When, at_local, due_of, find_shift, read_when
@@ -98,10 +114,15 @@ class _Lexicon:
     not_negation: re.Pattern[str]  # negative words that do not cancel the plan
     past: re.Pattern[str]
     other_subject: re.Pattern[str]
+    others_event: re.Pattern[str]  # "my friend's flight": someone else's (group what)
+    attended: re.Pattern[str]  # ... unless an event one goes to: "my cousin's wedding"
     with_me: re.Pattern[str]
+    past_after: re.Pattern[str]  # right after the time: "today was so much"
+    future: re.Pattern[str]  # marks a clock time already gone today as tomorrow's
     yearly: re.Pattern[str]
     yearly_name: re.Pattern[str]
     born: re.Pattern[str]
+    married: re.Pattern[str]  # "we got married on 14 Feb": a wedding anniversary
     cancel: re.Pattern[str]
     move: re.Pattern[str]
     vague_move: re.Pattern[str]  # "postponed" with no new date: off for now
@@ -111,8 +132,10 @@ class _Lexicon:
     lead_subject: re.Pattern[str]
     lead_det: re.Pattern[str]
     trail: re.Pattern[str]
+    points_back: re.Pattern[str]  # a clause whose subject is the thing said before
     stopwords: frozenset[str]
     synonyms: dict[str, str]
+    change_words: frozenset[str]  # content words a change uses about any plan
     implied: tuple[tuple[str, re.Pattern[str]], ...]
 
 
@@ -123,38 +146,66 @@ _PEOPLE = (r"friends?|best\s+friend|bff|sister|brother|sis|bro|mum|mom|mother|da
            r"partner|boyfriend|girlfriend|bf|gf|fianc[eé]e?|teacher|classmates?|"
            r"team(?:mates?)?|family|in-laws")
 
+# "can't" typed as "cant": negations without the apostrophe.
+_NT = (r"(?:n['’]t\b|\b(?:ca|do|does|did|wo|is|are|ai|was|were|could|should|would|have|has|"
+       r"had|must)nt\b)")
+_EMOJI = r"[\U0001F300-\U0001FAFF\u2600-\u27BF]"
+# Nouns a plan is named by, so "flight is leaving at 6" is not someone else's doing.
+_EVENTS = (r"flight|train|bus|plane|ferry|class|exam|test|meeting|party|concert|show|game|"
+           r"match|interview|appointment|appt|trip|wedding|surgery|dinner|lunch|breakfast|"
+           r"brunch|event|ceremony|movie|shift|session|course|lesson|practice|rehearsal|"
+           r"tour|festival|date|call|presentation|deadline|defen[cs]e|graduation|move|"
+           r"haircut|checkup|check-up|scan|procedure|operation|race|marathon|tournament|"
+           r"recital|conference|workshop|seminar|lecture|gig|hike|picnic|bbq|barbecue")
+# Events one goes to: someone else's ("my cousin's wedding") is still the person's plan.
+_ATTENDED = (r"wedding|party|recital|graduation|funeral|concert|show|play|performance|game|"
+             r"match|ceremony|shower|reception|gig|christening|baptism|housewarming|"
+             r"engagement|celebration|dinner|bbq|barbecue|hen\s+do|stag\s+do|"
+             r"bachelorette|bachelor|farewell|leaving\s+do|memorial|bar\s+mitzvah|"
+             r"bat\s+mitzvah|quincea[nñ]era|prom|recital|exhibition|opening|premiere")
+
 _EN = _Lexicon(
     sentence_end=re.compile(r"(?<=[.!?;])(?<!\b[ap]\.m\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)"
                             r"(?<!\bMrs\.)\s+|\n+"),
-    clause_break=_rx(r",|;|\s[-–—]\s|\s+(?:and|but|so|because|cause|cuz|though|although|"
-                     r"which|while|plus)\s+"),
+    clause_break=_rx(rf",|;|\s[-–—]\s|\s*{_EMOJI}+\s*|\s+(?:and|but|so|because|cause|cuz|"
+                     r"though|although|which|while|plus)\s+"),
     question_start=_rx(r"^(?:(?:so|and|but|hey|um|ok|okay|well|also|btw|oh)[\s,]+)*"
                        r"(?:(?:what|when|where|why|how|who|which|whose)(?:s|['’]s|['’]re)?\b|"
+                       # An auxiliary opens a question only before its subject: "have you",
+                       # "is it"; "have my driving test on wed" drops the "I".
                        r"(?:should|shall|could|would|can|do|does|did|are|is|am|will|was|were|"
-                       r"have|has|any|wanna|want\s+to)(?!n?['’])\b)"),
+                       r"have|has|wanna|want\s+to)n?['’]?t?\s+(?:you|u|ya|i|we|it|he|she|they|"
+                       r"there|this|that|anyone|anybody|everyone)\b|"
+                       r"(?:any|anyone|anybody)\s+(?:tips|ideas|advice|thoughts|plans|one)\b)"),
     hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)"
                      r"\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
                      r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
                      r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
-                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
+                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly|"
+                     # "would"/"should" wish or ought; "wouldn't miss it" is a plan.
+                     r"would(?!\s*n['’]?t\s+miss)|should|ought\s+to|it['’]?d\s+be)\b"),
+    # No eye-roll emoji: it marks annoyance at real news as often as sarcasm.
     joke=_rx(r"\b(?:yeah|yea|ya)\s*,?\s+(?:right|sure)\b|\bas\s+if\b|\bjk\b|\bj/k\b|"
-             r"\b(?:just\s+)?kidding\b|🙄|\bsure\s+jan\b|"
+             r"\b(?:just\s+)?kidding\b|\bsure\s+jan\b|"
              r"\b(?:totally|definitely|obviously|surely)\b.*\b(?:lol|lmao|haha\w*|rofl)\b|"
              r"\b(?:lol|lmao|haha\w*|rofl)\b.*\b(?:totally|definitely|obviously|surely)\b"),
-    negation=_rx(r"n['’]t\b|\bnot\b|\bnever\b|\bno\s+longer\b|\bcannot\b|\bnope\b"),
+    negation=_rx(rf"{_NT}|\bnot\b|\bnever\b|\bno\s+longer\b|\bcannot\b|\bnope\b|"
+                 r"\bno\s+(?:plans?|work|school|class(?:es)?|lectures?)\b|\bnothing\b|"
+                 r"\bfree\s+(?:all\s+day|day)\b"),
     not_negation=_rx(r"\b(?:can['’]?t|cannot|could\s*n['’]t)\s+(?:wait|believe|sleep|stop)\b|"
                      r"\bnot\s+sure\b|\bdon['’]?t\s+(?:know|forget|worry|want\s+to\s+be)\b|"
                      r"\bnot\s+(?:looking\s+forward|ready|excited|gonna\s+lie)\b|"
-                     r"\b(?:is|are|was)?n['’]t\s+(?:until|till|it|you|that)\b|"
+                     r"\b(?:is|are|was)?n['’]?t\s+(?:until|till|it|you|that)\b|"
                      r"\bnot\s+(?:until|till)\b|"
-                     r"\bwould\s*n['’]t\s+miss\b|\bdon['’]?t\s+(?:feel\s+)?ready\b|"
-                     r"\bhave\s*n['’]t\s+(?:packed|started|finished|decided\s+what)\b"),
+                     r"\bwould\s*n['’]?t\s+miss\b|\bdon['’]?t\s+(?:feel\s+)?ready\b|"
+                     r"\bhave\s*n['’]?t\s+(?:packed|started|finished|decided\s+what)\b"),
     past=_rx(r"\b(?:i|we|it|he|she|they)\s+(?:just\s+)?(?:had|went|was|were|did|met|saw|flew|"
              r"took|finished|passed|failed|attended|visited|came\s+back|got\s+back|left|"
              r"survived|nailed|bombed|aced)\b|\b(?:was|were)\s+(?:so|really|great|good|fine|"
              r"awful|fun|amazing|terrible|okay|ok|nice|lovely|rough)\b|\bwent\s+(?:well|okay|ok|"
              r"fine|great|badly)\b"),
-    other_subject=_rx(rf"^(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?(?:{_PEOPLE})"
+    other_subject=_rx(rf"^(?:he|she|they)(?:['’]\w+)?\s+\w|"
+                      rf"^(?:(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?)?(?:{_PEOPLE})"
                       r"(?:\s+(?-i:[A-Z][a-z]+))?(?!['’]s)|"
                       r"(?:he|she|they)(?:['’](?:s|re|ll))?)\s+"
                       r"(?:is|are|was|has|have|had|will|['’]s|['’]re|gets|got|flies|leaves|"
@@ -164,15 +215,45 @@ _EN = _Lexicon(
                       # ("Marathon is this Sunday" is not someone).
                       r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+"
                       r"(?:(?:is|['’]s|are)\s+\w+ing|(?:has|had)\s+(?:his|her|their|a|an)|"
-                      r"will|gets|starts|flies|leaves|goes)\b"),
+                      r"will|gets|starts|flies|leaves|goes)\b|"
+                      # Any one-word name, typed lowercase too: "jess has her exam",
+                      # "jess is moving to london" (not "flight is leaving at 6").
+                      r"^\w+\s+(?:has|had|['’]s\s+got)\s+(?:his|her|their)\b|"
+                      rf"^(?!(?:{_EVENTS}|it|that|this|everything|what|there|here|who)\b)"
+                      r"\w+\s+(?:is|['’]s)\s+(?:moving|flying|leaving|going|heading|visiting|"
+                      r"travell?ing|starting|getting|having|coming|driving|taking)\b|"
+                      # A thing that happens by itself: "the store opens at 10", "my package
+                      # arrives tomorrow", "there's a full moon" (not "my flight arrives").
+                      rf"^(?:(?:the|my|our|a|an|this|that)\s+)?(?!(?:{_EVENTS})\b)\w+(?:\s+\w+)?"
+                      r"\s+(?:looks|arrives|opens|closes|comes\s+out|ends|launches|drops|"
+                      r"releases|airs|is\s+(?:supposed|forecast|expected|due)|will\s+be\s+"
+                      r"(?:out|released|delivered))\b|^there(?:['’]s|\s+is|\s+will\s+be)\b"),
+    others_event=_rx(rf"^(?:(?:my|our|his|her|their)\s+)?(?:\w+\s+)?(?:{_PEOPLE}|"
+                     r"(?!(?-i:It|That|There|Here|What|Who|Where|When|How|He|She|Today|"
+                     r"Tomorrow|Tonight|Everyone|Everything|Nothing|Let|Mother|Father|New|"
+                     r"Valentine|Children|Saint|St)['’])(?-i:[A-Z][a-z]+))['’]s?\s+"
+                     # Not "children's day" (a holiday) nor "Kyoto's off" ('s = is).
+                     r"(?!(?:day|off|on|now|been|got|gonna|going|getting|cancell?ed|canceled|"
+                     r"moved|postponed|delayed|over|done|happening|at|in|tomorrow|today|next|"
+                     r"this|the|a|an|not|no|so|really|still|finally|back|coming|also|just)\b)"
+                     r"(?P<what>\w+(?:\s+\w+){0,2})"),
+    attended=_rx(rf"\b(?:{_ATTENDED})\b"),
     with_me=_rx(r"\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+(?:(?:also|definitely|finally)\s+)?"
                 r"(?:going|coming|attending|invited|performing|speaking|hosting|driving|flying|"
-                r"joining|helping|bringing|giving|taking|the\s+\w+|a\s+\w+|her\s+\w+|his\s+\w+|"
-                r"their\s+\w+|in\s+it|in\s+the)\b|"
+                r"joining|helping|bringing|giving|taking|the\s+(?!one\b)\w+|a\s+\w+|her\s+\w+|"
+                r"his\s+\w+|their\s+\w+|in\s+it|in\s+the)\b|"
                 r"\b(?:i|we)(?:['’]ll|\s+will)\s+(?:be|go|come|attend|join|drive|fly|take)\b|"
                 r"\b(?:i|we)\s+(?:have|need|got|gotta|must)\s+(?:to\s+)?(?:go|be|leave|attend|"
-                r"drive|pick|take|fly|get)\b|\bwith\s+(?:me|us)\b|\b(?:and|&)\s+(?:i|me)\b|"
-                r"\bme\s+and\b|\bwe['’]re\b|\bwe\s+are\b|\bwe['’]ll\b"),
+                r"drive|pick|take|fly|get)\b|\bwith\s+(?:me|us)\b|"
+                # "my sister and i are", "me and jess are": not "... and i am jealous".
+                r"\b(?:and|&)\s+(?:i|me)\s+(?:are|r|were|will|both|have|got|gonna)\b|"
+                r"\bme\s+and\s+(?:\w+\s+)?(?:are|r|were|will|have|got|gonna|['’]re)\b|"
+                r"\bwe['’]re\b|\bwe\s+are\b|\bwe['’]ll\b"),
+    past_after=_rx(r"^[\s,]*(?:was|were|went|had|has\s+been|have\s+been)\b"),
+    future=_rx(r"\b(?:will|shall|gonna|going\s+to|have\s+to|has\s+to|need\s+to|gotta|"
+               r"got\s+to|supposed\s+to|planning|planned|booked|scheduled|"
+               r"(?:have|has|got)\s+(?:a|an|my|the|our|his|her)|later)\b|['’]ll\b|"
+               r"['’]ve\s+got|\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+\w+ing\b"),
     yearly=_rx(r"\b(?:birthday|bday|b-day|birth\s+day|anniversary|name\s*day)\b"
                r"(?!\s+(?:party|dinner|drinks|celebration|bash|lunch|brunch|trip|present|gift|"
                r"cake|plans?))"),
@@ -180,14 +261,16 @@ _EN = _Lexicon(
                     r"(?:wedding\s+|dating\s+|work\s+)?"
                     r"(?:birthday|bday|b-day|birth\s+day|anniversary|name\s*day)\b"),
     born=_rx(r"\b(?:i\s+was|i['’]m)\s+born\s+(?:on\s+)?"),
+    married=_rx(r"\b(?:we|i)\s+(?:got|were|was|have\s+been)\s+married\s+(?:on|since)\b"),
     cancel=_rx(r"\bcancel+(?:ed|ing|s)?\b|\bcall(?:ed|ing)?\s+(?:it\s+|the\s+\w+\s+)?off\b|"
                r"(?:\bis|\bare|['’]s|['’]re)\s+(?:now\s+|officially\s+|totally\s+)?off\b|"
                r"\boff\s+now\b|\bscrap+(?:ed|ing)?\b|\bf[ae]ll+(?:ing)?\s+through\b|"
                r"\bnot\s+happening\b|\bbail(?:ed|ing)?\s+on\b|\bpull(?:ed|ing)?\s+out\b|"
                r"\bdecided\s+(?:not\s+to|against)\b|\bgave\s+up\s+on\b|\bnixed\b|\baxed\b|"
                r"\bdrop+(?:ed|ing)?\s+out\b|\bon\s+hold\b|\bindefinitely\b|"
-               r"\b(?:not|n['’]t|never)\b.*\b(?:any\s*more|after\s+all)\b|"
-               r"\bno\s+longer\s+(?:going|happening|on)\b|\bwon['’]t\s+be\s+(?:going|flying)\b"),
+               rf"(?:\bnot\b|{_NT}|\bnever\b).*\b(?:any\s*more|after\s+all)\b|"
+               r"\bno\s+longer\s+(?:going|happening|on)\b|\bwon['’]?t\s+be\s+(?:going|flying)\b|"
+               r"\bcan['’]?t\s+make\s+it\b"),
     move=_rx(r"\b(?:mov(?:ed|ing)|move|re-?schedul(?:ed|ing|e)|postpon(?:ed|ing|e)|"
              r"push(?:ed|ing)?|delay(?:ed|ing)?|br(?:ought|ing|inging)\s+(?:it\s+)?forward|"
              r"bump(?:ed|ing)?|shift(?:ed|ing)?|chang(?:ed|ing|e)|switch(?:ed|ing)?|"
@@ -201,11 +284,13 @@ _EN = _Lexicon(
     lead_filler=_rx(r"^(?:and|but|so|also|btw|oh|ok|okay|well|yeah|yes|yay|finally|anyway|"
                     r"just|ugh|omg|hey|plus|then|fyi|reminder|remember|guess\s+what|"
                     r"big\s+news|news|update|by\s+the\s+way|good\s+news|bad\s+news|"
-                    r"oh\s+and|ah|hmm|wow|lol|(?:so\s+|really\s+|super\s+)?(?:can['’]?t\s+wait\s+"
+                    r"oh\s+and|ah|hmm|wow|lol|welp|idk|honestly|tbh|ngl|also|"
+                    r"(?:so\s+|really\s+|super\s+)?(?:can['’]?t\s+wait\s+"
                     r"(?:for|to)|looking\s+forward\s+to|excited\s+(?:for|about)|nervous\s+"
                     r"(?:for|about)|dreading|stressed\s+about|worried\s+about|ready\s+for))"
                     r"\b[\s,:!.\-]*"),
-    lead_subject=_rx(r"^(?:i|we)(?:['’](?:m|re|ve|ll|d))?\s+(?:(?:am|are|have|has|will|shall|"
+    lead_subject=_rx(r"^(?:i|we|me\s+and\s+\w+|\w+\s+and\s+(?:i|me))(?:['’](?:m|re|ve|ll|d))?"
+                     r"\s+(?:(?:am|are|r|have|has|will|shall|gonna|"
                      r"got|gotta|have\s+got|need\s+to|have\s+to|must|finally|actually|also|"
                      r"officially|really|definitely|just|both|all)\s+)*"),
     lead_det=_rx(r"^(?:(?:there['’]s|there\s+is|it['’]s|it\s+is|is|are|['’]s|got|gotta|"
@@ -216,6 +301,7 @@ _EN = _Lexicon(
               r"scheduled|set|planned|booked|of|now|then|again|so|btw|lol|haha|finally|"
               r"officially|around|about|early|late|ugh|eek|yay|fingers\s+crossed|"
               r"[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
+    points_back=_rx(r"(?:it|that|this)(?:['’]?s\b|\s+is\b|\s+will\s+be\b|\s+['’]ll\s+be\b|\s*$)"),
     stopwords=frozenset("""a an the my our your his her their its i me we us you he she they it
         is are was were be been being am 's s to of on at in for by from with and or but so
         this that these those next last coming tomorrow today tonight week weekend month
@@ -224,9 +310,12 @@ _EN = _Lexicon(
         had having will would can could should do does did done not no anymore any more
         moved move moving rescheduled reschedule postponed postpone pushed push delayed
         cancelled canceled cancel called call off back up forward instead again also new
-        time same date then there here out about around after before until till into onto
+        time same then there here out about around after before until till into onto
         really very too all some what when where which who how because	lol haha ugh oh ok okay
         yeah yes well guess news bad good sadly unfortunately actually totally""".split()),
+    change_words=frozenset("""cancel cancell canceled called change plan plans shift bump
+        schedul resched reschedul ugh welp sadly unfortunately anymore moved ca cant
+        date""".split()),
     synonyms={"flight": "trip", "fly": "trip", "flying": "trip", "travel": "trip",
               "vacation": "trip", "holiday": "trip", "getaway": "trip", "journey": "trip",
               "test": "exam", "midterm": "exam", "final": "exam", "quiz": "exam",
@@ -234,7 +323,11 @@ _EN = _Lexicon(
               "marriage": "wedding", "married": "wedding", "doc": "doctor", "gp": "doctor",
               "dental": "dentist", "pitch": "presentation", "gig": "concert",
               "meet": "meeting", "checkup": "appointment", "check": "appointment",
-              "session": "appointment", "therapist": "therapy"},
+              "session": "appointment", "therapist": "therapy", "hairdresser": "haircut",
+              "barber": "haircut", "salon": "haircut", "stylist": "haircut", "hair": "haircut",
+              "hairdo": "haircut", "airline": "trip", "airport": "trip", "plane": "trip",
+              "clinic": "doctor", "hospital": "doctor",
+              "tix": "ticket", "tickets": "ticket"},
     implied=(
         ("trip", _rx(r"\b(?:fly|flying|flight|leav(?:e|ing)|head(?:ing)?|go(?:ing)?|off|"
                      r"travel\w*|driv(?:e|ing)|trip|road\s*trip)\s+(?:up\s+|down\s+|out\s+|"
@@ -244,7 +337,7 @@ _EN = _Lexicon(
     ),
 )
 _LEXICONS = {"en": _EN}
-_WEEKDAY_WORD = _rx(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|satur|sun)(?:day)?\b")
+_WEEKDAY_WORD = _rx(r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|satur?|sun)(?:day)?\b")
 
 
 def _lexicon(lang: str) -> _Lexicon:
@@ -295,16 +388,23 @@ def _is_negated(clause: str, lex: _Lexicon) -> bool:
 
 # --- descriptions -----------------------------------------------------------------
 
-def _describe(s: _Sentence, clause: tuple[int, int], lex: _Lexicon) -> str:
-    """The clause without its time expression, subject and filler: "fly to Busan"."""
+def _describe(s: _Sentence, clause: tuple[int, int], lex: _Lexicon, before: str = "") -> str:
+    """The clause without its time expression, subject and filler: "fly to Busan".
+
+    A clause that only points back ("it's thursday at 2pm") is described by the
+    sentence before it ("i got the interview!!!").
+    """
     assert s.when is not None
     chars = list(s.text)
     for a, b in s.when.spans:
         for i in range(a, b):
             chars[i] = " "
     text = "".join(chars)
-    for lo, hi in (clause, (0, clause[0]), (clause[1], len(text))):
-        got = _clean(text[lo:hi], lex)
+    parts = [text[clause[0]:clause[1]], text[:clause[0]]]
+    if before and lex.points_back.match(text[clause[0]:clause[1]].strip()):
+        parts.insert(0, before)
+    for part in parts + [text[clause[1]:]]:
+        got = _clean(part, lex)
         if _content(got, lex):
             return got
     return ""
@@ -328,6 +428,8 @@ def _clean(text: str, lex: _Lexicon) -> str:
 def _describe_date(sentence: str, lex: _Lexicon) -> str:
     m = lex.yearly_name.search(sentence)
     if m is None:
+        if lex.married.search(sentence):
+            return "wedding anniversary"
         return "my birthday"  # "I was born on ..."
     name = " ".join(m.group(0).split())
     # "my mum's birthday" -> "mum's birthday"; "my birthday" stays as said.
@@ -371,16 +473,16 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
         raise ValueError("now must be timezone-aware")
     lex = _lexicon(lang)
     sentences = _sentences(text, lex, now, lang)
-    people_in_it = lex.with_me.search(text) is not None
     found: list[Found] = []
-    for s in sentences:
+    for i, s in enumerate(sentences):
         if s.when is None:
             continue
-        if plans and _changes_in(s, now=now, plans=plans, lex=lex, lang=lang):
+        if plans and _changes_in(s, now=now, plans=plans, lex=lex, lang=lang,
+                                 context=" ".join(x.text for x in sentences[:i])):
             continue
         if s.when.day is None and s.when.instant is None and found \
                 and found[-1].all_day and found[-1].kind == "plan" \
-                and not lex.question_start.search(s.text):
+                and len(s.text.split()) <= 6 and not lex.question_start.search(s.text):
             # "Exam day is Thursday. Organic chemistry, 2pm." : the time of that plan.
             prev = found.pop()
             day = datetime.fromtimestamp(prev.due, now.tzinfo).date()
@@ -388,7 +490,11 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
             found.append(Found(prev.text, moment.timestamp(), False, prev.kind,
                                f"{prev.phrase}, {s.when.phrase}"))
             continue
-        got = _plan_in(s, now=now, lex=lex, people_in_it=people_in_it)
+        # The person may put themselves in someone's plan in the next sentence:
+        # "My sister's getting married on Saturday! I'm a bridesmaid."
+        nearby = " ".join(x.text for x in sentences[i:i + 2])
+        got = _plan_in(s, now=now, lex=lex, people_in_it=lex.with_me.search(nearby) is not None,
+                       before=sentences[i - 1].text if i else "")
         if got is None:
             continue
         if any(_same(got, p, lex, now) for p in plans if p.status == "upcoming"):
@@ -397,31 +503,76 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
     return found
 
 
-def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool
-             ) -> Found | None:
+def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
+             before: str = "") -> Found | None:
     assert s.when is not None
-    due: Due | None = due_of(s.when, now=now)
-    if due is None:
-        return None
     clause = _clause(s, lex)
     ctext = s.text[clause[0]:clause[1]]
     if _is_question(s, clause, lex) or lex.hypothetical.search(s.text) \
             or lex.joke.search(s.text) or lex.cancel.search(s.text):
         return None
-    if lex.yearly.search(s.text) or lex.born.search(s.text):
+    if lex.yearly.search(s.text) or lex.born.search(s.text) or lex.married.search(s.text):
         if s.when.day is None:
             return None
-        # A yearly date is its whole day, whatever time was said with it.
-        moment = at_local(now, s.when.day, None)
-        return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date", due.phrase)
-    if _is_negated(ctext, lex) or lex.past.search(ctext):
+        # A yearly date is its whole day, whatever time was said with it, and its
+        # next occurrence even when told of a past one ("we met on 3 March 2020").
+        day = _next_yearly(s.when.day, now.date())
+        if day is None:
+            return None
+        moment = at_local(now, day, None)
+        return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date",
+                     s.when.phrase)
+    due: Due | None = due_of(s.when, now=now)
+    if due is None:
         return None
-    if lex.other_subject.search(ctext.strip()) and not people_in_it:
+    if _is_negated(ctext, lex) or _is_past(s, ctext, now, lex):
         return None
-    what = _describe(s, clause, lex)
+    if _someone_elses(ctext, lex) and not people_in_it:
+        return None
+    what = _describe(s, clause, lex, before)
     if not what:
         return None
     return Found(what, due.at, due.all_day, "plan", due.phrase)
+
+
+def _next_yearly(day: date, today: date) -> date | None:
+    for year in range(today.year, today.year + 9):  # a leap day may be years ahead
+        try:
+            d = day.replace(year=year)
+        except ValueError:
+            continue
+        if d >= today:
+            return d
+    return None
+
+
+def _is_past(s: _Sentence, ctext: str, now: datetime, lex: _Lexicon) -> bool:
+    assert s.when is not None and s.when.spans
+    if lex.past.search(ctext) or lex.past_after.match(s.text[s.when.spans[-1][1]:]):
+        return True
+    # A clock time alone that has already gone by today ("dumped a report on me at
+    # 4pm", said at 7pm) is the day's story, unless the words look ahead.
+    w = s.when
+    if w.day is None and w.instant is None and w.clock is not None \
+            and at_local(now, now.date(), w.clock) <= now:
+        return lex.future.search(ctext) is None
+    return False
+
+
+def _someone_elses(ctext: str, lex: _Lexicon) -> bool:
+    """A clause whose subject is someone else: "my sister flies to Lisbon", "they said
+    they'd call", "my friend's flight" (but "my cousin's wedding" is an event one attends)."""
+    text = ctext.strip()
+    for _ in range(3):
+        text = lex.lead_filler.sub("", text).strip()
+    if lex.other_subject.search(text):
+        return True
+    return _someone_elses_thing(text, lex)
+
+
+def _someone_elses_thing(text: str, lex: _Lexicon) -> bool:
+    m = lex.others_event.search(lex.lead_filler.sub("", text.strip()).strip())
+    return m is not None and lex.attended.search(m["what"]) is None
 
 
 def _same(f: Found, p: PlanLike, lex: _Lexicon, now: datetime) -> bool:
@@ -441,14 +592,18 @@ def find_changes(text: str, *, now: datetime, plans: Sequence[PlanLike],
         raise ValueError("now must be timezone-aware")
     lex = _lexicon(lang)
     changes: dict[int | str, Change] = {}
-    for s in _sentences(text, lex, now, lang):
-        for c in _changes_in(s, now=now, plans=plans, lex=lex, lang=lang):
+    sentences = _sentences(text, lex, now, lang)
+    for i, s in enumerate(sentences):
+        context = " ".join(x.text for x in sentences[:i])
+        for c in _changes_in(s, now=now, plans=plans, lex=lex, lang=lang, context=context):
             changes[c.plan_id] = c  # a later sentence has the last word
     return list(changes.values())
 
 
 def _changes_in(s: _Sentence, *, now: datetime, plans: Sequence[PlanLike], lex: _Lexicon,
-                lang: str) -> list[Change]:
+                lang: str, context: str = "") -> list[Change]:
+    """The change one sentence makes; ``context`` (the message's sentences before it)
+    names the plan when the sentence does not: "salon called. they moved me to thursday"."""
     upcoming = [p for p in plans if p.status == "upcoming"]
     if not upcoming:
         return []
@@ -460,7 +615,12 @@ def _changes_in(s: _Sentence, *, now: datetime, plans: Sequence[PlanLike], lex: 
     shift = find_shift(s.text, lang=lang)
     if not (cancel or move or shift):
         return []
-    plan = _target(s.text, upcoming, lex, now)
+    if _someone_elses_thing(s.text, lex):  # "my sister's flight got cancelled"
+        return []
+    if cancel and move and move.start() > cancel.start() \
+            and read_when(s.text[move.start():], now=now, lang=lang) is not None:
+        cancel = None  # "jess can't make it friday, we moved dinner to saturday"
+    plan = _target(s.text, upcoming, lex, now, context)
     if plan is None:
         return []
     if cancel:
@@ -510,9 +670,15 @@ def _moved_due(plan: PlanLike, when: When, now: datetime, *, later: bool) -> Due
 
 
 def _target(sentence: str, upcoming: Sequence[PlanLike], lex: _Lexicon,
-            now: datetime) -> PlanLike | None:
-    """The plan a change speaks of: most shared content words, then the soonest."""
+            now: datetime, context: str = "") -> PlanLike | None:
+    """The plan a change speaks of: most shared content words, then the soonest.
+
+    A sentence that names nothing ("they moved me to thursday") is read with the
+    sentences before it; one that names something else ("I cancelled netflix") is not.
+    """
     words = _content(sentence, lex)
+    if not words - lex.change_words and context:
+        words = _content(context, lex)
     scored = [(len(words & _content(p.text, lex)), p) for p in upcoming]
     best = max(score for score, _ in scored)
     if best == 0:

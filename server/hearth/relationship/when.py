@@ -26,15 +26,23 @@ Decisions:
   ``the 23rd`` (an ordinal is required) -> the next 23rd of a month on or after
   today. Slashes follow timeref: ``5/3/2027`` is US month/day/year, read day/month
   when the first number cannot be a month; without a year (``5/3``) only after
-  ``on``/``by``/``for``/``until`` so fractions and scores are not dates.
-- Clock times: ``10am``, ``3:30 pm``, ``15:30``, ``at 10``, ``at noon``. A bare hour
+  ``on``/``by``/``for``/``until`` so fractions and scores are not dates. A weekday
+  said with a date (``saturday the 16th``, ``fri, 9 jan``) yields to the date; with
+  an ordinal alone it picks the first such day that falls on it within three months.
+  Lowercase ``may`` beside a day number is the month.
+- Weekday short forms that are also words (``sat``, ``wed``) only after ``on``/
+  ``next``/``coming`` or before a date. Fixed-date holidays (christmas, new year's
+  eve, valentine's day, halloween) only after a preposition, so greetings are not dates.
+- Clock times: ``10am``, ``3:30 pm``, ``15:30``, ``at 10``, ``at 10.30``, ``around 4``,
+  ``from 8``, ``8ish``, ``at eight``, ``at noon``, ``half 3`` (British 3:30), ``half
+  past 7``, ``quarter to 5``; counts (``from 2 people``) are not times. A bare hour
   (``at 7``, ``6:30``) is pm when the message speaks of the evening or night or of
   dinner, drinks, a party, a show; am with ``morning``; otherwise 1-6 are pm and
   7-11 am. A time with no day is today if still ahead, else tomorrow.
 - Anything resolving before today (or, with a clock time, before ``now``) is not a
   future reference: ``None``.
 - Not covered: ``a week from Friday``, ``Friday week``, month names alone
-  (``in May``), seasons, holidays, ``midnight``, weekday abbreviations.
+  (``in May``), seasons, movable holidays, ``midnight``.
 
 Phrase tables are per language (``_LEXICONS``) so others can be added beside English.
 """
@@ -75,7 +83,29 @@ _MONTH_WORDS = ("january|february|march|april|may|june|july|august|september|oct
                 "november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec")
 _MON = rf"(?P<mon>{_MONTH_WORDS})\b\.?"
 _WD_WORDS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|tues|thurs"
-_WD_FULL = {"tues": "tuesday", "thurs": "thursday"}
+# Short forms that are also words ("sat", "wed", "sun") count only after on/next/this or
+# before a date ("sat 16th").
+_WD_ABBR = "mon|tue|tues|wed|thu|thur|thurs|fri|sat"
+_WD_FULL = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday",
+            "thu": "thursday", "thur": "thursday", "thurs": "thursday", "fri": "friday",
+            "sat": "saturday", "sun": "sunday"}
+# A weekday said before a date ("saturday the 16th", "fri, 9 jan"): the date decides.
+_WD_BEFORE = rf"(?:(?:on\s+)?(?P<wd>{_WD_WORDS}|{_WD_ABBR}|sun)\.?,?\s+)?"
+_HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+               "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+# "at one" is too often "at one point": words for hours from two.
+_HOUR_WORD = "(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_HOUR_ANY = rf"(?P<h>\d{{1,2}}|one|{_HOUR_WORD})"
+_NOT_A_TIME = (r"(?!\s*(?:%|percent|people|persons|guests|of\b|times|mins?\b|minutes|hours?\b|"
+               r"hrs?\b|days?\b|weeks?\b|months?\b|years?\b|kg|km|miles?|points?|x\b))")
+# Fixed-date holidays, only after a preposition ("on valentine's day", "for christmas"),
+# so greetings ("merry christmas!") are not dates.
+_HOLIDAYS = {"christmas eve": (12, 24), "xmas eve": (12, 24), "christmas day": (12, 25),
+             "christmas": (12, 25), "xmas": (12, 25), "boxing day": (12, 26),
+             "new year's eve": (12, 31), "new years eve": (12, 31), "nye": (12, 31),
+             "new year's day": (1, 1), "new years day": (1, 1),
+             "valentine's day": (2, 14), "valentines day": (2, 14), "valentine's": (2, 14),
+             "halloween": (10, 31)}
 _ORD = r"(?:st|nd|rd|th)?"
 _PART = r"(?:\s+(?P<part>morning|afternoon|evening|night|lunchtime))?"
 _NUM = (r"(?P<n>\d{1,3}|(?:a\s+)?couple(?:\s+of)?|(?:a\s+)?few|several|"
@@ -124,8 +154,13 @@ def _slash(m: re.Match[str], c: _Ctx) -> date | None:
     return date(2000 + y if y < 100 else y, month, day)
 
 
+def _month(token: str) -> int | None:
+    # Beside a day number "may" is the month even typed lowercase ("on may 7th").
+    return 5 if token.lower().rstrip(".") == "may" else _month_num(token)
+
+
 def _named(m: re.Match[str], c: _Ctx) -> date | None:
-    month = _month_num(m["mon"])
+    month = _month(m["mon"])
     if month is None:
         return None
     day = int(m["d"])
@@ -133,17 +168,29 @@ def _named(m: re.Match[str], c: _Ctx) -> date | None:
 
 
 def _ordinal_day(m: re.Match[str], c: _Ctx) -> date | None:
+    """The next such day of a month; with a weekday ("saturday the 16th"), the first
+    one within a year that falls on it, else the next one."""
     day = int(m["d"])
     first = c.today.replace(day=1)
-    for k in range(0, 3):
-        month_start = _add_months(first, k)
+    name = (m.groupdict().get("wd") or "").lower()
+    wd = _WEEKDAYS.index(_WD_FULL.get(name, name)) if name else None
+    candidates = []
+    for k in range(0, 13):
         try:
-            d = month_start.replace(day=day)
+            d = _add_months(first, k).replace(day=day)
         except ValueError:
             continue
         if d >= c.today:
-            return d
-    return None
+            candidates.append(d)
+    matching = [d for d in candidates if d.weekday() == wd]
+    if matching and (matching[0] - c.today).days <= 92:
+        return matching[0]
+    return candidates[0] if candidates and (candidates[0] - c.today).days <= 92 else None
+
+
+def _holiday(m: re.Match[str], c: _Ctx) -> date | None:
+    name = " ".join(m["hol"].lower().replace("’", "'").split())
+    return _next_date(c, *_HOLIDAYS[name])
 
 
 def _offset(days: int) -> _Handler:
@@ -212,7 +259,9 @@ class _Lexicon:
     days: list[_Rule]  # most specific first; a handler giving None claims a habit
     clock_ampm: re.Pattern[str]  # groups h, mi, ap
     clock_colon: re.Pattern[str]  # groups h, mi
-    clock_at: re.Pattern[str]  # group h
+    clock_at: re.Pattern[str]  # group h (or h2)
+    clock_dot: re.Pattern[str]  # "at 10.30": groups h, mi
+    clock_half: re.Pattern[str]  # "half 3", "quarter to 5": groups q, rel, h
     noon: re.Pattern[str]
     pm_words: re.Pattern[str]  # "p" in the am/pm group
     shift: re.Pattern[str]  # "pushed back a week": groups dir, sn, su
@@ -231,17 +280,24 @@ _EN = _Lexicon(
               _slash),
         _rule(r"\b(?:on|by|for|until|till)\s+(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])(?P<y>)",
               _slash),
-        _rule(rf"\b(?:on\s+)?(?:the\s+)?(?P<d>\d{{1,2}}){_ORD}\s+(?:of\s+)?{_MON}"
-              rf"(?:,?\s+(?P<y>\d{{4}}))?", _named),
-        _rule(rf"\b(?:on\s+)?{_MON}\s+(?:the\s+)?(?P<d>\d{{1,2}}){_ORD}\b(?![:.]\d)"
-              rf"(?:,?\s+(?P<y>\d{{4}}))?", _named),
-        _rule(r"\b(?:on\s+)?the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b", _ordinal_day),
+        _rule(rf"\b{_WD_BEFORE}(?:on\s+)?(?:the\s+)?(?P<d>\d{{1,2}}){_ORD}\s+(?:of\s+)?"
+              rf"{_MON}(?:,?\s+(?P<y>\d{{4}}))?", _named),
+        _rule(rf"\b{_WD_BEFORE}(?:on\s+)?{_MON}\s+(?:the\s+)?(?P<d>\d{{1,2}}){_ORD}\b"
+              rf"(?![:.]\d|\s*(?:am|pm|h)\b)(?:,?\s+(?P<y>\d{{4}}))?", _named),
+        _rule(rf"\b{_WD_BEFORE}(?:on\s+)?the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b", _ordinal_day),
+        _rule(rf"\b(?:on\s+)?(?P<wd>{_WD_WORDS}|{_WD_ABBR}|sun)\.?,?\s+(?P<d>\d{{1,2}})"
+              r"(?:st|nd|rd|th)\b", _ordinal_day),
+        _rule(r"\b(?:on|for|over|this|until|till|at)\s+(?:the\s+)?(?P<hol>"
+              + "|".join(k.replace("'", "['’]?").replace(" ", r"\s+")
+                         for k in sorted(_HOLIDAYS, key=len, reverse=True))
+              + r")(?![\w'’])", _holiday),
         _rule(rf"\b(?:the\s+)?day\s+after\s+(?:tomorrow|tmrw){_PART}", _offset(2)),
         _rule(rf"\b(?:tomorrow|tmrw|tmr|tomorow|2morrow){_PART}", _offset(1)),
         _rule(r"\b(?:tonight|tonite|(?:later\s+|earlier\s+)?today|later\s+on\s+today|"
               r"this\s+(?P<part>morning|afternoon|evening))\b", _offset(0)),
         _rule(rf"\b(?:(?P<mod>this\s+coming|this|next|coming|on)\s+)?(?P<wd>{_WD_WORDS})\b"
               rf"{_PART}", _weekday),
+        _rule(rf"\b(?P<mod>next|coming|on)\s+(?P<wd>{_WD_ABBR})\b\.?{_PART}", _weekday),
         _rule(r"\b(?:(?P<mod>this|next|the|over\s+the|on\s+the)\s+)weekend\b", _weekend),
         _rule(r"\bnext\s+(?P<unit>week|month)\b", _next_unit),
         _rule(rf"\bin\s+(?:about\s+|around\s+|roughly\s+|just\s+)?{_NUM}\s+"
@@ -253,8 +309,16 @@ _EN = _Lexicon(
                           re.IGNORECASE),
     clock_colon=re.compile(r"\b(?:at\s+|@\s*|around\s+|from\s+|by\s+)?(?P<h>\d{1,2}):"
                            r"(?P<mi>\d{2})\b(?!\s*/)", re.IGNORECASE),
-    clock_at=re.compile(r"(?:\b(?:at|around)\s+|@\s*)(?P<h>\d{1,2})(?:\s*o'?clock)?\b(?![:/.,]?\d)"
-                        r"|\b(?P<h2>\d{1,2})\s*o'?clock\b", re.IGNORECASE),
+    clock_at=re.compile(rf"(?:\b(?:at|around|from)\s+(?:about\s+|around\s+)?|@\s*)"
+                        rf"(?P<h>\d{{1,2}}|(?<=at\s){_HOUR_WORD})(?:\s*o'?clock|\s*-?ish)?\b"
+                        rf"(?![:/.,]?\d){_NOT_A_TIME}"
+                        r"|\b(?P<h2>\d{1,2})\s*(?:o'?clock|-?ish)\b", re.IGNORECASE),
+    clock_dot=re.compile(r"(?:\b(?:at|around|from)\s+|@\s*)(?P<h>\d{1,2})\.(?P<mi>\d{2})\b"
+                         r"(?!\.\d|\s*(?:each|per|a\s+piece|%|dollars?|euros?|pounds?|bucks)\b)",
+                         re.IGNORECASE),
+    # British "half 3" is 3:30; "half past", "quarter past/to" everywhere.
+    clock_half=re.compile(rf"\b(?:(?:at|around|from)\s+)?(?:(?P<q>half|quarter)\s+(?P<rel>past|after|to|til|till)\s+|"
+                          rf"half\s+){_HOUR_ANY}\b{_NOT_A_TIME}", re.IGNORECASE),
     noon=re.compile(r"\b(?:at\s+|around\s+)?(?:noon|midday)\b", re.IGNORECASE),
     pm_words=re.compile(r"p", re.IGNORECASE),
     shift=re.compile(rf"\b(?P<dir>pushed\s+back|push(?:ed|ing)?\s+(?:it\s+)?back|"
@@ -286,6 +350,22 @@ def _hour(h: int, text: str, part: str | None) -> int:
     return h + 12 if h <= 6 else h
 
 
+def _hour_num(token: str) -> int:
+    return _HOUR_WORDS.get(token.lower()) or int(token)
+
+
+def _half(m: re.Match[str], text: str, part: str | None) -> tuple[int, int] | None:
+    h = _hour_num(m["h"])
+    if not 1 <= h <= 12:
+        return None
+    if m["q"] is None:  # "half 3"
+        return _hour(h, text, part), 30
+    minutes = 30 if m["q"].lower() == "half" else 15
+    if m["rel"].lower() in ("to", "til", "till"):
+        h, minutes = (h - 1) or 12, 60 - minutes
+    return _hour(h, text, part), minutes
+
+
 def _find_clock(text: str, lex: _Lexicon, part: str | None
                 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """The first clock time: ((hour, minute), span)."""
@@ -303,8 +383,18 @@ def _find_clock(text: str, lex: _Lexicon, part: str | None
         if h <= 23 and mi <= 59:
             candidates.append(((_hour(h, text, part), mi), m.span()))
             break
+    for m in lex.clock_dot.finditer(text):
+        h, mi = int(m["h"]), int(m["mi"])
+        if h <= 23 and mi <= 59:
+            candidates.append(((_hour(h, text, part), mi), m.span()))
+            break
+    for m in lex.clock_half.finditer(text):
+        got = _half(m, text, part)
+        if got is not None:
+            candidates.append((got, m.span()))
+            break
     for m in lex.clock_at.finditer(text):
-        h = int(m["h"] or m["h2"])
+        h = _hour_num(m["h"] or m["h2"])
         if 1 <= h <= 23:
             candidates.append(((_hour(h, text, part), 0), m.span()))
             break
