@@ -258,14 +258,7 @@ def test_chat_shows_a_message_the_character_starts_and_prompts_again(
     import asyncio
     import builtins
     import queue
-    from dataclasses import asdict, dataclass
-
     from hearth.cli.conversation import _typed_turns
-    from hearth.store import Message
-
-    @dataclass(frozen=True)
-    class Started(Message):
-        reason: dict[str, Any] | None = None
 
     services = start_services()
     user = services.user
@@ -289,9 +282,9 @@ def test_chat_shows_a_message_the_character_starts_and_prompts_again(
             await asyncio.sleep(0.02)
         services.chat._stored(user.id, services.store.messages.add(  # no reason: not shown
             conversation_id=conversation.id, role="assistant", content="An ordinary reply."))
-        stored = services.store.messages.add(conversation_id=conversation.id, role="assistant",
-                                             content="How did the exam go?")
-        services.chat._stored(user.id, Started(**{**asdict(stored), "reason": {"kind": "x"}}))
+        services.chat._stored(user.id, services.store.messages.add(
+            conversation_id=conversation.id, role="assistant", content="How did the exam go?",
+            reason={"kind": "follow_up", "about": [], "due": 0.0}))
         while "How did the exam go?" not in screen():
             await asyncio.sleep(0.02)
         typed.put("/quit")
