@@ -1,9 +1,10 @@
 // A conversation: messages with streamed replies, swipes, edits and deletes, the "why"
-// panel, and the voice call (call.js, loaded only when a call starts).
+// panel, the voice call (call.js, loaded only when a call starts), and messages stored
+// elsewhere arriving live (events.js, through app.js).
 
 import { ApiError, api, get, report, setStatus, stream } from './api.js';
 import { $, confirmButton, h, showView, stamp } from './dom.js';
-import { character as getCharacter } from './characters.js';
+import { character as getCharacter, markRead } from './characters.js';
 import * as memory from './memory.js';
 
 const list = $('#messages');
@@ -27,9 +28,39 @@ export async function open(id) {
   $('#chat-title').textContent = who.name;
   $('#chat-avatar').src = who.avatar_url;
   document.title = `${who.name} · Hearth`;
+  markRead(id);
   render();
   memory.open(conv, who);
   input.focus();
+}
+
+/**
+ * A message stored somewhere (this tab, another device, the character writing first).
+ * Returns whether it belongs to the open conversation. Messages are kept by id, so the
+ * copy this tab's own stream brings is never drawn twice.
+ */
+export function receive(message) {
+  if (!conv || message.conversation_id !== conv.id) return false;
+  const known = messages.find((m) => m.id === message.id);
+  if (known && same(known, message)) return true; // this tab's own, already drawn
+  store(message);
+  // While a reply streams, a voice turn runs or a message is being edited, drawing would
+  // wipe what is being written; they redraw from `messages` when they finish.
+  if (busy || turns.size || list.querySelector('.edit-text')) return true;
+  render();
+  if (!known && message.role === 'assistant') announce(message);
+  setTimeout(() => memory.refresh(), 4000);
+  return true;
+}
+
+const same = (a, b) => a.updated_at === b.updated_at && a.content === b.content
+  && a.swipe_index === b.swipe_index && a.swipes.length === b.swipes.length
+  && a.status === b.status;
+
+/** Reload the open conversation's messages (after the live stream was down a while). */
+export async function reload() {
+  await resync();
+  memory.refresh();
 }
 
 /** Leaving the chat view ends its call and any reply being written. */
@@ -63,9 +94,12 @@ function messageEl(m, { swipes = false, regenerate = false } = {}) {
   const act = (cls, label, onclick, extra = {}) =>
     h('button', { type: 'button', class: cls, onclick, ...extra }, label);
   const el = h('li', { class: 'message', 'data-id': m.id, 'data-role': m.role,
-    'data-status': m.status },
+    'data-status': m.status, 'data-initiated-by': m.initiated_by },
   h('div', { class: 'meta' },
     h('span', { class: 'who' }, assistant ? who.name : 'You'), stamp(m.created_at),
+    m.initiated_by === 'character' ? h('span', { class: 'badge first',
+      title: `${who.name} wrote first, ${REASONS[m.reason?.kind] || 'unasked'}` },
+    'wrote first') : null,
     m.status === 'interrupted' ? h('span', { class: 'badge' }, 'interrupted') : null),
   h('div', { class: 'content' }, formatted(m.content)),
   h('div', { class: 'actions' },
@@ -149,8 +183,21 @@ function announce(message) {
 function store(message) {
   const i = messages.findIndex((m) => m.id === message.id);
   if (i >= 0) messages[i] = message;
-  else messages.push(message);
+  else {
+    // In id order: a message from another device may arrive after a later one here.
+    const after = messages.findIndex((m) => m.id > message.id);
+    if (after < 0) messages.push(message);
+    else messages.splice(after, 0, message);
+  }
 }
+
+// Why a character wrote without being asked (MessageOut.reason.kind).
+const REASONS = {
+  follow_up: 'following up on something you planned',
+  milestone: 'for a milestone of yours together',
+  birthday: 'for a birthday',
+  absence: 'after a quiet spell',
+};
 
 async function sendMessage() {
   const content = input.value;
