@@ -27,6 +27,7 @@ from hearth.api.routes import (
     openai_chat,
     relationship,
     speech,
+    standin,
     transcriptions,
     voice,
 )
@@ -177,6 +178,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (health.router, accounts.router, voice.router):
         app.include_router(router)
     for router in (
+        standin.router,  # STAND-IN (branch web): drop with routes/standin.py at merge
         accounts.private, characters.router, conversations.router, conversations.messages_router,
         memory.router, relationship.router, speech.router, transcriptions.router, openai_chat.router,
     ):
