@@ -78,12 +78,12 @@ $('#login-form').addEventListener('submit', async (event) => {
   alert.textContent = '';
   $('#login-submit').disabled = true;
   try {
-    const { user } = await api('POST', '/api/login', {
+    await api('POST', '/api/login', {
       name: $('#login-name').value.trim(),
       password: $('#login-password').value,
     });
     $('#login-password').value = '';
-    signedIn(user);
+    signedIn(await get('/api/me')); // the whole profile (its time zone), not just the name
     await route();
   } catch (e) {
     alert.textContent = e instanceof ApiError ? e.message : String(e);
