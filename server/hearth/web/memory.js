@@ -54,13 +54,17 @@ async function refreshTogether(id) {
     ...row('Days talked', String(rel.days_talked)));
   $('#milestones').replaceChildren(...(rel.milestones.length
     ? rel.milestones.map((m) => h('li', { class: 'milestone', 'data-kind': m.kind },
-      h('span', {}, m.label), ' ', h('time', { datetime: m.date }, m.date)))
+      h('span', {}, m.label), ' ', h('time', { datetime: m.date }, calendarDay(m.date))))
     : [h('li', { class: 'muted' }, 'None yet.')]));
   $('#plans-upcoming').replaceChildren(...(rel.upcoming.length ? rel.upcoming.map(planEl)
     : [h('li', { class: 'muted' }, `No plans yet: tell ${who.name} about one and it shows here.`)]));
   $('#plans-past').replaceChildren(...(rel.past.length ? rel.past.map(planEl)
     : [h('li', { class: 'muted' }, 'None.')]));
 }
+
+// A calendar day (YYYY-MM-DD) is the same day everywhere: shown without any zone shift.
+const calendarDay = (day) => new Intl.DateTimeFormat([], { dateStyle: 'medium', timeZone: 'UTC' })
+  .format(new Date(`${day}T00:00:00Z`));
 
 const STATUS = { upcoming: 'upcoming', done: 'done', cancelled: 'cancelled' };
 
