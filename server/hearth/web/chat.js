@@ -16,14 +16,30 @@ let messages = []; // as stored, oldest first
 let busy = false; // a typed reply is streaming
 let abort = null;
 let writing = null; // the element the streamed reply goes into
+let opening = null; // {id, early: messages that arrived live} while a conversation loads
 
 // ---- opening and drawing ----------------------------------------------------------
 
 export async function open(id) {
   if (conv?.id !== id) leave();
-  conv = await get(`/api/conversations/${id}`);
-  [who, messages] = await Promise.all([
-    getCharacter(conv.character_id), get(`/api/conversations/${id}/messages`)]);
+  // Messages arriving live while this loads are kept aside, then merged by id.
+  opening = { id, early: [] };
+  const loading = opening;
+  let opened;
+  let character;
+  let stored;
+  let current = false; // still the conversation to show once loaded
+  try {
+    opened = await get(`/api/conversations/${id}`);
+    [character, stored] = await Promise.all([
+      getCharacter(opened.character_id), get(`/api/conversations/${id}/messages`)]);
+  } finally {
+    current = opening === loading;
+    if (current) opening = null;
+  }
+  if (!current) return; // another view or conversation was opened meanwhile
+  [conv, who, messages] = [opened, character, stored];
+  for (const message of loading.early) store(message);
   showView('chat-view');
   $('#chat-title').textContent = who.name;
   $('#chat-avatar').src = who.avatar_url;
@@ -40,6 +56,10 @@ export async function open(id) {
  * copy this tab's own stream brings is never drawn twice.
  */
 export function receive(message) {
+  if (opening?.id === message.conversation_id) {
+    opening.early.push(message);
+    return true;
+  }
   if (!conv || message.conversation_id !== conv.id) return false;
   const known = messages.find((m) => m.id === message.id);
   if (known && same(known, message)) return true; // this tab's own, already drawn
@@ -68,6 +88,7 @@ export function leave() {
   stopCall();
   abort?.abort();
   conv = null;
+  opening = null;
   document.title = 'Hearth';
 }
 
