@@ -2,16 +2,20 @@
 //   #/                 the characters and conversations
 //   #/chat/ID          a conversation
 //   #/character/ID     a character's card (#/character/new: a new one)
-//   #/me               your profile: name, persona, time zone, language
+//   #/profile          the person's profile
+// Once signed in, /api/events brings messages stored elsewhere (another device, or a
+// character writing first) into the open chat, or as an unread badge in the list.
 
 import { ApiError, api, get, hooks, report, session, setStatus } from './api.js';
-import { $, clock, showView } from './dom.js';
+import { $, setZone, showView } from './dom.js';
 import * as characters from './characters.js';
 import * as chat from './chat.js';
+import * as events from './events.js';
 import * as profile from './profile.js';
 
 function showLogin() {
   session.me = null;
+  events.disconnect();
   chat.leave();
   $('#nav').hidden = true;
   showView('login-view');
@@ -20,11 +24,31 @@ function showLogin() {
 
 function signedIn(me) {
   session.me = me;
-  clock.zone = me.timezone || undefined;
   $('#nav').hidden = false;
   $('#me').textContent = me.display_name || me.name;
   // Without a password there is nothing to log back in with (single-user mode).
   $('#logout').hidden = !me.has_password;
+  setZone(me.timezone);
+  events.connect({ onMessage: arrived, onReconnect: () => chat.reload() });
+}
+
+/** A message stored somewhere: shown in the open chat, else counted as unread. */
+async function arrived(message) {
+  const shown = chat.receive(message);
+  if (message.role !== 'assistant') return;
+  if (!shown) characters.markUnread(message);
+  if (profile.notifying() && (!shown || document.hidden)) {
+    try {
+      const conv = await get(`/api/conversations/${message.conversation_id}`);
+      const who = await characters.character(conv.character_id);
+      const note = new Notification(who.name, { body: message.content.slice(0, 200),
+        tag: `hearth-${conv.id}`, icon: who.avatar_url });
+      note.addEventListener('click', () => {
+        window.focus();
+        location.hash = `#/chat/${conv.id}`;
+      });
+    } catch { /* a notification is a courtesy: never an error to show */ }
+  }
 }
 
 async function route() {
@@ -33,9 +57,9 @@ async function route() {
   try {
     if (parts[0] === 'chat' && parts[1]) {
       await chat.open(Number(parts[1]));
-    } else if (parts[0] === 'me') {
+    } else if (parts[0] === 'profile') {
       chat.leave();
-      profile.show();
+      await profile.show();
     } else if (parts[0] === 'character' && parts[1]) {
       chat.leave();
       await characters.edit(parts[1] === 'new' ? null : Number(parts[1]));
@@ -54,12 +78,12 @@ $('#login-form').addEventListener('submit', async (event) => {
   alert.textContent = '';
   $('#login-submit').disabled = true;
   try {
-    const { user } = await api('POST', '/api/login', {
+    await api('POST', '/api/login', {
       name: $('#login-name').value.trim(),
       password: $('#login-password').value,
     });
     $('#login-password').value = '';
-    signedIn(user);
+    signedIn(await get('/api/me')); // the whole profile (its time zone), not just the name
     await route();
   } catch (e) {
     alert.textContent = e instanceof ApiError ? e.message : String(e);
@@ -81,7 +105,6 @@ window.addEventListener('hashchange', route);
 window.addEventListener('offline', () => setStatus('The network is down; waiting for it…',
   'warn'));
 window.addEventListener('online', () => setStatus(''));
-profile.onSaved((me) => signedIn(me));
 hooks.unauthorized = () => {
   if (session.me) setStatus('Your session has ended; log in again.', 'warn');
   showLogin();

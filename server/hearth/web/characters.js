@@ -7,6 +7,7 @@ const FIELDS = ['name', 'description', 'personality', 'scenario', 'first_mes', '
   'system_prompt'];
 
 let voices = null; // GET /api/voices, asked once
+const unread = new Map(); // conversation id -> ids of replies not seen yet (this tab)
 let editing = null; // the character in the editor (null: a new one)
 
 // ---- the gallery ------------------------------------------------------------------
@@ -37,11 +38,36 @@ export async function home() {
     return h('li', { class: 'conversation', 'data-id': conv.id },
       h('a', { href: `#/chat/${conv.id}` },
         character ? h('img', { src: character.avatar_url, alt: '', width: 40, height: 40 }) : null,
-        h('span', { class: 'title' }, conv.title), stamp(conv.updated_at)),
+        h('span', { class: 'title' }, conv.title), unreadBadge(conv.id), stamp(conv.updated_at)),
       remove);
   });
   $('#conversations').replaceChildren(...(items.length ? items
     : [h('li', { class: 'muted' }, 'No conversations yet: pick a character above.')]));
+}
+
+function unreadBadge(id) {
+  const count = unread.get(id)?.size || 0;
+  return count ? h('span', { class: 'badge unread', 'aria-label': `${count} unread` },
+    String(count)) : null;
+}
+
+/** A reply stored in a conversation that is not open: badge it in the list. */
+export function markUnread(message) {
+  const id = message.conversation_id;
+  if (!unread.has(id)) unread.set(id, new Set());
+  unread.get(id).add(message.id); // a set: a reply updated twice is still one
+  const item = $(`#conversations .conversation[data-id="${id}"] a`);
+  if (!item) {
+    if (!$('#home-view').hidden) home().catch(report); // a new conversation: redraw the list
+    return;
+  }
+  item.querySelector('.unread')?.remove();
+  item.querySelector('.title').after(unreadBadge(id));
+}
+
+/** The conversation is open: nothing in it is unread. */
+export function markRead(id) {
+  unread.delete(id);
 }
 
 /** Open the latest conversation with a character, or start one. */

@@ -1,9 +1,10 @@
 // A conversation: messages with streamed replies, swipes, edits and deletes, the "why"
-// panel, and the voice call (call.js, loaded only when a call starts).
+// panel, the voice call (call.js, loaded only when a call starts), and messages stored
+// elsewhere arriving live (events.js, through app.js).
 
 import { ApiError, api, get, report, setStatus, stream } from './api.js';
 import { $, confirmButton, h, showView, stamp } from './dom.js';
-import { character as getCharacter } from './characters.js';
+import { character as getCharacter, markRead } from './characters.js';
 import * as memory from './memory.js';
 
 const list = $('#messages');
@@ -15,21 +16,71 @@ let messages = []; // as stored, oldest first
 let busy = false; // a typed reply is streaming
 let abort = null;
 let writing = null; // the element the streamed reply goes into
+let opening = null; // {id, early: messages that arrived live} while a conversation loads
 
 // ---- opening and drawing ----------------------------------------------------------
 
 export async function open(id) {
   if (conv?.id !== id) leave();
-  conv = await get(`/api/conversations/${id}`);
-  [who, messages] = await Promise.all([
-    getCharacter(conv.character_id), get(`/api/conversations/${id}/messages`)]);
+  // Messages arriving live while this loads are kept aside, then merged by id.
+  opening = { id, early: [] };
+  const loading = opening;
+  let opened;
+  let character;
+  let stored;
+  let current = false; // still the conversation to show once loaded
+  try {
+    opened = await get(`/api/conversations/${id}`);
+    [character, stored] = await Promise.all([
+      getCharacter(opened.character_id), get(`/api/conversations/${id}/messages`)]);
+  } finally {
+    current = opening === loading;
+    if (current) opening = null;
+  }
+  if (!current) return; // another view or conversation was opened meanwhile
+  [conv, who, messages] = [opened, character, stored];
+  for (const message of loading.early) store(message);
   showView('chat-view');
   $('#chat-title').textContent = who.name;
   $('#chat-avatar').src = who.avatar_url;
   document.title = `${who.name} · Hearth`;
+  markRead(id);
   render();
   memory.open(conv, who);
   input.focus();
+}
+
+/**
+ * A message stored somewhere (this tab, another device, the character writing first).
+ * Returns whether it belongs to the open conversation. Messages are kept by id, so the
+ * copy this tab's own stream brings is never drawn twice.
+ */
+export function receive(message) {
+  if (opening?.id === message.conversation_id) {
+    opening.early.push(message);
+    return true;
+  }
+  if (!conv || message.conversation_id !== conv.id) return false;
+  const known = messages.find((m) => m.id === message.id);
+  if (known && same(known, message)) return true; // this tab's own, already drawn
+  store(message);
+  // While a reply streams, a voice turn runs or a message is being edited, drawing would
+  // wipe what is being written; they redraw from `messages` when they finish.
+  if (busy || turns.size || list.querySelector('.edit-text')) return true;
+  render();
+  if (!known && message.role === 'assistant') announce(message);
+  setTimeout(() => memory.refresh(), 4000);
+  return true;
+}
+
+const same = (a, b) => a.updated_at === b.updated_at && a.content === b.content
+  && a.swipe_index === b.swipe_index && a.swipes.length === b.swipes.length
+  && a.status === b.status;
+
+/** Reload the open conversation's messages (after the live stream was down a while). */
+export async function reload() {
+  await resync();
+  memory.refresh();
 }
 
 /** Leaving the chat view ends its call and any reply being written. */
@@ -37,6 +88,7 @@ export function leave() {
   stopCall();
   abort?.abort();
   conv = null;
+  opening = null;
   document.title = 'Hearth';
 }
 
@@ -63,9 +115,12 @@ function messageEl(m, { swipes = false, regenerate = false } = {}) {
   const act = (cls, label, onclick, extra = {}) =>
     h('button', { type: 'button', class: cls, onclick, ...extra }, label);
   const el = h('li', { class: 'message', 'data-id': m.id, 'data-role': m.role,
-    'data-status': m.status },
+    'data-status': m.status, 'data-initiated-by': m.initiated_by },
   h('div', { class: 'meta' },
     h('span', { class: 'who' }, assistant ? who.name : 'You'), stamp(m.created_at),
+    m.initiated_by === 'character' ? h('span', { class: 'badge first',
+      title: `${who.name} wrote first, ${REASONS[m.reason?.kind] || 'unasked'}` },
+    'wrote first') : null,
     m.status === 'interrupted' ? h('span', { class: 'badge' }, 'interrupted') : null),
   h('div', { class: 'content' }, formatted(m.content)),
   h('div', { class: 'actions' },
@@ -149,8 +204,21 @@ function announce(message) {
 function store(message) {
   const i = messages.findIndex((m) => m.id === message.id);
   if (i >= 0) messages[i] = message;
-  else messages.push(message);
+  else {
+    // In id order: a message from another device may arrive after a later one here.
+    const after = messages.findIndex((m) => m.id > message.id);
+    if (after < 0) messages.push(message);
+    else messages.splice(after, 0, message);
+  }
 }
+
+// Why a character wrote without being asked (MessageOut.reason.kind).
+const REASONS = {
+  follow_up: 'following up on something you planned',
+  milestone: 'for a milestone of yours together',
+  birthday: 'for a birthday',
+  absence: 'after a quiet spell',
+};
 
 async function sendMessage() {
   const content = input.value;

@@ -19,21 +19,58 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** The person's time zone (their profile's, set by app.js); times are shown in it. */
-export const clock = { zone: undefined };
+// Times are shown in the person's profile zone (set by app.js from GET /api/me), not the
+// browser's: a phone abroad, or a laptop set to UTC, still shows the person's own clock.
+let zone; // an IANA name, or undefined: the browser's own
 
-const zoned = (options = {}) => ({ ...options, timeZone: clock.zone });
-const dayOf = (d) => d.toLocaleDateString('en-CA', zoned());
-const sameDay = (a, b) => dayOf(a) === dayOf(b);
+/** Use this IANA zone for every time shown from now on (an unknown one: the browser's). */
+export function setZone(name) {
+  try {
+    zone = name ? new Intl.DateTimeFormat([], { timeZone: name }).resolvedOptions().timeZone
+      : undefined;
+  } catch {
+    zone = undefined;
+  }
+}
+
+export const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** Format `date` in the person's zone. */
+export const inZone = (date, options) =>
+  new Intl.DateTimeFormat([], { ...options, timeZone: zone }).format(date);
+
+// YYYY-MM-DD of an instant in the person's zone (en-CA writes dates that way).
+const dayOf = (date) => new Intl.DateTimeFormat('en-CA',
+  { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
 
 /** A <time> stamp: the hour today, the date otherwise; the full date on hover. */
-export function stamp(iso) {
+export function stamp(iso, { dateOnly = false } = {}) {
   const when = new Date(iso);
-  const text = sameDay(when, new Date())
-    ? when.toLocaleTimeString([], zoned({ hour: '2-digit', minute: '2-digit' }))
-    : when.toLocaleString([], zoned({ dateStyle: 'medium', timeStyle: 'short' }));
-  return h('time', { datetime: when.toISOString(), title: when.toLocaleString([], zoned()) },
-    text);
+  let text;
+  if (dateOnly) text = inZone(when, { dateStyle: 'medium' });
+  else if (dayOf(when) === dayOf(new Date())) {
+    text = inZone(when, { hour: '2-digit', minute: '2-digit' });
+  } else text = inZone(when, { dateStyle: 'medium', timeStyle: 'short' });
+  return h('time', { datetime: when.toISOString(),
+    title: inZone(when, { dateStyle: 'full', timeStyle: 'long' }) }, text);
+}
+
+/** "YYYY-MM-DDTHH:MM" of an instant on the person's clock (for <input type=datetime-local>). */
+export function zoneLocal(date) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', {
+    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit',
+  }).formatToParts(date).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+/** The instant that the person's clock shows as "YYYY-MM-DDTHH:MM" (the reverse). */
+export function fromZoneLocal(value) {
+  const wall = Date.parse(`${value}Z`); // the wall time read as if it were UTC
+  let guess = wall;
+  // Twice: the zone's offset may differ either side of a daylight-saving change.
+  for (let i = 0; i < 2; i++) guess = wall - (Date.parse(`${zoneLocal(new Date(guess))}Z`) - guess);
+  return new Date(guess);
 }
 
 /** Show one view (a section of <main>) and hide the others. */

@@ -1,8 +1,9 @@
-// The memory panel: the facts a character keeps about the user (add, edit, delete) and
-// the conversation's rolling summary.
+// The memory panel: the facts a character keeps about the user (add, edit, delete), what
+// the two share (days talked, milestones, plans: GET /api/conversations/ID/relationship,
+// plans edited through /api/plans/ID) and the conversation's rolling summary.
 
-import { api, get, report } from './api.js';
-import { $, confirmButton, h, stamp } from './dom.js';
+import { ApiError, api, get, report } from './api.js';
+import { $, confirmButton, fromZoneLocal, h, stamp, zoneLocal } from './dom.js';
 
 const panel = $('#memory');
 const toggle = $('#toggle-memory');
@@ -28,6 +29,114 @@ export async function refresh() {
     $('#summary').textContent = summary.text
       || 'No summary yet: one is written when older turns leave the window.';
   } catch (e) { report(e); }
+  await refreshTogether(id);
+}
+
+// ---- together: days talked, milestones, plans -------------------------------------
+
+async function refreshTogether(id) {
+  const section = $('#relationship');
+  let rel;
+  try {
+    rel = await get(`/api/conversations/${id}/relationship`);
+  } catch (e) {
+    // A server without the relationship layer answers 404: the section stays hidden.
+    if (!(e instanceof ApiError && e.status === 404)) report(e);
+    section.hidden = true;
+    return;
+  }
+  if (conv?.id !== id) return;
+  section.hidden = false;
+  const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
+  $('#together').replaceChildren(
+    ...row('Known since', rel.known_since ? stamp(rel.known_since, { dateOnly: true }) : '—'),
+    ...row('Last talk', rel.last_talk ? stamp(rel.last_talk) : '—'),
+    ...row('Days talked', String(rel.days_talked)));
+  $('#milestones').replaceChildren(...(rel.milestones.length
+    ? rel.milestones.map((m) => h('li', { class: 'milestone', 'data-kind': m.kind },
+      h('span', {}, m.label), ' ', h('time', { datetime: m.date }, calendarDay(m.date))))
+    : [h('li', { class: 'muted' }, 'None yet.')]));
+  $('#plans-upcoming').replaceChildren(...(rel.upcoming.length ? rel.upcoming.map(planEl)
+    : [h('li', { class: 'muted' }, `No plans yet: tell ${who.name} about one and it shows here.`)]));
+  $('#plans-past').replaceChildren(...(rel.past.length ? rel.past.map(planEl)
+    : [h('li', { class: 'muted' }, 'None.')]));
+}
+
+// A calendar day (YYYY-MM-DD) is the same day everywhere: shown without any zone shift.
+const calendarDay = (day) => new Intl.DateTimeFormat([], { dateStyle: 'medium', timeZone: 'UTC' })
+  .format(new Date(`${day}T00:00:00Z`));
+
+const STATUS = { upcoming: 'upcoming', done: 'done', cancelled: 'cancelled' };
+
+function planEl(plan) {
+  const patch = async (changes) => {
+    try {
+      await api('PATCH', `/api/plans/${plan.id}`, changes);
+      await refresh();
+    } catch (e) { report(e); }
+  };
+  const li = h('li', { class: 'plan', 'data-id': plan.id, 'data-status': plan.status },
+    h('span', { class: 'plan-text' }, plan.text),
+    h('div', { class: 'meta' }, stamp(plan.due_at, { dateOnly: plan.all_day }),
+      h('span', { class: 'badge plan-status' }, STATUS[plan.status] || plan.status),
+      plan.followed_up ? h('span', { class: 'badge' }, 'asked about') : null),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'plan-edit', onclick: () => editPlan(li, plan),
+        'aria-label': `Edit: ${plan.text}` }, 'Edit'),
+      plan.status === 'upcoming' ? [
+        h('button', { type: 'button', class: 'plan-done', onclick: () => patch({ status: 'done' }),
+          'aria-label': `Done: ${plan.text}` }, 'Done'),
+        h('button', { type: 'button', class: 'plan-cancel',
+          onclick: () => patch({ status: 'cancelled' }),
+          'aria-label': `Cancel: ${plan.text}` }, 'Cancel it'),
+      ] : null,
+      confirmButton(h('button', { type: 'button', class: 'plan-delete',
+        'aria-label': `Delete: ${plan.text}` }, 'Delete'), 'Sure? Delete', async () => {
+        try {
+          await api('DELETE', `/api/plans/${plan.id}`);
+          await refresh();
+        } catch (e) { report(e); }
+      })));
+  return li;
+}
+
+function editPlan(li, plan) {
+  const text = h('input', { class: 'plan-input', 'aria-label': 'The plan', maxlength: 1000 });
+  text.value = plan.text;
+  // The date and time on the person's clock (their profile zone), sent back as an instant.
+  const local = zoneLocal(new Date(plan.due_at));
+  const allDay = h('input', { type: 'checkbox', class: 'plan-all-day' });
+  allDay.checked = plan.all_day;
+  const when = h('input', { class: 'plan-when', 'aria-label': 'When' });
+  const setKind = () => {
+    const was = when.value || local;
+    when.type = allDay.checked ? 'date' : 'datetime-local';
+    when.value = allDay.checked ? was.slice(0, 10) : (was.length > 10 ? was : `${was}T09:00`);
+  };
+  allDay.addEventListener('change', setKind);
+  setKind();
+  const status = h('select', { class: 'plan-status-input', 'aria-label': 'Status' },
+    Object.entries(STATUS).map(([value, label]) => h('option', { value }, label)));
+  status.value = plan.status;
+  const save = async () => {
+    if (!when.value) return when.focus();
+    const due = fromZoneLocal(allDay.checked ? `${when.value}T00:00` : when.value);
+    try {
+      await api('PATCH', `/api/plans/${plan.id}`, { text: text.value, due_at: due.toISOString(),
+        all_day: allDay.checked, status: status.value });
+      await refresh();
+    } catch (e) { report(e); }
+  };
+  li.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') refresh();
+    if (event.key === 'Enter' && event.target === text) save();
+  });
+  li.replaceChildren(text,
+    h('div', { class: 'row' }, when, h('label', { class: 'check' }, allDay, 'all day'), status),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'plan-save primary', onclick: save }, 'Save'),
+      h('button', { type: 'button', class: 'plan-back', onclick: refresh }, 'Back')));
+  text.focus();
 }
 
 function factEl(fact) {

@@ -1,39 +1,124 @@
-// #/me: the person's profile (GET/PATCH /api/me). A field the server refuses is named in
-// its message, and then nothing was changed.
+// The person's profile (GET/PATCH /api/me): the name characters call them, pronouns, a
+// persona, their time zone and language, whether characters may write first; and, for
+// this device only, whether a character's message shows a browser notification.
 
-import { ApiError, api, session } from './api.js';
-import { $, h, showView } from './dom.js';
+import { ApiError, api, get, report, session, setStatus } from './api.js';
+import { $, deviceZone, h, setZone, showView } from './dom.js';
 
-const TEXT_FIELDS = ['display_name', 'pronouns', 'persona', 'timezone', 'language'];
-let saved = () => {};
+const FIELDS = ['display_name', 'pronouns', 'persona', 'timezone', 'language'];
+const LANGUAGES = [['en', 'English'], ['ko', '한국어'], ['ja', '日本語'], ['zh', '中文'],
+  ['es', 'Español'], ['fr', 'Français'], ['de', 'Deutsch'], ['pt-BR', 'Português (Brasil)'],
+  ['it', 'Italiano'], ['ru', 'Русский'], ['nl', 'Nederlands'], ['pl', 'Polski'],
+  ['sv', 'Svenska'], ['tr', 'Türkçe'], ['uk', 'Українська'], ['ar', 'العربية'],
+  ['hi', 'हिन्दी'], ['id', 'Bahasa Indonesia'], ['vi', 'Tiếng Việt'], ['th', 'ไทย']];
+const NOTIFY_KEY = 'hearth.notify';
 
-/** Called with the profile as stored after each save (app.js updates the header). */
-export function onSaved(callback) {
-  saved = callback;
+const form = $('#profile-form');
+const zoneInput = $('#p-timezone');
+
+/** The person has asked for notifications on this device, and the browser allows them. */
+export const notifying = () => localStorage.getItem(NOTIFY_KEY) === 'on'
+  && 'Notification' in window && Notification.permission === 'granted';
+
+// The lists are filled once: every IANA zone the browser knows, and common languages.
+function fillSuggestions() {
+  if ($('#zones').childElementCount) return;
+  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf('timeZone') : [];
+  $('#zones').replaceChildren(...zones.map((z) => h('option', { value: z })));
+  $('#languages').replaceChildren(...LANGUAGES.map(([tag, name]) =>
+    h('option', { value: tag }, name)));
 }
 
-export function show() {
-  const me = session.me;
-  for (const field of TEXT_FIELDS) $(`#p-${field}`).value = me[field] ?? '';
-  $('#p-reach_out').checked = me.reach_out;
+function clearErrors() {
+  for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
   $('#profile-error').textContent = '';
-  const zones = $('#zones');
-  if (!zones.childElementCount && Intl.supportedValuesOf) {
-    zones.append(...Intl.supportedValuesOf('timeZone').map((z) => h('option', { value: z })));
-  }
-  showView('profile-view');
 }
 
-$('#profile-form').addEventListener('submit', async (event) => {
+function zoneHint(fromDevice) {
+  $('#p-timezone-hint').textContent = fromDevice
+    ? `From this device (${deviceZone()}); Save to keep it.`
+    : 'Times in your chats are shown, and said, on this clock.';
+}
+
+export async function show() {
+  const me = await get('/api/me');
+  session.me = me;
+  fillSuggestions();
+  showView('profile-view');
+  clearErrors();
+  for (const name of FIELDS) form.elements[name].value = me[name] ?? '';
+  // No zone kept yet ('' or an old server without the field): offer this device's.
+  zoneInput.value = me.timezone || deviceZone();
+  zoneHint(!me.timezone);
+  form.elements.reach_out.checked = me.reach_out ?? true;
+  notifyBox.checked = localStorage.getItem(NOTIFY_KEY) === 'on';
+  notifyHint();
+  form.elements.display_name.focus();
+}
+
+form.addEventListener('submit', async (event) => {
   event.preventDefault();
-  const error = $('#profile-error');
-  error.textContent = '';
-  const body = { reach_out: $('#p-reach_out').checked };
-  for (const field of TEXT_FIELDS) body[field] = $(`#p-${field}`).value.trim();
+  clearErrors();
+  const body = Object.fromEntries(FIELDS.map((name) => [name, form.elements[name].value.trim()]));
+  body.reach_out = form.elements.reach_out.checked;
+  $('#save-profile').disabled = true;
   try {
-    saved(await api('PATCH', '/api/me', body));
-    error.textContent = 'Saved.';
+    const me = await api('PATCH', '/api/me', body);
+    session.me = me;
+    setZone(me.timezone);
+    $('#me').textContent = me.display_name || me.name;
+    zoneHint(false);
+    setStatus('Saved.');
   } catch (e) {
-    error.textContent = e instanceof ApiError ? e.message : String(e);
+    // A refusal names its field first ("timezone: ..."): show it there; nothing was saved.
+    const field = e instanceof ApiError && e.status === 422
+      ? [...FIELDS, 'reach_out'].find((name) => e.message.startsWith(name)) : null;
+    if (field) {
+      $(`#p-${field}-error`).textContent = e.message;
+      form.elements[field].setAttribute('aria-invalid', 'true');
+      form.elements[field].focus();
+    } else if (e instanceof ApiError) {
+      $('#profile-error').textContent = e.message;
+    } else report(e);
+  } finally {
+    $('#save-profile').disabled = false;
   }
+});
+
+for (const name of [...FIELDS, 'reach_out']) {
+  form.elements[name].addEventListener('input', () => {
+    form.elements[name].removeAttribute('aria-invalid');
+    $(`#p-${name}-error`).textContent = '';
+  });
+}
+
+$('#use-device-zone').addEventListener('click', () => {
+  zoneInput.value = deviceZone();
+  zoneInput.dispatchEvent(new Event('input'));
+  zoneHint(true);
+});
+
+// ---- notifications on this device -------------------------------------------------
+
+const notifyBox = $('#p-notify');
+
+function notifyHint() {
+  let text = '';
+  if (!('Notification' in window)) text = 'This browser cannot show notifications.';
+  else if (Notification.permission === 'denied') {
+    text = 'Notifications are blocked for this site: allow them in the browser (the icon by '
+      + 'the address) to use this.';
+  }
+  $('#p-notify-hint').textContent = text;
+  notifyBox.disabled = !('Notification' in window);
+}
+
+// Permission is asked only here, when the person ticks the box: never on its own.
+notifyBox.addEventListener('change', async () => {
+  if (notifyBox.checked && 'Notification' in window && Notification.permission !== 'granted') {
+    const answer = await Notification.requestPermission();
+    if (answer !== 'granted') notifyBox.checked = false;
+  }
+  localStorage.setItem(NOTIFY_KEY, notifyBox.checked ? 'on' : 'off');
+  notifyHint();
 });
