@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,49 @@ def test_hearth_serve_stops_on_ctrl_c_with_a_stream_open(tmp_path: Path) -> None
         live.proc.wait(timeout=60)  # without the stream's end, it would wait for ever
         listening.join()
         assert live.proc.returncode == 0
+
+
+def test_the_schedule_writes_a_follow_up_that_every_device_receives(
+    start_services: Any,
+) -> None:
+    """The whole path, live: a plan said in imported history falls due on the wall clock,
+    `hearth serve`'s schedule writes the follow-up, and both of the person's open event
+    streams receive it as stored."""
+    services = start_services()
+    owner, token = services.accounts.init_owner("ana")
+    services.store.people.set_profile(owner.id, timezone="UTC")
+    relationship = services.settings.relationship.model_copy(
+        update={"enabled": True, "check_seconds": 1, "quiet_hours": ""})
+    settings = services.settings.model_copy(update={"relationship": relationship})
+    services.outreach.settings = relationship
+    with ThreadServer(api_app.create_app(settings, services)) as server:
+        phone, laptop = Listener(server.url, token), Listener(server.url, token)
+        said = time.time() - 9000  # the exam began 2 h 20 min ago: time to ask
+        with httpx.Client(base_url=server.url, timeout=120,
+                          headers={"Authorization": f"Bearer {token}"}) as ana:
+            conversation = ana.post("/api/conversations", json={"character_id": 1}).json()["id"]
+            r = ana.post(f"/api/conversations/{conversation}/import", json={"messages": [
+                {"role": "user", "content": "My chemistry exam starts in 10 minutes, wish me luck!",
+                 "created_at": _iso(said)},
+                {"role": "assistant", "content": "Good luck, you've got this!",
+                 "created_at": _iso(said + 5)}]})
+            assert r.status_code == 201, r.text
+            exam_message = r.json()["message_ids"][0]
+            [plan] = ana.get("/api/plans").json()
+            assert plan["text"] == "chemistry exam" and plan["source_message_ids"] == [exam_message]
+            for device in (phone, laptop):
+                started = wait_until(lambda d=device: [m for _, m in d.messages  # type: ignore[misc]
+                                                       if m["initiated_by"] == "character"],
+                                     "the follow-up arrived", timeout=240)
+                assert started[0]["reason"]["kind"] == "follow_up"
+                assert started[0]["reason"]["about"] == [exam_message]
+                assert started[0]["conversation_id"] == conversation and started[0]["content"]
+            stored = ana.get(f"/api/conversations/{conversation}/messages").json()
+            assert stored[-1] == started[0]  # stored as it was sent
+            assert ana.get("/api/plans").json()[0]["followed_up"] is True
+            time.sleep(3)  # several more checks: never a second one
+            assert len(ana.get(f"/api/conversations/{conversation}/messages").json()) == len(stored)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
