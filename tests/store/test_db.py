@@ -75,3 +75,15 @@ def test_meta_values_by_key(store: Store) -> None:
     store.meta.set("restore_generation", "abc")
     store.meta.set("restore_generation", "def")
     assert store.meta.find("restore_generation") == "def"
+
+
+def test_a_lease_is_held_by_one_holder_until_it_runs_out(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hearth.db")
+    try:
+        assert store.meta.claim("job", "serve", now=100.0, seconds=30)
+        assert not store.meta.claim("job", "chat", now=120.0, seconds=30)  # serve holds it
+        assert store.meta.claim("job", "serve", now=125.0, seconds=30)  # and renews it
+        assert not store.meta.claim("job", "chat", now=150.0, seconds=30)
+        assert store.meta.claim("job", "chat", now=156.0, seconds=30)  # serve went away
+    finally:
+        store.close()

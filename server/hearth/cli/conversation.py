@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from hearth.cli.common import Commands, add_command, out
@@ -65,10 +67,26 @@ async def _chat_loop(services: Services, user: User, character_name: str | None,
     for message in store.messages.list(conversation.id)[-6:]:
         out(f"{name if message.role == 'assistant' else 'You'}: {message.content}")
     try:
-        await _typed_turns(services, user, conversation.id, name)
+        async with _schedule(services):
+            await _typed_turns(services, user, conversation.id, name)
     finally:
         await _settle(services)
     return 0
+
+
+@asynccontextmanager
+async def _schedule(services: Services) -> AsyncIterator[None]:
+    """Let the character write first while the terminal is open (unless `hearth serve`
+    on the same data already does: one process runs the schedule at a time)."""
+    task = None
+    if services.settings.relationship.enabled:
+        task = asyncio.create_task(services.outreach.run())
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _settle(services: Services) -> None:
@@ -88,7 +106,8 @@ async def _voice_loop(services: Services, devices: tuple[Microphone, Speaker], u
     name = services.store.characters.get(conversation.character_id).name
     out(f"Conversation {conversation.id} with {name}, by voice.")
     try:
-        await talk(services, devices, user, conversation.id, name, out)
+        async with _schedule(services):
+            await talk(services, devices, user, conversation.id, name, out)
     finally:
         await _settle(services)
     return 0

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +35,8 @@ from hearth.relationship.plan_book import next_year
 from hearth.store import Conversation, Message, Plan, Store, User
 
 log = logging.getLogger(__name__)
+
+LEASE = "outreach_lease"  # meta key: which process runs the schedule
 
 IDLE_SECONDS = 20 * 60  # the person spoke this recently: they are in the conversation
 FOLLOW_UP_AFTER = 2 * 3600  # a plan with a time is asked about two hours after it
@@ -66,10 +71,14 @@ class Outreach:
         self.clock = clock
 
     async def run(self) -> None:
-        """Check for messages due, every `check_seconds`, until cancelled."""
+        """Check for messages due, every `check_seconds`, until cancelled. Of several
+        processes on one database (`hearth serve` and `hearth chat`), one checks at a time."""
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         while True:
             try:
-                await self.check()
+                lease = 3 * self.settings.check_seconds
+                if self.store.meta.claim(LEASE, holder, now=time.time(), seconds=lease):
+                    await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - one bad check must not end the schedule
