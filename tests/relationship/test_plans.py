@@ -334,6 +334,9 @@ def test_general_plans(text: str, due: str) -> None:
     ("vet on wednesday at 4, and then my sister's wedding is saturday", ["Wed", "Sat"]),
     ("i have a test on friday and i'm going to a concert on saturday", ["Fri", "Sat"]),
     ("dentist tomorrow at 9; also my date is on friday", ["Tue", "Fri"]),
+    # Someone else's half is still someone else's; a wish covers both halves.
+    ("jess is flying to rome on friday, and my parents visit on sunday", []),
+    ("if it rains saturday we stay home, and then sunday we see", []),
 ])
 def test_two_plans_joined_in_one_sentence(text: str, days: list[str]) -> None:
     assert [local(f.due)[:3] for f in find_plans(text, now=MON)] == days

@@ -276,7 +276,7 @@ _EN = _Lexicon(
                       # Any verb after "my <person>", as learners type it: "my mom go to
                       # busan tomorrow" (not "my family trip", "my sister and i").
                       rf"^(?:my|our)\s+(?:\w+\s+)?(?:{_PEOPLE})\s+(?!(?:and|n|or|{_EVENTS}|"
-                      r"vacation|holiday|reunion|visit|outing|day|night|time|get-?together|"
+                      r"vacation|holiday|reunion|outing|day|night|time|get-?together|"
                       r"gathering|birthday|bday|anniversary)\b)(?-i:[a-z]+)\b(?!['’])|"
                       # A capitalised name, only when the verb makes it a person's doing
                       # ("Marathon is this Sunday" is not someone).
@@ -441,6 +441,8 @@ def _split_joined(text: str, lex: _Lexicon, now: datetime, lang: str) -> list[st
     marathon is saturday") as two; the way back of a trip stays with it."""
     if not text:
         return []
+    if lex.hypothetical.search(text) or lex.joke.search(text):
+        return [text]  # "if it rains saturday we stay home, and then sunday ...": one wish
     for m in lex.plan_join.finditer(text):
         left, right = text[:m.start()].strip(), text[m.end():].strip()
         if _has_day(left, now, lang) and _has_day(right, now, lang) \
