@@ -294,3 +294,91 @@ def test_a_change_naming_nothing_reads_the_sentences_before() -> None:
 ])
 def test_casual_non_changes(text: str) -> None:
     assert find_changes(text, now=MON, plans=known()) == []
+
+
+# --- classes of phrasing, probed beyond the labelled histories ---------------------
+
+NOON = datetime(2025, 5, 12, 12, 30, tzinfo=SEOUL)
+
+
+@pytest.mark.parametrize(("text", "due"), [
+    # Learner English: no article, ordinal without "the".
+    ("i have dentist appointment on 21st at 3pm", "Wed 2025-05-21 15:00"),
+    ("I have exam on 20th, very nervous", "Tue 2025-05-20 00:00"),
+    ("i have job interview at 10am tomorrow", "Tue 2025-05-13 10:00"),
+    # A day only judged, then the event: the clock time takes that day.
+    ("tomorrow is more scary.. i have job interview at 10am", "Tue 2025-05-13 10:00"),
+    ("friday will be so busy. dentist at 2pm", "Fri 2025-05-16 14:00"),
+    # A modal outside the dated clause does not make it a wish.
+    ("tonight at 8 i'm on a zoom with uni mates which should cheer me up",
+     "Mon 2025-05-12 20:00"),
+    ("my flight is tomorrow ✈️ at 6am", "Tue 2025-05-13 06:00"),  # an emoji ends a sentence
+    # Past verbs that set something up ahead, and feelings in -ed.
+    ("i booked flights to jeju for next saturday", "Sat 2025-05-24 00:00"),
+    ("i finally landed an interview for friday!!", "Fri 2025-05-16 00:00"),
+    ("Stressed about my exam tomorrow", "Tue 2025-05-13 00:00"),
+    ("I studied all day, exam is tomorrow at 9", "Tue 2025-05-13 09:00"),
+    # A habit in another clause; "my <person>" before an event noun is the person's.
+    ("i often go to the gym but tomorrow i have a doctor appointment at 10",
+     "Tue 2025-05-13 10:00"),
+    ("my team meeting is tomorrow at 10", "Tue 2025-05-13 10:00"),
+    ("my family trip is next weekend", "Sat 2025-05-24 00:00"),
+    ("my sister and i are flying to paris on friday and coming back on monday",
+     "Fri 2025-05-16 00:00"),  # the way back is the same plan
+])
+def test_general_plans(text: str, due: str) -> None:
+    assert local(one(text, NOON).due) == due
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("vet on wednesday at 4, and then my sister's wedding is saturday", ["Wed", "Sat"]),
+    ("i have a test on friday and i'm going to a concert on saturday", ["Fri", "Sat"]),
+    ("dentist tomorrow at 9; also my date is on friday", ["Tue", "Fri"]),
+    # Someone else's half is still someone else's; a wish covers both halves.
+    ("jess is flying to rome on friday, and my parents visit on sunday", []),
+    ("if it rains saturday we stay home, and then sunday we see", []),
+])
+def test_two_plans_joined_in_one_sentence(text: str, days: list[str]) -> None:
+    assert [local(f.due)[:3] for f in find_plans(text, now=MON)] == days
+
+
+def test_a_fragment_is_described_by_the_event_before() -> None:
+    f = find_plans("my friend set me up on blind date. saturday 7pm at some italian "
+                   "restaurant 😳😳 what should i wear", now=MON)
+    assert len(f) == 1 and "blind date" in f[0].text and local(f[0].due) == "Sat 2025-05-17 19:00"
+
+
+@pytest.mark.parametrize("text", [
+    # Someone else, with the verb as a learner types it.
+    "my brother go to london next week for work", "my friend come to visit on saturday",
+    "he go to hospital tomorrow", "my cousins come over tomorrow for dinner",
+    # First-person past, any verb, with or without the "I"; a part of today gone.
+    "i missed my bus this morning", "i cleaned the whole flat on friday lol",
+    "we watched a movie tonight, it was good", "finished my essay today finally",
+    "i've already sent the form today", "i sent it this afternoon",
+    "went to a concert on saturday, amazing", "my exam was today 😭",
+    "i skipped book club tonight, didn't finish the book",
+    # Habits.
+    "i usually go to the gym at 7am", "i always call my mum on friday",
+    "every tuesday and friday i have piano", "i go every monday and thursday before work",
+    "i normally work late on thursday", "she usually calls on sunday",
+    # States and days only judged.
+    "by monday i'll be so broke lol", "i'll be rich by next week",
+    "and by friday i'll be a millionaire and retire to a private island",
+    "tomorrow is gonna be so busy", "friday's going to be a long day",
+    "tomorrow is more hard than today",
+    # Wishes in the dated clause.
+    "I should probably clean my room tomorrow", "we might go hiking on saturday",
+])
+def test_general_distractors(text: str) -> None:
+    assert find_plans(text, now=NOON) == []
+
+
+@pytest.mark.parametrize(("text", "due"), [
+    ("clinic called, they change my appointment to 23rd, same time", "Fri 2025-05-23 10:00"),
+    ("my interview is now on 28th at 11am", "Wed 2025-05-28 11:00"),
+])
+def test_moves_to_an_ordinal_without_the(text: str, due: str) -> None:
+    plans = [Plan(1, "interview appointment", datetime(2025, 5, 13, 10, tzinfo=SEOUL).timestamp())]
+    changes = find_changes(text, now=MON, plans=plans)
+    assert [(c.plan_id, local(c.due or 0)) for c in changes] == [(1, due)]

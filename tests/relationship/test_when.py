@@ -82,6 +82,10 @@ CASES = [
     ("tomorrow at 8ish", "Tue 2025-05-13 08:00", False),
     ("drinks tmrw 7ish", "Tue 2025-05-13 19:00", False),
     ("dinner at eight tomorrow", "Tue 2025-05-13 20:00", False),
+    # An ordinal without "the", as often typed.
+    ("on 21st at 3pm", "Wed 2025-05-21 15:00", False),
+    ("moved to 23rd, same time", "Fri 2025-05-23 00:00", True),
+    ("until 2nd", "Mon 2025-06-02 00:00", True),
 ]
 
 
@@ -128,6 +132,9 @@ def test_phrase_is_the_words_said() -> None:
     "in 2023",
     "merry christmas!", "half of them came", "at one point", "sells at 2.50 each",
     "I sat on the sofa", "may I ask something", "the sun is out",
+    # Habits name their days in lists; ordinals that are ranks, not dates.
+    "every monday and thursday", "every mon, wed and fri", "every other tuesday",
+    "for 3rd time", "came to 2nd place", "on 3rd floor",
 ])
 def test_no_future_reference(text: str) -> None:
     assert find_due(text, now=MON) is None
@@ -158,3 +165,14 @@ def test_shift(text: str, delta: timedelta | None) -> None:
 def test_numbers_that_are_not_clock_times(text: str, want: str) -> None:
     due = find_due(text, now=MON)
     assert due is not None and due.all_day and local(due.at) == want
+
+
+@pytest.mark.parametrize("text", ["i sent it this morning", "this afternoon", "this morning at 9"])
+def test_a_part_of_today_that_is_over_is_not_ahead(text: str) -> None:
+    evening = datetime(2025, 5, 12, 18, 30, tzinfo=SEOUL)
+    assert find_due(text, now=evening) is None
+
+
+def test_a_part_of_today_still_to_come_is_today() -> None:
+    due = find_due("this afternoon", now=datetime(2025, 5, 12, 9, tzinfo=SEOUL))
+    assert due is not None and local(due.at) == "Mon 2025-05-12 00:00"

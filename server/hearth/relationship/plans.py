@@ -23,8 +23,17 @@ Decisions:
 - Typed casually: negations without apostrophes (cant, dont, wont), emoji end a
   clause, an auxiliary opens a question only before its subject ("have you", not
   "have my test on wed"); would/should are wishes; "no plans"/"nothing" negate.
+- Read as classes of phrasing, not examples: learner English ("my mom go to busan",
+  "i have job interview at 10am", "on 21st"), any first-person past verb ("i skipped
+  book club tonight", "went to the dentist on monday"; not "I booked", "stressed"),
+  habits (usually, always, every monday and thursday), states ("by friday i'll be a
+  millionaire"), a day only judged ("tomorrow is more scary.. i have job interview at
+  10am": the clock time takes that day), two dated plans joined in one sentence ("...,
+  and then my marathon is saturday"), an emoji as a full stop, and a fragment after
+  the event it times ("blind date. saturday 7pm at some italian place").
 - Skipped: questions (a "?" on the dated clause, or a sentence opening like one),
-  hypotheticals (if, maybe, someday, I wish, I'd love to, might, thinking about),
+  hypotheticals (if, maybe, someday, I wish, I'd love to, thinking about; might,
+  should, would only in the dated clause: "...which should cheer me up" is a plan),
   jokes (yeah right, as if, jk, an eye-roll, "totally ... lol"), negations on the
   dated clause (not, never, won't; but "can't wait", "not sure", "isn't until" are
   not negations), the past (had, went, was...), habits (every Friday, on Fridays),
@@ -108,7 +117,13 @@ class _Lexicon:
     sentence_end: re.Pattern[str]
     clause_break: re.Pattern[str]
     question_start: re.Pattern[str]
-    hypothetical: re.Pattern[str]
+    hypothetical: re.Pattern[str]  # anywhere in the sentence: "if", "maybe", "I wish"
+    modal: re.Pattern[str]  # only in the dated clause: "should", "might" ("which should help")
+    habit: re.Pattern[str]  # "usually", "always": what one does, not a plan
+    state: re.Pattern[str]  # "I'll be a millionaire by friday": a state, not an event
+    day_state: re.Pattern[str]  # "tomorrow is gonna be rough": a day described, no event
+    plan_join: re.Pattern[str]  # "..., and then my marathon is saturday": two plans
+    same_trip: re.Pattern[str]  # "... and back on monday": the return of the same plan
     joke: re.Pattern[str]
     negation: re.Pattern[str]
     not_negation: re.Pattern[str]  # negative words that do not cancel the plan
@@ -133,6 +148,8 @@ class _Lexicon:
     lead_det: re.Pattern[str]
     trail: re.Pattern[str]
     points_back: re.Pattern[str]  # a clause whose subject is the thing said before
+    fragment: re.Pattern[str]  # what is left of "saturday 7pm at some restaurant"
+    event: re.Pattern[str]  # a noun a plan is named by: "interview", "blind date"
     stopwords: frozenset[str]
     synonyms: dict[str, str]
     change_words: frozenset[str]  # content words a change uses about any plan
@@ -157,6 +174,18 @@ _EVENTS = (r"flight|train|bus|plane|ferry|class|exam|test|meeting|party|concert|
            r"tour|festival|date|call|presentation|deadline|defen[cs]e|graduation|move|"
            r"haircut|checkup|check-up|scan|procedure|operation|race|marathon|tournament|"
            r"recital|conference|workshop|seminar|lecture|gig|hike|picnic|bbq|barbecue")
+# Words in -ed that are no past story: what sets something up ahead ("I booked a
+# table for friday") and feelings ("stressed about friday").
+_NOT_PAST = (r"(?:stressed|worried|scared|tired|bored|thrilled|pumped|psyched|excited|"
+             r"interested|concerned|prepared|obsessed|freaked|terrified|"
+             r"booked|scheduled|planned|arranged|reserved|registered|signed|decided|"
+             r"confirmed|invited|organi[sz]ed|ordered|entered|applied|promised|offered|"
+             r"volunteered|landed|scored|secured|snagged|managed|rescheduled|moved|"
+             r"postponed|changed|pushed|delayed|shifted|switched|bumped|cancell?ed|called|"
+             r"asked|requested|used|supposed|paid|bought|won)")
+_IRREGULAR_PAST = (r"sent|told|ate|drank|found|gave|spoke|wrote|ran|slept|forgot|lost|heard|"
+                   r"felt|thought|knew|said|sat|spent|broke|drove|rode|wore|caught|fought|"
+                   r"sang|swam|began|chose|fell|kept|quit|woke|threw|done|seen|been|gone")
 # Events one goes to: someone else's ("my cousin's wedding") is still the person's plan.
 _ATTENDED = (r"wedding|party|recital|graduation|funeral|concert|show|play|performance|game|"
              r"match|ceremony|shower|reception|gig|christening|baptism|housewarming|"
@@ -166,7 +195,9 @@ _ATTENDED = (r"wedding|party|recital|graduation|funeral|concert|show|play|perfor
 
 _EN = _Lexicon(
     sentence_end=re.compile(r"(?<=[.!?;])(?<!\b[ap]\.m\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)"
-                            r"(?<!\bMrs\.)\s+|\n+"),
+                            r"(?<!\bMrs\.)\s+|\n+|"
+                            # An emoji ends a sentence as a full stop does.
+                            rf"(?<={_EMOJI[:-1]}\uFE0F])\s+(?=\S)"),
     clause_break=_rx(rf",|;|\s[-–—]\s|\s*{_EMOJI}+\s*|\s+(?:and|but|so|because|cause|cuz|"
                      r"though|although|which|while|plus)\s+"),
     question_start=_rx(r"^(?:(?:so|and|but|hey|um|ok|okay|well|also|btw|oh)[\s,]+)*"
@@ -180,10 +211,33 @@ _EN = _Lexicon(
     hypothetical=_rx(r"(?<!asked\s)(?<!asking\s)(?<!wondering\s)"
                      r"\b(?:if|unless|whether|maybe|perhaps|someday|some\s+day|one\s+day|"
                      r"i\s+wish|wish\s+i|would\s+love|i['’]?d\s+love|i['’]?d\s+like|"
-                     r"would\s+like|might|hoping|hope\s+to|thinking\s+(?:about|of)|"
-                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly|"
-                     # "would"/"should" wish or ought; "wouldn't miss it" is a plan.
-                     r"would(?!\s*n['’]?t\s+miss)|should|ought\s+to|it['’]?d\s+be)\b"),
+                     r"would\s+like|hoping|hope\s+to|thinking\s+(?:about|of)|"
+                     r"considering|dreaming|daydreaming|in\s+theory|imagine|supposedly)\b"),
+    # "would"/"should" wish or ought, but only of the dated clause: "tonight I'm on a
+    # zoom call which should cheer me up" is a plan. "wouldn't miss it" is one too.
+    modal=_rx(r"\b(?:might|would(?!\s*n['’]?t\s+miss)|should|ought\s+to|it['’]?d\s+be|"
+              r"could\s+(?:go|do|try|maybe))\b"),
+    habit=_rx(r"\b(?:usually|always|normally|generally|typically|often|regularly|"
+              r"every\s+(?:time|day|night|morning|week)|each\s+time|whenever|used\s+to|"
+              r"most\s+(?:days|nights|mornings|evenings|weekends))\b"),
+    # Anything after "I'll be" but a place or a doing: "I'll be at the dentist", "I'll be
+    # flying", "I'll be 30" (a birthday) stay plans; "a millionaire", "so tired" do not.
+    state=_rx(r"\b(?:i|we)(?:['’]ll|\s+will|(?:['’]m|\s+am|['’]re|\s+are)\s+(?:gonna|"
+              r"going\s+to))\s+(?:probably\s+|definitely\s+)?be\s+(?!(?:at|in|on|with|there|"
+              r"home|back|away|out|off|up|down|over|married|engaged|\d+|\w+ing)\b)\w"),
+    # The day itself is the subject and only judged: "tomorrow is more scary",
+    # "friday's gonna be rough" (a clause with an event, "tomorrow is my exam", is kept).
+    day_state=_rx(r"^(?:is|['’]s|will\s+be|gonna\s+be|going\s+to\s+be|looks|seems|feels)"
+                  r"(?:\s+(?:so|very|really|super|more|even|pretty|kinda|kind\s+of|a\s+bit|"
+                  r"gonna\s+be|going\s+to\s+be|such\s+a|a|an|the|too))*\s+"
+                  r"(?:busy|scary|rough|hard|long|crazy|insane|hectic|stressful|fun|exciting|"
+                  r"nerve-?wracking|tough|packed|full|chill|quiet|lazy|slow|tiring|exhausting|"
+                  r"better|worse|good|bad|great|awful|terrible|nice|weird|free|boring|"
+                  r"important|intense|scarier|harder|busier|worse)\b[\s!.~]*(?:day)?"
+                  r"(?:\s+than\b.*)?[\s!.~]*$"),
+    plan_join=_rx(r",?\s+and\s+then\b|,\s*then\b|,?\s+and\s+also\b|,\s*also\b|,?\s+plus\b|"
+                  r";|,\s*and\b(?=\s+(?:my|our|the|i|we)\b)|\s+and\s+(?=(?:my|i|we)\b)"),
+    same_trip=_rx(r"\b(?:back|return\w*|home)\b"),
     # No eye-roll emoji: it marks annoyance at real news as often as sarcasm.
     joke=_rx(r"\b(?:yeah|yea|ya)\s*,?\s+(?:right|sure)\b|\bas\s+if\b|\bjk\b|\bj/k\b|"
              r"\b(?:just\s+)?kidding\b|\bsure\s+jan\b|"
@@ -201,8 +255,16 @@ _EN = _Lexicon(
                      r"\bhave\s*n['’]?t\s+(?:packed|started|finished|decided\s+what)\b"),
     past=_rx(r"\b(?:i|we|it|he|she|they)\s+(?:just\s+)?(?:had|went|was|were|did|met|saw|flew|"
              r"took|finished|passed|failed|attended|visited|came\s+back|got\s+back|left|"
-             r"survived|nailed|bombed|aced)\b|\b(?:was|were)\s+(?:so|really|great|good|fine|"
-             r"awful|fun|amazing|terrible|okay|ok|nice|lovely|rough)\b|\bwent\s+(?:well|okay|ok|"
+             r"survived|nailed|bombed|aced)\b|"
+             # Any first-person past ("i skipped book club tonight", "i've sent it"), but
+             # not a verb that sets something up ahead ("I booked a table for friday").
+             rf"\b(?:i|we)(?:['’]ve|\s+have)?\s+(?:(?:just|already|finally|kinda|only|totally|"
+             rf"\w+ly)\s+)?(?!{_NOT_PAST}\b)(?:\w+(?<!e)ed|{_IRREGULAR_PAST})\b|"
+             # ... with the "I" dropped: "went to the dentist on monday btw".
+             rf"^(?:(?:and|so|but|btw|oh|also|just|finally)\s+)*(?!{_NOT_PAST}\b)"
+             rf"(?:\w+(?<!e)ed|{_IRREGULAR_PAST}|went|had|did|saw|met|took)\b|"
+             # "my exam was today" (not "was moved to friday", "was invited").
+             rf"\b(?:was|were)\b(?!\s+(?:just\s+|also\s+)?{_NOT_PAST}\b)|\bwent\s+(?:well|okay|ok|"
              r"fine|great|badly)\b"),
     other_subject=_rx(rf"^(?:he|she|they)(?:['’]\w+)?\s+\w|"
                       rf"^(?:(?:(?:my|our|his|her|their|the)\s+(?:\w+\s+)?)?(?:{_PEOPLE})"
@@ -211,6 +273,11 @@ _EN = _Lexicon(
                       r"(?:is|are|was|has|have|had|will|['’]s|['’]re|gets|got|flies|leaves|"
                       r"starts|goes|heads|moves|plans|wants|needs|just|finally|also|"
                       r"might|[a-z]+s)\b|"
+                      # Any verb after "my <person>", as learners type it: "my mom go to
+                      # busan tomorrow" (not "my family trip", "my sister and i").
+                      rf"^(?:my|our)\s+(?:\w+\s+)?(?:{_PEOPLE})\s+(?!(?:and|n|or|{_EVENTS}|"
+                      r"vacation|holiday|reunion|outing|day|night|time|get-?together|"
+                      r"gathering|birthday|bday|anniversary)\b)(?-i:[a-z]+)\b(?!['’])|"
                       # A capitalised name, only when the verb makes it a person's doing
                       # ("Marathon is this Sunday" is not someone).
                       r"^(?-i:[A-Z][a-z]+)(?:\s+(?-i:[A-Z][a-z]+))?\s+"
@@ -250,7 +317,9 @@ _EN = _Lexicon(
                 r"\bme\s+and\s+(?:\w+\s+)?(?:are|r|were|will|have|got|gonna|['’]re)\b|"
                 r"\bwe['’]re\b|\bwe\s+are\b|\bwe['’]ll\b"),
     past_after=_rx(r"^[\s,]*(?:was|were|went|had|has\s+been|have\s+been)\b"),
-    future=_rx(r"\b(?:will|shall|gonna|going\s+to|have\s+to|has\s+to|need\s+to|gotta|"
+    # "I have job interview at 10am" (no article, typed by a learner) looks ahead too.
+    future=_rx(r"\b(?:i|we)\s+(?:have|got)\b(?!\s+been)|"
+               r"\b(?:will|shall|gonna|going\s+to|have\s+to|has\s+to|need\s+to|gotta|"
                r"got\s+to|supposed\s+to|planning|planned|booked|scheduled|"
                r"(?:have|has|got)\s+(?:a|an|my|the|our|his|her)|later)\b|['’]ll\b|"
                r"['’]ve\s+got|\b(?:i|we)(?:['’]m|['’]re|\s+am|\s+are)\s+\w+ing\b"),
@@ -302,6 +371,8 @@ _EN = _Lexicon(
               r"officially|around|about|early|late|ugh|eek|yay|fingers\s+crossed|"
               r"[\U0001F300-\U0001FAFF\u2600-\u27BF]+))+$"),
     points_back=_rx(r"(?:it|that|this)(?:['’]?s\b|\s+is\b|\s+will\s+be\b|\s+['’]ll\s+be\b|\s*$)"),
+    fragment=_rx(r"^(?:at|in|@|near|downtown|with)\b|^$"),
+    event=_rx(rf"\b(?:{_EVENTS})\b"),
     stopwords=frozenset("""a an the my our your his her their its i me we us you he she they it
         is are was were be been being am 's s to of on at in for by from with and or but so
         this that these those next last coming tomorrow today tonight week weekend month
@@ -355,10 +426,29 @@ class _Sentence:
 def _sentences(text: str, lex: _Lexicon, now: datetime, lang: str) -> list[_Sentence]:
     out = []
     for raw in lex.sentence_end.split(text):
-        s = raw.strip()
-        if s:
-            out.append(_Sentence(s, read_when(s, now=now, lang=lang)))
+        for part in _split_joined(raw.strip(), lex, now, lang):
+            out.append(_Sentence(part, read_when(part, now=now, lang=lang)))
     return out
+
+
+def _has_day(text: str, now: datetime, lang: str) -> bool:
+    w = read_when(text, now=now, lang=lang)
+    return w is not None and (w.day is not None or w.instant is not None)
+
+
+def _split_joined(text: str, lex: _Lexicon, now: datetime, lang: str) -> list[str]:
+    """One sentence with two dated plans joined ("vet on wednesday at 4, and then my
+    marathon is saturday") as two; the way back of a trip stays with it."""
+    if not text:
+        return []
+    if lex.hypothetical.search(text) or lex.joke.search(text):
+        return [text]  # "if it rains saturday we stay home, and then sunday ...": one wish
+    for m in lex.plan_join.finditer(text):
+        left, right = text[:m.start()].strip(), text[m.end():].strip()
+        if _has_day(left, now, lang) and _has_day(right, now, lang) \
+                and not lex.same_trip.search(right):
+            return [left, *_split_joined(right, lex, now, lang)]
+    return [text]
 
 
 def _clause(s: _Sentence, lex: _Lexicon) -> tuple[int, int]:
@@ -401,8 +491,13 @@ def _describe(s: _Sentence, clause: tuple[int, int], lex: _Lexicon, before: str 
             chars[i] = " "
     text = "".join(chars)
     parts = [text[clause[0]:clause[1]], text[:clause[0]]]
-    if before and lex.points_back.match(text[clause[0]:clause[1]].strip()):
+    rest = text[clause[0]:clause[1]].strip()
+    if before and lex.points_back.match(rest):
         parts.insert(0, before)
+    elif before and lex.fragment.match(lex.lead_filler.sub("", rest).strip()) \
+            and lex.event.search(before):
+        # "my friend set me up on a blind date. saturday 7pm at some italian place"
+        parts.insert(0, f"{before.rstrip(' .!')} {rest}")
     for part in parts + [text[clause[1]:]]:
         got = _clean(part, lex)
         if _content(got, lex):
@@ -490,6 +585,7 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
             found.append(Found(prev.text, moment.timestamp(), False, prev.kind,
                                f"{prev.phrase}, {s.when.phrase}"))
             continue
+        s = _with_day_before(s, sentences[i - 1] if i else None)
         # The person may put themselves in someone's plan in the next sentence:
         # "My sister's getting married on Saturday! I'm a bridesmaid."
         nearby = " ".join(x.text for x in sentences[i:i + 2])
@@ -501,6 +597,16 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
             continue
         found.append(got)
     return found
+
+
+def _with_day_before(s: _Sentence, before: _Sentence | None) -> _Sentence:
+    """A clock time alone takes the day of the sentence before: "tomorrow is more
+    scary.. i have job interview at 10am"."""
+    w, b = s.when, before.when if before else None
+    if w is None or w.day is not None or w.instant is not None or b is None \
+            or b.day is None or b.clock is not None:
+        return s
+    return _Sentence(s.text, When(b.day, w.clock, None, w.phrase, w.spans))
 
 
 def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
@@ -525,7 +631,7 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
     due: Due | None = due_of(s.when, now=now)
     if due is None:
         return None
-    if _is_negated(ctext, lex) or _is_past(s, ctext, now, lex):
+    if _is_negated(ctext, lex) or _is_past(s, ctext, now, lex) or _not_an_event(s, clause, lex):
         return None
     if _someone_elses(ctext, lex) and not people_in_it:
         return None
@@ -533,6 +639,24 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
     if not what:
         return None
     return Found(what, due.at, due.all_day, "plan", due.phrase)
+
+
+def _not_an_event(s: _Sentence, clause: tuple[int, int], lex: _Lexicon) -> bool:
+    """A wish, a habit, a state to be in, or a day only judged: no event to ask about."""
+    ctext = s.text[clause[0]:clause[1]]
+    if lex.modal.search(ctext) or lex.habit.search(ctext):
+        return True
+    # A state reads on past a clause break: "tomorrow is gonna be so busy".
+    rest = s.text[clause[0]:]
+    if lex.state.search(rest):
+        return True
+    assert s.when is not None
+    for a, b in reversed(s.when.spans):
+        if clause[0] <= a:
+            rest = rest[:a - clause[0]] + rest[b - clause[0]:]
+    for _ in range(3):
+        rest = lex.lead_filler.sub("", rest.strip())
+    return lex.day_state.match(rest.strip()) is not None
 
 
 def _next_yearly(day: date, today: date) -> date | None:

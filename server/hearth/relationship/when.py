@@ -113,6 +113,8 @@ _NUM = (r"(?P<n>\d{1,3}|(?:a\s+)?couple(?:\s+of)?|(?:a\s+)?few|several|"
 _SHIFT_NUM = _NUM.replace("?P<n>", "?P<sn>")
 _EVENING = re.compile(r"\b(evening|tonight|tonite|night|dinner|supper|drinks|party|concert|"
                       r"show|movie|gig)\b", re.IGNORECASE)
+# When a part of the day is over: "this morning" said at 6 pm is the day's story.
+_PART_ENDS = {"morning": 12, "afternoon": 18}
 _MORNING = re.compile(r"\b(morning|breakfast|brunch)\b", re.IGNORECASE)
 
 _Handler = Callable[[re.Match[str], _Ctx], date | datetime | None]
@@ -273,8 +275,10 @@ _EN = _Lexicon(
         _rule(rf"\b(?:last|past|previous|this\s+past)\s+(?:(?:{_WD_WORDS})\b|week(?:end)?|"
               r"month|year|night)\b|\byesterday\b|\b(?:the\s+)?day\s+before\b|"
               r"\b\w+\s+(?:days?|weeks?|months?|years?)\s+ago\b", _habit),
-        _rule(rf"\b(?:every|each)\s+(?:(?:{_WD_WORDS})\b|day|morning|evening|night|week(?:end)?)"
-              rf"|\b(?:on\s+)?(?:{_WD_WORDS})s\b", _habit),
+        # A habit names its days in a list too: "every monday and thursday".
+        _rule(rf"\b(?:every|each)\s+(?:other\s+|second\s+)?(?:(?:{_WD_WORDS}|{_WD_ABBR})s?"
+              rf"(?:\s*(?:,|and|&|or|/)\s*(?:{_WD_WORDS}|{_WD_ABBR})s?\b)*\b|day|morning|"
+              rf"evening|night|week(?:end)?)|\b(?:on\s+)?(?:{_WD_WORDS})s\b", _habit),
         _rule(r"\b(?:on\s+)?(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b", _iso),
         _rule(r"(?<![\d/])(?:on\s+)?(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4}|\d{2})(?![\d/])",
               _slash),
@@ -287,6 +291,11 @@ _EN = _Lexicon(
         _rule(rf"\b{_WD_BEFORE}(?:on\s+)?the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b", _ordinal_day),
         _rule(rf"\b(?:on\s+)?(?P<wd>{_WD_WORDS}|{_WD_ABBR}|sun)\.?,?\s+(?P<d>\d{{1,2}})"
               r"(?:st|nd|rd|th)\b", _ordinal_day),
+        # "on 21st", "moved to 23rd": the ordinal without "the", as often typed; not "for
+        # 3rd time", "to 2nd place" (a word after it must be one that can follow a date).
+        _rule(r"\b(?:on|to|until|till|by)\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b"
+              r"(?!\s+(?!(?:at|and|but|so|or|instead|same|for|in|then|is|was|too|as|lol|"
+              r"haha|morning|afternoon|evening|night|around|from)\b)[a-z])", _ordinal_day),
         _rule(r"\b(?:on|for|over|this|until|till|at)\s+(?:the\s+)?(?P<hol>"
               + "|".join(k.replace("'", "['’]?").replace(" ", r"\s+")
                          for k in sorted(_HOLIDAYS, key=len, reverse=True))
@@ -440,6 +449,8 @@ def read_when(text: str, *, now: datetime, lang: str = "en") -> When | None:
         return When(day=None, clock=None, instant=day, phrase=phrase, spans=(day_span,))
     clock = _find_clock(work, lex, part or _tonight(text, day_span))
     if day is None and clock is None:
+        return None
+    if day == ctx.today and clock is None and now.hour >= _PART_ENDS.get((part or "").lower(), 24):
         return None
     spans = tuple(sorted(s for s in (day_span, clock[1] if clock else None) if s))
     if len(spans) == 2 and not text[spans[0][1]:spans[1][0]].strip(" ,"):
