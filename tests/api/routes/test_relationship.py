@@ -8,7 +8,6 @@ from datetime import date
 import httpx
 import pytest
 
-from tests.utils.live import ThreadServer
 
 
 @pytest.fixture()
@@ -20,8 +19,10 @@ def seoul(client: httpx.Client) -> Iterator[httpx.Client]:
     client.patch("/api/me", json={"timezone": before})
 
 
-def _conversation(client: httpx.Client, messages: list[tuple[str, str]]) -> tuple[int, list[int]]:
-    conversation = client.post("/api/conversations", json={"character_id": 1}).json()["id"]
+def _conversation(client: httpx.Client, messages: list[tuple[str, str]],
+                  character_id: int = 1) -> tuple[int, list[int]]:
+    conversation = client.post("/api/conversations",
+                               json={"character_id": character_id}).json()["id"]
     r = client.post(f"/api/conversations/{conversation}/import", json={"messages": [
         {"role": role, "content": f"message {n}", "created_at": at}
         for n, (role, at) in enumerate(messages)]})
@@ -30,22 +31,27 @@ def _conversation(client: httpx.Client, messages: list[tuple[str, str]]) -> tupl
 
 
 def test_days_talked_and_milestones_are_local_days(seoul: httpx.Client) -> None:
-    conversation, _ = _conversation(seoul, [
-        ("user", "2026-05-01T14:30:00Z"),  # 23:30 on 1 May in Seoul
-        ("assistant", "2026-05-01T14:30:05Z"),
-        ("user", "2026-05-01T16:00:00Z"),  # 01:00 on 2 May in Seoul: another day there
-    ])
-    shared = seoul.get(f"/api/conversations/{conversation}/relationship").json()
-    assert shared["known_since"].startswith("2026-05-01T14:30:00")
-    assert shared["last_talk"].startswith("2026-05-01T16:00:00")
-    assert shared["days_talked"] == 2
-    marks = [(m["kind"], m["date"], m["label"]) for m in shared["milestones"]]
-    assert marks[:2] == [("first_conversation", "2026-05-01", "first conversation"),
-                         ("anniversary", "2026-08-09", "100 days")]
+    # A character of its own: the shared server's person talks with the others elsewhere.
+    made = seoul.post("/api/characters", json={"name": "Haneul", "first_mes": "Hi."})
+    assert made.status_code == 201, made.text
+    try:
+        conversation, _ = _conversation(seoul, [
+            ("user", "2026-05-01T14:30:00Z"),  # 23:30 on 1 May in Seoul
+            ("assistant", "2026-05-01T14:30:05Z"),
+            ("user", "2026-05-01T16:00:00Z"),  # 01:00 on 2 May in Seoul: another day there
+        ], character_id=made.json()["id"])
+        shared = seoul.get(f"/api/conversations/{conversation}/relationship").json()
+        assert shared["known_since"].startswith("2026-05-01T14:30:00")
+        assert shared["last_talk"].startswith("2026-05-01T16:00:00")
+        assert shared["days_talked"] == 2
+        marks = [(m["kind"], m["date"], m["label"]) for m in shared["milestones"]]
+        assert marks[:2] == [("first_conversation", "2026-05-01", "first conversation"),
+                             ("anniversary", "2026-08-09", "100 days")]
+    finally:
+        seoul.delete(f"/api/characters/{made.json()['id']}")
 
 
-def test_a_plan_said_in_a_turn_is_listed_and_can_be_corrected(server: ThreadServer,
-                                                              seoul: httpx.Client) -> None:
+def test_a_plan_said_in_a_turn_is_listed_and_can_be_corrected(seoul: httpx.Client) -> None:
     conversation = seoul.post("/api/conversations", json={"character_id": 1}).json()["id"]
     r = seoul.post(f"/api/conversations/{conversation}/messages",
                    json={"content": "My job interview is tomorrow at 10, wish me luck!",
