@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hearth.relationship.plans import find_changes, find_plans
+from hearth.relationship.plans import Found, find_changes, find_plans
 
 DATA = Path(__file__).parent / "data" / "relationship_histories.json"
 
@@ -51,8 +52,9 @@ def local(iso: str, tz: ZoneInfo) -> datetime:
     return datetime.fromisoformat(iso).replace(tzinfo=tz)
 
 
-def replay(history: dict[str, Any]) -> list[Plan]:
-    """The plans extraction ends with after reading the history's user messages."""
+def replay(history: dict[str, Any], keep: Callable[[Found], bool] | None = None) -> list[Plan]:
+    """The plans extraction ends with after reading the history's user messages
+    (``keep``: a gate each new plan must pass, as PlanBook's)."""
     tz = ZoneInfo(history["user_tz"])
     plans: list[Plan] = []
     for i, msg in enumerate(history["messages"]):
@@ -61,6 +63,8 @@ def replay(history: dict[str, Any]) -> list[Plan]:
         now = local(msg["at"], tz)
         changes = find_changes(msg["content"], now=now, plans=plans)
         found = find_plans(msg["content"], now=now, plans=plans)
+        if keep is not None:
+            found = [f for f in found if keep(f)]
         by_id = {p.id: p for p in plans}
         for c in changes:
             p = by_id[int(c.plan_id)]
@@ -82,11 +86,12 @@ def matches(p: Plan, e: dict[str, Any], tz: ZoneInfo) -> bool:
     return abs(p.due_at - want.timestamp()) < 60
 
 
-def score(histories: list[dict[str, Any]], *, verbose: bool = False) -> dict[str, float]:
+def score(histories: list[dict[str, Any]], *, verbose: bool = False,
+          keep: Callable[[Found], bool] | None = None) -> dict[str, float]:
     predicted = expected = hits = 0
     for h in histories:
         tz = ZoneInfo(h["user_tz"])
-        got = replay(h)
+        got = replay(h, keep)
         want = list(h["expected"])
         unmatched = list(got)
         missed = []

@@ -382,3 +382,10 @@ def test_moves_to_an_ordinal_without_the(text: str, due: str) -> None:
     plans = [Plan(1, "interview appointment", datetime(2025, 5, 13, 10, tzinfo=SEOUL).timestamp())]
     changes = find_changes(text, now=MON, plans=plans)
     assert [(c.plan_id, local(c.due or 0)) for c in changes] == [(1, due)]
+
+
+def test_a_plan_carries_the_sentence_it_was_found_in() -> None:
+    found = find_plans("hi. Exam day is Thursday! Organic chemistry, 2pm. bye",
+                       now=MON)
+    assert [f.sentence for f in found] == ["Exam day is Thursday!"]
+    assert one("we fly to Busan next Tuesday").sentence == "we fly to Busan next Tuesday"

@@ -83,6 +83,7 @@ class Found:
     all_day: bool
     kind: Literal["plan", "date"]
     phrase: str  # the time expression, e.g. "tomorrow at 10"
+    sentence: str = ""  # the sentence it was found in, for a gate that reads it
 
 
 @dataclass(frozen=True)
@@ -583,7 +584,7 @@ def find_plans(text: str, *, now: datetime, plans: Sequence[PlanLike] = (),
             day = datetime.fromtimestamp(prev.due, now.tzinfo).date()
             moment = at_local(now, day, s.when.clock)
             found.append(Found(prev.text, moment.timestamp(), False, prev.kind,
-                               f"{prev.phrase}, {s.when.phrase}"))
+                               f"{prev.phrase}, {s.when.phrase}", prev.sentence))
             continue
         s = _with_day_before(s, sentences[i - 1] if i else None)
         # The person may put themselves in someone's plan in the next sentence:
@@ -627,7 +628,7 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
             return None
         moment = at_local(now, day, None)
         return Found(_describe_date(s.text, lex), moment.timestamp(), True, "date",
-                     s.when.phrase)
+                     s.when.phrase, s.text)
     due: Due | None = due_of(s.when, now=now)
     if due is None:
         return None
@@ -638,7 +639,7 @@ def _plan_in(s: _Sentence, *, now: datetime, lex: _Lexicon, people_in_it: bool,
     what = _describe(s, clause, lex, before)
     if not what:
         return None
-    return Found(what, due.at, due.all_day, "plan", due.phrase)
+    return Found(what, due.at, due.all_day, "plan", due.phrase, s.text)
 
 
 def _not_an_event(s: _Sentence, clause: tuple[int, int], lex: _Lexicon) -> bool:
