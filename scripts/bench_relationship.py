@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """Follow-ups on a simulated clock: the real plan finder and scheduler over labelled histories.
 
-Each history of scripts/data/relationship_histories.json is one person (in their own
-time zone) talking with the default character. Their messages are stored at the times
-written there, each user message read for plans as a live turn reads it; meanwhile a
-simulated clock steps through two weeks from the history's start and the real
-scheduler (relationship/outreach.py) runs at every step, writing what is due with the
-real chat model. The simulated person answers a message the character started an hour
+Each labelled history (scripts/data/relationship_histories*.json) is one person (in
+their own time zone) talking with the default character. Their messages are stored at
+the times written there, each user message read for plans as a live turn reads it;
+meanwhile a simulated clock steps every 10 minutes through two weeks from the history's
+start (longer when a labelled plan falls later) and the real scheduler
+(relationship/outreach.py) runs at every step, writing what is due with the real chat
+model. The simulated person answers a message the character started an hour
 later ("Thanks for asking!"), as people do, so the next one may come.
 
 A follow-up is right when it is about the plan's message, sent after the plan's time
 and within 24 h of it (for a plan of a whole day: of the end of that day), outside
-quiet hours. Reported per split (`tune`, the part the rules were written against, and
-`heldout`, written first and never tuned on):
+quiet hours. Reported per split: `tune` and `heldout` (one writer, who also wrote the
+rules), `fresh` and `fresh2` (written blind, then tuned on), `fresh3` (blind; the rules
+were not tuned on it, a rejected gate experiment was) and `fresh4` (blind, never tuned
+on: the honest figure):
 
     precision   right follow-ups / follow-ups sent
     recall      right follow-ups / plans that should be followed up
@@ -120,8 +123,11 @@ async def simulate(services: Services, outreach: Outreach, history: dict, n: int
                     key=lambda item: item[0])
     run = Run(history, zone, ids=[0] * len(script))
     answers: list[float] = []
+    # Two weeks, or on until every labelled plan's follow-up could have come (the labels
+    # only decide how long the clock runs).
+    end = max([start + SPAN] + [local(e["due"], zone) + 2 * 86400 for e in history["expected"]])
     t = start
-    while t <= start + SPAN:
+    while t <= end:
         while script and script[0][0] <= t:
             at, index, m = script.pop(0)
             stored = store.messages.add(conversation_id=conversation.id, role=m["role"],
