@@ -23,7 +23,7 @@ from hearth import lorebook
 from hearth.characters import substitute
 from hearth.config import Settings
 from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
-from hearth.engines.llm import Finished, ModelOwner, SamplingParams, Usage
+from hearth.engines.llm import Finished, ModelOwner, Preempted, SamplingParams, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
 from hearth.feed import Feed
 from hearth.jobs import Jobs
@@ -354,8 +354,8 @@ class Chat:
                         instruction: str, now: float | None = None) -> Message | None:
         """A message the character starts on its own (relationship/outreach.py decides when):
         packed by the context builder like any turn, with `instruction` last, and stored
-        marked with `reason`. It gives way to any user's turn: None when it did (or said
-        nothing), to be tried again later."""
+        marked with `reason`. It gives way to any user's turn (raising Preempted, to be
+        tried again later); None when the model wrote nothing."""
         now = time.time() if now is None else now
         history = self.store.messages.list(conversation.id)
         turn = replace(self._turn(user, conversation, history, None, now),
@@ -375,7 +375,9 @@ class Chat:
         # A small model sometimes starts with a speaker's name ("Ember: Hi!"): not said.
         text = re.sub(rf"^\s*(?:{re.escape(card_name)}|{re.escape(user.shown_name)})\s*:\s*", "",
                       "".join(parts)).strip()
-        if finished is None or finished.finish_reason == "cancelled" or not text:
+        if finished is None or finished.finish_reason == "cancelled":
+            raise Preempted
+        if not text:
             return None
         if window.rebased and window.state is not None:
             self.store.windows.set(

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from hearth.chat import Chat
 from hearth.config import RelationshipSettings
+from hearth.engines.llm import Preempted
 from hearth.errors import Busy
 from hearth.memory.recall import STOPWORDS
 from hearth.relationship.milestones import local_day, midnight, milestone_on
@@ -37,6 +38,7 @@ from hearth.store import Conversation, Message, Plan, Store, User
 log = logging.getLogger(__name__)
 
 LEASE = "outreach_lease"  # meta key: which process runs the schedule
+GIVE_UP_AFTER = 3  # tries that come back empty before a message is let go (until restart)
 
 IDLE_SECONDS = 20 * 60  # the person spoke this recently: they are in the conversation
 FOLLOW_UP_AFTER = 2 * 3600  # a plan with a time is asked about two hours after it
@@ -69,6 +71,7 @@ class Outreach:
         self.chat = chat
         self.settings = settings
         self.clock = clock
+        self._said_nothing: dict[tuple, int] = {}  # reach -> times the model wrote nothing
 
     async def run(self) -> None:
         """Check for messages due, every `check_seconds`, until cancelled. Of several
@@ -90,13 +93,17 @@ class Outreach:
         now = self.clock() if now is None else now
         sent = []
         for reach in await asyncio.to_thread(self.due, now):
+            key = (reach.kind, reach.conversation.id, reach.due)
+            if self._said_nothing.get(key, 0) >= GIVE_UP_AFTER:
+                continue
             try:
                 message = await self.chat.reach_out(reach.user, reach.conversation,
                                                     reason=reach.reason,
                                                     instruction=reach.instruction, now=now)
-            except Busy:
-                message = None
-            if message is None:  # a person's turn came first: still due next time
+            except (Busy, Preempted):
+                continue  # people are talking to the model: still due next time
+            if message is None:  # the model wrote nothing: try again, a few times
+                self._said_nothing[key] = self._said_nothing.get(key, 0) + 1
                 continue
             if reach.plan is not None:
                 self.store.plans.update(reach.plan.id, user_id=reach.user.id, followed_up_at=now)
