@@ -43,7 +43,9 @@ class PlanBook:
             return []
         now = datetime.fromtimestamp(message.created_at, user.zone)
         owner = {"user_id": user.id, "character_id": conversation.character_id}
-        known = self.store.plans.list(**owner, status="upcoming")
+        # The plans still ahead (or just gone): last month's interview is not "the interview".
+        known = [p for p in self.store.plans.list(**owner, status="upcoming")
+                 if p.kind == "date" or p.due_at >= message.created_at - 86400]
         changed = []
         for change in finder.find_changes(message.content, now=now, plans=known,
                                           lang=user.lang):
