@@ -68,7 +68,7 @@ class RelationshipOut(BaseModel):
 
 @router.get("/plans")
 def list_plans(services: ServicesDep, user: CurrentUser, status: PlanStatus | None = None,
-               conversation_id: int | None = None) -> list[PlanOut]:
+               conversation_id: Id | None = None) -> list[PlanOut]:
     """Your plans and dates, soonest first, as the characters found them in what you said."""
     plans = services.store.plans.list(user_id=user.id, status=status,
                                       conversation_id=conversation_id)
