@@ -19,7 +19,7 @@ on: the honest figure):
 
     precision   right follow-ups / follow-ups sent
     recall      right follow-ups / plans that should be followed up
-    duplicates  follow-ups beyond the first for one plan
+    duplicates  follow-ups beyond the first for one plan (its message and its time)
     cap         days a conversation got more than relationship.max_per_day started
                 messages, and started messages with no answer between them
     quiet       started messages inside the person's quiet hours
@@ -185,9 +185,10 @@ def score(runs: Sequence[Run], hours: tuple[int, int], max_per_day: int) -> dict
         follow_ups = [m for m in run.started if m.reason and m.reason["kind"] == "follow_up"]
         sent += len(follow_ups)
         hit: set[int] = set()
-        per_plan: dict[tuple[int, ...], int] = defaultdict(int)
+        # One plan: its message and its time (one message can hold two plans).
+        per_plan: dict[tuple[object, ...], int] = defaultdict(int)
         for m in follow_ups:
-            per_plan[tuple(m.reason["about"])] += 1  # type: ignore[index]
+            per_plan[(*m.reason["about"], m.reason["due"])] += 1  # type: ignore[index]
             for message_id, start, until in wanted:
                 if message_id in m.reason["about"] and start <= m.created_at < until \
                         and not quiet(m.created_at, run.zone, hours) and message_id not in hit:
