@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -148,3 +149,18 @@ def logged_in_page(page: Any, web_server: WebServer) -> Any:
     """`page` at the web client, logged in as the owner (the gallery is showing)."""
     log_in(page, web_server)
     return page
+
+
+@pytest.fixture()
+def no_page_errors(page: Any) -> Iterator[None]:
+    """Fail the test on an uncaught error in the page's scripts (a module opts in)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield
+    assert not errors
+
+
+def api(web_server: WebServer) -> httpx.Client:
+    """An API client with the web server's owner token."""
+    return httpx.Client(base_url=web_server.url, timeout=120,
+                        headers={"Authorization": f"Bearer {web_server.token}"})

@@ -12,27 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
-from tests.web.conftest import LAPTOP, PHONE, WebServer, log_in
+from tests.web.conftest import LAPTOP, PHONE, WebServer, api, log_in
+
+# Every test here also fails on an uncaught error in the page's scripts.
+pytestmark = pytest.mark.usefixtures("no_page_errors")
 
 EMPTY_PROFILE = {"display_name": "", "pronouns": "", "persona": "", "timezone": "",
                  "language": "", "reach_out": True}
-
-
-@pytest.fixture(autouse=True)
-def no_page_errors(page: Any) -> Iterator[None]:
-    """Every test here also fails on an uncaught error in the page's scripts."""
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield
-    assert not errors
-
-
-def api(web_server: WebServer) -> httpx.Client:
-    return httpx.Client(base_url=web_server.url, timeout=120,
-                        headers={"Authorization": f"Bearer {web_server.token}"})
 
 
 @pytest.fixture()

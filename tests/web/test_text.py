@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from hearth.api.app import create_app
@@ -20,7 +19,10 @@ from hearth.services import Services
 from tests.conftest import make_settings
 from tests.utils.cards import card_chunks, rich_v2_data, rich_v3_data, text_chunk, tiny_png
 from tests.utils.live import ThreadServer
-from tests.web.conftest import PHONE, WebServer
+from tests.web.conftest import PHONE, WebServer, api
+
+# Every test here also fails on an uncaught error in the page's scripts.
+pytestmark = pytest.mark.usefixtures("no_page_errors")
 
 # Records, in the page, whether a reply's text showed while it was still streaming.
 WATCH_STREAMING = """() => {
@@ -31,20 +33,6 @@ WATCH_STREAMING = """() => {
   }).observe(document.getElementById('messages'),
              {childList: true, subtree: true, characterData: true});
 }"""
-
-
-@pytest.fixture(autouse=True)
-def no_page_errors(page: Any) -> Iterator[None]:
-    """Every test here also fails on an uncaught error in the page's scripts."""
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield
-    assert not errors
-
-
-def api(web_server: WebServer) -> httpx.Client:
-    return httpx.Client(base_url=web_server.url, timeout=120,
-                        headers={"Authorization": f"Bearer {web_server.token}"})
 
 
 def open_chat(page: Any, name: str = "Ember") -> int:
