@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,3 +73,14 @@ def test_unknown_names_answer_as_slowly_as_known_ones(accounts: Accounts) -> Non
     passwordless = [took("Tokens Only") for _ in range(4)]
     assert statistics.median(unknown) > statistics.median(known) / 2
     assert statistics.median(passwordless) > statistics.median(known) / 2
+
+
+def test_a_korean_name_logs_in_however_it_is_spelled(tmp_path: Path) -> None:
+    """Names are kept NFC and looked up NFC: one typed as NFD (macOS, some IMEs) still matches."""
+    nfc, nfd = "나래", unicodedata.normalize("NFD", "나래")
+    accounts = Accounts(Store(tmp_path / "hearth.db"), loopback_only=True)
+    owner, _ = accounts.init_owner(nfd, PASSWORD)
+    assert owner.name == nfc
+    assert accounts.login(nfc, PASSWORD)[0].id == owner.id
+    assert accounts.login(nfd, PASSWORD)[0].id == owner.id
+    assert accounts.store.people.get_by_name(nfd).id == owner.id

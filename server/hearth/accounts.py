@@ -19,6 +19,7 @@ import ipaddress
 import secrets
 import threading
 import time
+import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -72,7 +73,7 @@ def is_loopback(host: str) -> bool:
 
 
 def _valid_name(name: str) -> str:
-    name = name.strip()
+    name = unicodedata.normalize("NFC", name.strip())  # one spelling, as lookups use
     if not 1 <= len(name) <= 64 or any(not c.isprintable() for c in name):
         raise InvalidInput("a user name is 1 to 64 printable characters")
     return name
@@ -175,9 +176,10 @@ class Accounts:
 
     def login(self, name: str, password: str, *, label: str = "web session") -> tuple[User, str]:
         """A session token for a name and password; repeated failures are slowed down."""
-        key = name.strip().casefold()
+        name = unicodedata.normalize("NFC", name.strip())
+        key = name.casefold()
         self._reserve_attempt(key)  # counted as failed until the password checks out
-        user = self.store.people.find_by_name(name.strip())
+        user = self.store.people.find_by_name(name)
         stored = self.store.people.password_hash(user.id) if user else None
         # An unknown name (or one without a password) costs the same hash as a known
         # one, so the time of the answer does not tell which names exist.

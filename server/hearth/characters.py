@@ -14,6 +14,7 @@ import copy
 import json
 import re
 import struct
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,8 @@ def normalise_data(data: dict) -> dict:
         out[key] = "" if value is None else expect(value, str, key)
     if not out["name"].strip():
         raise InvalidInput("the card has no name; set 'name' to a non-empty string")
+    # One spelling of each name (NFC): "나래" typed on one device finds it saved on another.
+    out["name"] = unicodedata.normalize("NFC", out["name"])
     for key in _STR_LIST_FIELDS:
         out[key] = str_list(data.get(key), key)
     extensions = data.get("extensions")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,7 +26,7 @@ class CardFile:
     """An exported card: V3 JSON, or a PNG carrying V3 (`ccv3`) and V2 (`chara`) chunks."""
 
     character: Character
-    filename: str  # the character's name made safe for a file, with the format's suffix
+    filename: str  # the character's name made safe for a file (any script), with the suffix
     media_type: str
     content: bytes
 
@@ -65,7 +66,8 @@ def _serialized_size(data: dict[str, Any]) -> int:
 
 
 def _filename(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "character"
+    # Letters of any script stay ("나래"); separators, dots and the like become "_".
+    return re.sub(r"[^\w-]+", "_", unicodedata.normalize("NFC", name)).strip("_") or "character"
 
 
 @dataclass

@@ -6,6 +6,7 @@ import builtins  # the `list` methods below hide the type in later annotations
 import json
 import sqlite3
 import time
+import unicodedata
 from typing import Any
 
 from hearth.errors import NotFound
@@ -58,7 +59,7 @@ class Characters(Repository):
         row = self.db.one(
             f"SELECT {_COLUMNS} FROM characters WHERE name = ? COLLATE NOCASE "
             "ORDER BY id LIMIT 1",
-            name,
+            unicodedata.normalize("NFC", name),  # names are stored NFC
         )
         return character_of(row) if row else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins  # the `list` methods below hide the type in later annotations
 import sqlite3
 import time
+import unicodedata
 
 from hearth.errors import Conflict, NotFound
 from hearth.store.db import Repository
@@ -58,7 +59,7 @@ class People(Repository):
         return user_of(row)
 
     def find_by_name(self, name: str) -> User | None:
-        row = self.db.one("SELECT * FROM users WHERE name = ?", name)
+        row = self.db.one("SELECT * FROM users WHERE name = ?", unicodedata.normalize("NFC", name))
         return user_of(row) if row else None
 
     def get_by_name(self, name: str) -> User:

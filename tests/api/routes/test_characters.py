@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from urllib.parse import unquote
+
 import httpx
 import pytest
 
@@ -64,3 +68,27 @@ def test_create_update_delete_character(client: httpx.Client) -> None:
     assert client.delete(f"/api/characters/{otto['id']}").status_code == 204
     assert client.get(f"/api/characters/{otto['id']}").status_code == 404
     assert client.get(f"/api/conversations/{conversation_id}").status_code == 404
+
+
+def test_export_keeps_a_korean_name(client: httpx.Client) -> None:
+    """The file is named "나래.png" (RFC 5987 `filename*`), with an ASCII name for old clients."""
+    nfd = unicodedata.normalize("NFD", "나래")
+    created = client.post("/api/characters", json={"name": nfd})
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "나래"  # stored in one spelling, NFC
+    for format in ("png", "json"):
+        r = client.get(f"/api/characters/{created.json()['id']}/export?format={format}")
+        assert r.status_code == 200, r.text
+        disposition = r.headers["content-disposition"]
+        assert disposition.isascii()  # a header is Latin-1: the name travels percent-encoded
+        exact = re.search(r"filename\*=UTF-8''(\S+)", disposition)
+        assert exact and unquote(exact.group(1)) == f"나래.{format}"
+        assert f'filename="character.{format}"' in disposition
+
+
+def test_export_fallback_name_keeps_the_latin_letters(client: httpx.Client) -> None:
+    created = client.post("/api/characters", json={"name": "Éclair 나래"}).json()
+    disposition = client.get(f"/api/characters/{created['id']}/export?format=json").headers[
+        "content-disposition"]
+    assert 'filename="Eclair.json"' in disposition
+    assert "filename*=UTF-8''%C3%89clair_%EB%82%98%EB%9E%98.json" in disposition

@@ -8,9 +8,11 @@ a native one.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import openai
@@ -100,6 +102,19 @@ def test_models_are_the_characters(house: House) -> None:
            for _ in range(2)]
     listed = {m.id for m in ai.models.list()}
     assert {f"basil-{i}" for i in ids} <= listed and "basil" not in listed
+
+
+def test_model_ids_are_nfc(house: House) -> None:
+    """A Korean name is its own id, found whichever way the client spells it (NFC or NFD)."""
+    nfc, nfd = "나래", unicodedata.normalize("NFD", "나래")
+    assert nfc != nfd
+    created = house.alice.api.post("/api/characters", json={"name": nfd})
+    assert created.status_code == 201, created.text
+    assert nfc in {m.id for m in house.alice.ai.models.list()}
+    for spelling in (nfc, nfd):
+        r = house.alice.api.get(f"/v1/models/{quote(spelling)}")
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == nfc and r.json()["character_id"] == created.json()["id"]
 
 
 def test_a_turn_is_stored_in_the_thread_named_by_user(house: House) -> None:

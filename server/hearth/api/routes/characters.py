@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from hearth.api.deps import Owner, ServicesDep
+from hearth.api.downloads import attachment
 from hearth.api.schemas import CharacterOut, CharacterSummary, Id
 from hearth.card_checks import json_type, load_json
 from hearth.errors import InvalidInput, TooLarge
@@ -123,9 +124,8 @@ def export_character(
 ) -> Response:
     """The card as V3 JSON, or as a PNG carrying both V3 (`ccv3`) and V2 (`chara`) chunks."""
     card = services.characters.export(character_id, format)
-    disposition = f'attachment; filename="{card.filename}"'
     return Response(card.content, media_type=card.media_type,
-                    headers={"Content-Disposition": disposition})
+                    headers={"Content-Disposition": attachment(card.filename)})
 
 
 @router.get("/{character_id}/avatar", responses={200: {"content": {"image/png": {}}}})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -56,7 +57,7 @@ class ModelList(BaseModel):
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"\W+", "-", name.casefold()).strip("-_")
+    return re.sub(r"\W+", "-", unicodedata.normalize("NFC", name).casefold()).strip("-_")
 
 
 def models(services: Services) -> dict[str, Character]:
@@ -73,6 +74,7 @@ def models(services: Services) -> dict[str, Character]:
 
 def _find_model(services: Services, model: str) -> tuple[str, Character]:
     known = models(services)
+    model = unicodedata.normalize("NFC", model)  # ids are NFC: an NFD "나래" finds "나래"
     if model in known:
         return model, known[model]
     for model_id, character in known.items():
