@@ -2,6 +2,8 @@
 // errors a household meets (busy server, dropped network, expired session) turned into
 // clear messages in #status.
 
+import { t } from './i18n.js';
+
 const statusEl = () => document.getElementById('status');
 
 /** Show a line in #status (role=status); an empty text hides it. */
@@ -27,7 +29,7 @@ export const session = { me: null };
 export function report(error) {
   if (error && error.name === 'AbortError') return;
   console.error(error);
-  const message = error instanceof ApiError ? error.message : `Something went wrong: ${error}`;
+  const message = error instanceof ApiError ? error.message : t('error.generic', { error });
   setStatus(message.charAt(0).toUpperCase() + message.slice(1), 'error');
 }
 
@@ -39,7 +41,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function errorOf(response) {
   let code = 'http_error';
-  let message = `the server answered ${response.status}`;
+  let message = t('error.http', { status: response.status });
   try {
     const body = await response.json();
     if (body && body.error) ({ code, message } = body.error);
@@ -50,7 +52,7 @@ async function errorOf(response) {
 /** Wait until the server answers again, telling the user we are reconnecting. */
 export async function waitForServer() {
   for (let delay = 1000; ; delay = Math.min(delay * 2, 10000)) {
-    setStatus('Connection lost, reconnecting…', 'warn');
+    setStatus(t('status.reconnecting'), 'warn');
     await sleep(delay);
     try {
       const r = await fetch('/api/health', { cache: 'no-store' });
@@ -81,13 +83,12 @@ export async function send(method, path, { json, form, signal } = {}) {
       if (e.name === 'AbortError') throw e;
       await waitForServer();
       if (method === 'GET') continue;
-      throw new ApiError(0, 'network', 'the connection to the server dropped and is back; '
-        + 'try again');
+      throw new ApiError(0, 'network', t('error.dropped_retry'));
     }
     if (response.status === 503 && tries < MAX_BUSY_TRIES) {
       const wait = Number(response.headers.get('retry-after')) || 5;
       for (let left = wait; left > 0; left--) {
-        setStatus(`The server is busy; retrying in ${left} s…`, 'warn');
+        setStatus(t('status.busy_retry', { left }), 'warn');
         await sleep(1000);
       }
       setStatus('');
@@ -97,7 +98,7 @@ export async function send(method, path, { json, form, signal } = {}) {
     const error = await errorOf(response);
     if (response.status === 401) hooks.unauthorized(error);
     if (response.status === 503) {
-      error.message = `The server is still busy (${error.message}); try again in a moment.`;
+      error.message = t('error.still_busy', { message: error.message });
     }
     throw error;
   }
@@ -126,7 +127,7 @@ export async function stream(path, json, onEvent, signal) {
     } catch (e) {
       if (e.name === 'AbortError') throw e;
       await waitForServer();
-      throw new ApiError(0, 'network', 'the connection dropped during the reply');
+      throw new ApiError(0, 'network', t('error.dropped_reply'));
     }
     if (chunk.done) break;
     buffer += chunk.value;

@@ -12,6 +12,7 @@ import * as characters from './characters.js';
 import * as chat from './chat.js';
 import * as events from './events.js';
 import * as profile from './profile.js';
+import { setLanguage, t } from './i18n.js';
 
 function showLogin() {
   session.me = null;
@@ -24,6 +25,7 @@ function showLogin() {
 
 function signedIn(me) {
   session.me = me;
+  setLanguage(me.language_set === false ? null : me.language); // unset: the browser's
   $('#nav').hidden = false;
   $('#me').textContent = me.display_name || me.name;
   // Without a password there is nothing to log back in with (single-user mode).
@@ -102,15 +104,15 @@ $('#logout').addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', route);
-window.addEventListener('offline', () => setStatus('The network is down; waiting for it…',
-  'warn'));
+window.addEventListener('offline', () => setStatus(t('status.offline'), 'warn'));
 window.addEventListener('online', () => setStatus(''));
 hooks.unauthorized = () => {
-  if (session.me) setStatus('Your session has ended; log in again.', 'warn');
+  if (session.me) setStatus(t('status.session_ended'), 'warn');
   showLogin();
 };
 
 async function start() {
+  setLanguage(null); // the browser's, until the profile says
   try {
     // Single-user mode (no owner yet, on loopback): /api/me answers without a login.
     signedIn(await get('/api/me'));

@@ -6,6 +6,8 @@
 // Events for onEvent: {type: 'state', state}, every JSON message of the socket as it is,
 // and {type: 'played', turn, ms} (reply audio played so far of that turn).
 
+import { t } from './i18n.js';
+
 const RATE = 16000; // what the socket takes: PCM s16le mono at 16 kHz
 const FRAME_SAMPLES = 320; // 20 ms frames
 const MAX_QUEUED_FRAMES = 500; // 10 s heard while the socket (re)opens, sent once ready
@@ -51,8 +53,7 @@ export class Call {
     this.ctx = new AudioContext({ latencyHint: 'interactive' });
     try {
       if (!navigator.mediaDevices?.getUserMedia) {
-        const error = new Error('the browser offers the microphone only to secure pages: '
-          + 'open Hearth over https, or at http://localhost on this machine');
+        const error = new Error(t('call.insecure'));
         error.name = 'SecurityError';
         throw error;
       }

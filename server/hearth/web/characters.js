@@ -2,6 +2,7 @@
 
 import { api, get, report, send, session, setStatus } from './api.js';
 import { $, confirmButton, h, showView, stamp } from './dom.js';
+import { t } from './i18n.js';
 
 const FIELDS = ['name', 'description', 'personality', 'scenario', 'first_mes', 'mes_example',
   'system_prompt'];
@@ -22,14 +23,14 @@ export async function home() {
     h('button', { type: 'button', class: 'pick', onclick: () => talkTo(c.id, conversations) },
       h('img', { src: c.avatar_url, alt: '', width: 120, height: 120, loading: 'lazy' }),
       h('span', { class: 'name' }, c.name)),
-    h('a', { href: `#/character/${c.id}`, class: 'edit-card', 'aria-label': `Edit ${c.name}` },
-      'Edit'))));
+    h('a', { href: `#/character/${c.id}`, class: 'edit-card',
+      'aria-label': t('home.edit_label', { name: c.name }) }, t('edit')))));
   const items = conversations.map((conv) => {
     const character = byId.get(conv.character_id);
     const remove = confirmButton(
-      h('button', { type: 'button', class: 'delete', 'aria-label': `Delete chat ${conv.title}` },
-        'Delete'),
-      'Sure? Delete', async () => {
+      h('button', { type: 'button', class: 'delete',
+        'aria-label': t('home.delete_chat_label', { title: conv.title }) }, t('delete')),
+      t('sure_delete'), async () => {
         try {
           await api('DELETE', `/api/conversations/${conv.id}`);
           await home();
@@ -42,12 +43,12 @@ export async function home() {
       remove);
   });
   $('#conversations').replaceChildren(...(items.length ? items
-    : [h('li', { class: 'muted' }, 'No conversations yet: pick a character above.')]));
+    : [h('li', { class: 'muted' }, t('home.no_conversations'))]));
 }
 
 function unreadBadge(id) {
   const count = unread.get(id)?.size || 0;
-  return count ? h('span', { class: 'badge unread', 'aria-label': `${count} unread` },
+  return count ? h('span', { class: 'badge unread', 'aria-label': t('home.unread', { count }) },
     String(count)) : null;
 }
 
@@ -83,10 +84,10 @@ async function importCard(file) {
   if (!file) return;
   const form = new FormData();
   form.append('file', file);
-  setStatus(`Importing ${file.name}…`);
+  setStatus(t('home.importing', { file: file.name }));
   try {
     const character = await (await send('POST', '/api/characters/import', { form })).json();
-    setStatus(`Imported ${character.name}.`);
+    setStatus(t('home.imported', { name: character.name }));
     await home();
     $(`#characters .character[data-id="${character.id}"] .pick`)?.focus();
   } catch (e) { report(e); }
@@ -119,7 +120,7 @@ export async function edit(id) {
   editing = id === null ? null : await get(`/api/characters/${id}`);
   const data = editing ? editing.data : {};
   showView('editor-view');
-  $('#editor-title').textContent = editing ? editing.name : 'New character';
+  $('#editor-title').textContent = editing ? editing.name : t('home.new');
   $('#editor-error').textContent = '';
   for (const name of FIELDS) form.elements[name].value = data[name] || '';
   const voice = data.extensions?.hearth?.voice || {};
@@ -146,11 +147,11 @@ export async function edit(id) {
 function fillVoices(current) {
   const select = form.elements.voice;
   const fallback = voices.find((v) => v.default);
-  const options = [h('option', { value: '' },
-    `The server's default${fallback ? ` (${fallback.name})` : ''}`)];
+  const options = [h('option', { value: '' }, fallback
+    ? t('editor.default_voice_named', { name: fallback.name }) : t('editor.default_voice'))];
   for (const v of voices) options.push(h('option', { value: v.name }, `${v.name} (${v.language})`));
   if (current && !voices.some((v) => v.name === current)) {
-    options.push(h('option', { value: current }, `${current} (not installed here)`));
+    options.push(h('option', { value: current }, t('editor.voice_missing', { name: current })));
   }
   select.replaceChildren(...options);
   select.value = current;
@@ -160,16 +161,16 @@ function fillVoices(current) {
 function entryEl(entry = { keys: [], content: '', enabled: true }) {
   const n = crypto.randomUUID().slice(0, 8);
   const li = h('li', { class: 'entry' },
-    h('label', { for: `keys-${n}` }, 'Keys (comma-separated)'),
+    h('label', { for: `keys-${n}` }, t('editor.keys')),
     h('input', { id: `keys-${n}`, class: 'entry-keys', value: (entry.keys || []).join(', ') }),
-    h('label', { for: `content-${n}` }, 'Content'),
+    h('label', { for: `content-${n}` }, t('editor.content')),
     h('textarea', { id: `content-${n}`, class: 'entry-content', rows: 3 }),
     h('div', { class: 'row' },
       h('label', { class: 'check' },
         h('input', { type: 'checkbox', class: 'entry-enabled', checked: entry.enabled !== false }),
-        'Enabled'),
+        t('editor.enabled')),
       h('button', { type: 'button', class: 'remove-entry', onclick: () => li.remove() },
-        'Remove entry')));
+        t('editor.remove_entry'))));
   li.querySelector('.entry-content').value = entry.content || '';
   li.entry = entry;
   return li;
@@ -214,7 +215,7 @@ form.addEventListener('submit', async (event) => {
     const saved = editing
       ? await api('PATCH', `/api/characters/${editing.id}`, fields)
       : await api('POST', '/api/characters', fields);
-    setStatus(`Saved ${saved.name}.`);
+    setStatus(t('editor.saved', { name: saved.name }));
     if (editing) await edit(saved.id);
     else location.hash = `#/character/${saved.id}`;
   } catch (e) {
@@ -236,7 +237,7 @@ $('#avatar-file').addEventListener('change', async (event) => {
 
 $('#hear-voice').addEventListener('click', async () => {
   const name = form.elements.voice.value || voices.find((v) => v.default)?.name;
-  if (!name) return setStatus('No voice is installed on the server.', 'error');
+  if (!name) return setStatus(t('editor.no_voice'), 'error');
   const speed = Number(form.elements.speed.value) || 1;
   const button = $('#hear-voice');
   button.disabled = true;
@@ -254,10 +255,10 @@ $('#hear-voice').addEventListener('click', async () => {
   }
 });
 
-confirmButton($('#delete-character'), 'Sure? This deletes everyone\'s chats with it', async () => {
+confirmButton($('#delete-character'), () => t('editor.sure_delete'), async () => {
   try {
     await api('DELETE', `/api/characters/${editing.id}`);
-    setStatus(`Deleted ${editing.name}.`);
+    setStatus(t('editor.deleted', { name: editing.name }));
     location.hash = '#/';
   } catch (e) { report(e); }
 });

@@ -3,8 +3,9 @@
 // elsewhere arriving live (events.js, through app.js).
 
 import { ApiError, api, get, report, setStatus, stream } from './api.js';
-import { $, confirmButton, h, showView, stamp } from './dom.js';
+import { $, confirmButton, h, isEnter, showView, stamp } from './dom.js';
 import { character as getCharacter, markRead } from './characters.js';
+import { t } from './i18n.js';
 import * as memory from './memory.js';
 
 const list = $('#messages');
@@ -117,26 +118,26 @@ function messageEl(m, { swipes = false, regenerate = false } = {}) {
   const el = h('li', { class: 'message', 'data-id': m.id, 'data-role': m.role,
     'data-status': m.status, 'data-initiated-by': m.initiated_by },
   h('div', { class: 'meta' },
-    h('span', { class: 'who' }, assistant ? who.name : 'You'), stamp(m.created_at),
+    h('span', { class: 'who' }, assistant ? who.name : t('chat.you')), stamp(m.created_at),
     m.initiated_by === 'character' ? h('span', { class: 'badge first',
-      title: `${who.name} wrote first, ${REASONS[m.reason?.kind] || 'unasked'}` },
-    'wrote first') : null,
-    m.status === 'interrupted' ? h('span', { class: 'badge' }, 'interrupted') : null),
+      title: t('chat.wrote_first_title', { name: who.name, reason: reason(m.reason?.kind) }) },
+    t('chat.wrote_first')) : null,
+    m.status === 'interrupted' ? h('span', { class: 'badge' }, t('chat.interrupted')) : null),
   h('div', { class: 'content' }, formatted(m.content)),
   h('div', { class: 'actions' },
     swipes ? [
       act('swipe-prev', '‹', () => swipe(m, -1),
-        { 'aria-label': 'Previous alternative', disabled: m.swipe_index === 0 }),
-      h('span', { class: 'swipe-count', 'aria-label': 'Alternative' },
+        { 'aria-label': t('chat.swipe_prev'), disabled: m.swipe_index === 0 }),
+      h('span', { class: 'swipe-count', 'aria-label': t('chat.swipe') },
         `${m.swipe_index + 1}/${m.swipes.length}`),
       act('swipe-next', '›', () => swipe(m, +1),
-        { 'aria-label': 'Next alternative', disabled: m.swipe_index >= m.swipes.length - 1 }),
+        { 'aria-label': t('chat.swipe_next'), disabled: m.swipe_index >= m.swipes.length - 1 }),
     ] : null,
-    regenerate
-      ? act('regenerate', assistant ? 'Regenerate' : 'Get a reply', regenerateReply) : null,
-    assistant ? act('why', 'Why?', () => why(m), { 'aria-haspopup': 'dialog' }) : null,
-    act('edit', 'Edit', () => startEdit(el, m)),
-    confirmButton(h('button', { type: 'button', class: 'delete' }, 'Delete'), 'Sure? Delete',
+    regenerate ? act('regenerate', t(assistant ? 'chat.regenerate' : 'chat.get_reply'),
+      regenerateReply) : null,
+    assistant ? act('why', t('chat.why'), () => why(m), { 'aria-haspopup': 'dialog' }) : null,
+    act('edit', t('edit'), () => startEdit(el, m)),
+    confirmButton(h('button', { type: 'button', class: 'delete' }, t('delete')), t('sure_delete'),
       () => removeMessage(m))));
   return el;
 }
@@ -146,7 +147,7 @@ function streamingEl(replace = null) {
   const el = h('li', { class: 'message', 'data-role': 'assistant', 'data-streaming': 'true',
     'aria-busy': 'true' },
     h('div', { class: 'meta' }, h('span', { class: 'who' }, who.name),
-      h('span', { class: 'muted' }, 'writing…')),
+      h('span', { class: 'muted' }, t('chat.writing'))),
     h('div', { class: 'content' }));
   if (replace) replace.replaceWith(el);
   else list.append(el);
@@ -185,8 +186,7 @@ async function reply(path, body, onStart) {
   }
   if (failure) {
     report(failure.code === 'network'
-      ? new ApiError(0, 'network', 'the connection dropped; the conversation was reloaded '
-        + 'from the server (a message that did not arrive is back in the box)')
+      ? new ApiError(0, 'network', t('error.dropped_reloaded'))
       : failure);
     // Reload what the server kept (a reply cut short is stored as interrupted).
     if (conv) messages = await get(`/api/conversations/${conv.id}/messages`).catch(() => messages);
@@ -213,19 +213,15 @@ function store(message) {
 }
 
 // Why a character wrote without being asked (MessageOut.reason.kind).
-const REASONS = {
-  follow_up: 'following up on something you planned',
-  milestone: 'for a milestone of yours together',
-  birthday: 'for a birthday',
-  absence: 'after a quiet spell',
-};
+const REASONS = ['follow_up', 'milestone', 'birthday', 'absence'];
+const reason = (kind) => t(REASONS.includes(kind) ? `reason.${kind}` : 'reason.unasked');
 
 async function sendMessage() {
   const content = input.value;
   if (busy || !content.trim()) return;
   input.value = '';
   const pending = h('li', { class: 'message', 'data-role': 'user', 'data-pending': 'true' },
-    h('div', { class: 'meta' }, h('span', { class: 'who' }, 'You')),
+    h('div', { class: 'meta' }, h('span', { class: 'who' }, t('chat.you'))),
     h('div', { class: 'content' }, content));
   list.append(pending);
   writing = streamingEl();
@@ -260,7 +256,7 @@ async function swipe(m, step) {
 }
 
 function startEdit(el, m) {
-  const box = h('textarea', { class: 'edit-text', 'aria-label': 'Edit the message', rows: 4 });
+  const box = h('textarea', { class: 'edit-text', 'aria-label': t('chat.edit_label'), rows: 4 });
   box.value = m.content;
   const save = async () => {
     try {
@@ -270,12 +266,12 @@ function startEdit(el, m) {
   };
   box.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') render();
-    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) save();
+    if (isEnter(event) && (event.ctrlKey || event.metaKey)) save();
   });
   el.querySelector('.content').replaceChildren(box,
     h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'save-edit primary', onclick: save }, 'Save'),
-      h('button', { type: 'button', class: 'cancel-edit', onclick: render }, 'Cancel')));
+      h('button', { type: 'button', class: 'save-edit primary', onclick: save }, t('save')),
+      h('button', { type: 'button', class: 'cancel-edit', onclick: render }, t('cancel'))));
   box.focus();
 }
 
@@ -292,7 +288,7 @@ $('#composer').addEventListener('submit', (event) => {
   sendMessage();
 });
 input.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+  if (isEnter(event) && !event.shiftKey) {
     event.preventDefault();
     sendMessage();
   }
@@ -312,14 +308,13 @@ $('#edit-character').addEventListener('click', () => {
 async function why(m) {
   const dialog = $('#why');
   const body = $('#why-body');
-  $('#why-title').textContent = `Why did ${who.name} say that?`;
-  body.replaceChildren(h('p', { class: 'muted' }, 'Building the window…'));
+  $('#why-title').textContent = t('why.title', { name: who.name });
+  body.replaceChildren(h('p', { class: 'muted' }, t('why.building')));
   dialog.showModal();
   const index = messages.findIndex((x) => x.id === m.id);
   const asked = messages.slice(0, index).reverse().find((x) => x.role === 'user');
   if (!asked) {
-    body.replaceChildren(h('p', {}, 'This is a greeting from the character\'s card: no window '
-      + 'was built for it.'));
+    body.replaceChildren(h('p', {}, t('why.greeting')));
     return;
   }
   try {
@@ -332,30 +327,34 @@ async function why(m) {
 }
 
 function windowView(ctx, asked) {
-  const dropped = ctx.turns_dropped ? `; ${ctx.turns_dropped} older turns left the window` : '';
+  const dropped = ctx.turns_dropped ? t('why.dropped', { n: ctx.turns_dropped }) : '';
   const memories = ctx.memories.map((mem) => h('li', {},
     h('div', { class: 'meta' }, h('span', { class: 'badge' }, mem.kind), stamp(mem.said_at),
-      mem.source_message_ids.length ? ` · from message ${mem.source_message_ids.join(', ')}` : ''),
+      mem.source_message_ids.length
+        ? t('why.from_message', { ids: mem.source_message_ids.join(', ') }) : ''),
     h('div', {}, mem.text)));
+  // The asked message sits inside the sentence: its words on either side of {message}.
+  const [before, after] = t('why.intro').split('{message}');
   return [
-    h('p', { class: 'muted' }, 'The window as the model would see it for your message ',
+    h('p', { class: 'muted' }, before,
       h('q', {}, asked.content.length > 80 ? `${asked.content.slice(0, 80)}…` : asked.content),
-      ', built now from what is stored (nothing is saved or generated).'),
-    h('p', {}, `${ctx.prompt_tokens} of ${ctx.n_ctx} tokens used, ${ctx.reply_reserve} kept for `
-      + `the reply${dropped}.`),
+      after),
+    h('p', {}, t('why.tokens', { used: ctx.prompt_tokens, n_ctx: ctx.n_ctx,
+      reserve: ctx.reply_reserve, dropped })),
     h('table', { class: 'blocks' },
-      h('caption', {}, 'Blocks'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Block'),
-        h('th', { scope: 'col' }, 'Tokens'), h('th', { scope: 'col' }, 'Messages'))),
+      h('caption', {}, t('why.blocks')),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('why.block')),
+        h('th', { scope: 'col' }, t('why.tokens_col')),
+        h('th', { scope: 'col' }, t('why.messages_col')))),
       h('tbody', {}, ctx.blocks.map((b) => h('tr', {}, h('td', {}, b.name),
         h('td', {}, String(b.tokens)), h('td', {}, String(b.message_ids.length)))))),
-    h('h3', {}, 'Recalled memories'),
+    h('h3', {}, t('why.memories')),
     memories.length ? h('ul', { class: 'memories' }, memories)
-      : h('p', { class: 'muted' }, 'None this turn.'),
-    h('h3', {}, 'Lorebook entries'),
+      : h('p', { class: 'muted' }, t('why.no_memories')),
+    h('h3', {}, t('why.lorebook')),
     ctx.lorebook.length ? h('ul', {}, ctx.lorebook.map((name) => h('li', {}, name)))
-      : h('p', { class: 'muted' }, 'None triggered.'),
-    h('details', {}, h('summary', {}, `The whole window (${ctx.messages.length} messages)`),
+      : h('p', { class: 'muted' }, t('why.no_lorebook')),
+    h('details', {}, h('summary', {}, t('why.whole', { n: ctx.messages.length })),
       h('ol', { class: 'window' }, ctx.messages.map((x) => h('li', {},
         h('strong', {}, x.role), h('pre', {}, x.content))))),
   ];
@@ -369,14 +368,13 @@ const turns = new Map(); // voice turn id -> {user, reply} elements
 const statusEl = $('#call-status');
 
 function callState(state) {
-  const text = {
-    connecting: 'Connecting…', listening: 'Listening', hearing: 'You are speaking',
-    thinking: `${who?.name ?? 'She'} is thinking`, speaking: `${who?.name ?? 'She'} is speaking`,
-    reconnecting: 'Connection lost, reconnecting…', closed: 'Not in a call',
-  }[state] || state;
+  const known = ['connecting', 'listening', 'hearing', 'thinking', 'speaking', 'reconnecting',
+    'closed'];
+  const text = known.includes(state)
+    ? t(`call.${state}`, { name: who?.name ?? t('call.she') }) : state;
   statusEl.dataset.state = state;
   statusEl.textContent = text;
-  if (state === 'reconnecting') setStatus('Connection lost, reconnecting the call…', 'warn');
+  if (state === 'reconnecting') setStatus(t('call.reconnecting_status'), 'warn');
   else if (statusEl.dataset.was === 'reconnecting') setStatus('');
   statusEl.dataset.was = state;
 }
@@ -387,22 +385,21 @@ async function startCall(pushToTalk) {
   try {
     ({ Call } = await import('./call.js'));
   } catch (e) {
-    setStatus('Voice calls are not available in this build (call.js did not load).', 'error');
+    setStatus(t('call.unavailable'), 'error');
     return null;
   }
   const starting = new Call({ conversationId: conv.id, onEvent: onCallEvent });
   call = starting;
   $('#call').setAttribute('aria-pressed', 'true');
-  $('#call').textContent = 'End call';
+  $('#call').textContent = t('call.end');
   try {
     await starting.start({ pushToTalk });
   } catch (e) {
     stopCall();
     if (e.name === 'NotAllowedError') {
-      setStatus('Microphone denied: allow the microphone for this site in the browser '
-        + '(the icon by the address), then start the call again; or type instead.', 'error');
+      setStatus(t('call.denied'), 'error');
     } else {
-      setStatus(`The call could not start: ${e.message}`, 'error');
+      setStatus(t('call.failed', { message: e.message }), 'error');
     }
     return null;
   }
@@ -419,7 +416,7 @@ function stopCall() {
     resync();
   }
   $('#call').setAttribute('aria-pressed', 'false');
-  $('#call').textContent = 'Start call';
+  $('#call').textContent = t('call.start');
   callState('closed');
 }
 
@@ -441,7 +438,7 @@ function onCallEvent(event) {
     case 'transcript':
       if (event.text) {
         turn.user = h('li', { class: 'message', 'data-role': 'user', 'data-pending': 'true' },
-          h('div', { class: 'meta' }, h('span', { class: 'who' }, 'You (spoken)')),
+          h('div', { class: 'meta' }, h('span', { class: 'who' }, t('chat.you_spoken'))),
           h('div', { class: 'content' }, event.text));
         list.append(turn.user);
         turns.set(event.turn, turn);
@@ -466,7 +463,7 @@ function onCallEvent(event) {
       finishTurn(event.turn);
       break;
     case 'error':
-      setStatus(event.message || 'The call reported an error.', 'error');
+      setStatus(event.message || t('call.error'), 'error');
       break;
     default:
       break;

@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the views.
 
+import { locales } from './i18n.js';
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 /**
@@ -37,7 +39,7 @@ export const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone
 
 /** Format `date` in the person's zone. */
 export const inZone = (date, options) =>
-  new Intl.DateTimeFormat([], { ...options, timeZone: zone }).format(date);
+  new Intl.DateTimeFormat(locales(), { ...options, timeZone: zone }).format(date);
 
 // YYYY-MM-DD of an instant in the person's zone (en-CA writes dates that way).
 const dayOf = (date) => new Intl.DateTimeFormat('en-CA',
@@ -80,14 +82,16 @@ export function showView(id) {
 
 /**
  * A button that asks again before doing something that cannot be undone: the first
- * press turns it into "Sure? ..." for a few seconds, the second one acts.
+ * press turns it into "Sure? ..." for a few seconds, the second one acts. `question` may
+ * be a function, for a button made before the page's language is known.
  */
 export function confirmButton(button, question, action) {
-  const label = button.textContent;
+  let label = button.textContent;
   let armed = null;
   button.addEventListener('click', async () => {
     if (!armed) {
-      button.textContent = question;
+      label = button.textContent; // in the page's language now
+      button.textContent = typeof question === 'function' ? question() : question;
       button.classList.add('armed');
       armed = setTimeout(() => {
         armed = null;
@@ -104,3 +108,25 @@ export function confirmButton(button, question, action) {
   });
   return button;
 }
+
+// IME composition (Korean, Japanese, Chinese): the Enter that completes a syllable is
+// not a "send". Chromium and Firefox flag that keydown (isComposing); Safari reports
+// keyCode 229 with isComposing false, so composition events are followed as well.
+let composing = false;
+document.addEventListener('compositionstart', () => { composing = true; }, true);
+document.addEventListener('compositionend', () => { composing = false; }, true);
+document.addEventListener('focusout', () => { composing = false; }, true); // never stuck on
+
+/** This keydown belongs to an IME composition (its Enter must not act). */
+export const inComposition = (event) => composing || event.isComposing || event.keyCode === 229;
+
+/** This keydown is an Enter that means "act" (send, save), not the end of a syllable. */
+export const isEnter = (event) => event.key === 'Enter' && !inComposition(event);
+
+// An Enter in a form's input submits the form by itself (login, a new fact...): not
+// while it completes a syllable.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && inComposition(event) && event.target.matches?.('form input')) {
+    event.preventDefault();
+  }
+}, true);

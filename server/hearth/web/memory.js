@@ -3,7 +3,8 @@
 // plans edited through /api/plans/ID) and the conversation's rolling summary.
 
 import { ApiError, api, get, report } from './api.js';
-import { $, confirmButton, fromZoneLocal, h, stamp, zoneLocal } from './dom.js';
+import { $, confirmButton, fromZoneLocal, h, isEnter, stamp, zoneLocal } from './dom.js';
+import { locales, t } from './i18n.js';
 
 const panel = $('#memory');
 const toggle = $('#toggle-memory');
@@ -13,7 +14,7 @@ let who = null;
 export function open(conversation, character) {
   conv = conversation;
   who = character;
-  $('#memory-title').textContent = `What ${character.name} keeps about you`;
+  $('#memory-title').textContent = t('memory.keeps', { name: character.name });
   refresh();
 }
 
@@ -25,9 +26,8 @@ export async function refresh() {
       get(`/api/facts?character_id=${characterId}`), get(`/api/conversations/${id}/summary`)]);
     if (conv?.id !== id) return; // another conversation was opened meanwhile
     $('#facts').replaceChildren(...(facts.length ? facts.map(factEl)
-      : [h('li', { class: 'muted' }, `${who.name} knows no facts about you yet.`)]));
-    $('#summary').textContent = summary.text
-      || 'No summary yet: one is written when older turns leave the window.';
+      : [h('li', { class: 'muted' }, t('memory.no_facts', { name: who.name }))]));
+    $('#summary').textContent = summary.text || t('memory.no_summary');
   } catch (e) { report(e); }
   await refreshTogether(id);
 }
@@ -49,24 +49,26 @@ async function refreshTogether(id) {
   section.hidden = false;
   const row = (term, ...value) => [h('dt', {}, term), h('dd', {}, ...value)];
   $('#together').replaceChildren(
-    ...row('Known since', rel.known_since ? stamp(rel.known_since, { dateOnly: true }) : '—'),
-    ...row('Last talk', rel.last_talk ? stamp(rel.last_talk) : '—'),
-    ...row('Days talked', String(rel.days_talked)));
+    ...row(t('together.known_since'),
+      rel.known_since ? stamp(rel.known_since, { dateOnly: true }) : '—'),
+    ...row(t('together.last_talk'), rel.last_talk ? stamp(rel.last_talk) : '—'),
+    ...row(t('together.days_talked'), String(rel.days_talked)));
   $('#milestones').replaceChildren(...(rel.milestones.length
     ? rel.milestones.map((m) => h('li', { class: 'milestone', 'data-kind': m.kind },
       h('span', {}, m.label), ' ', h('time', { datetime: m.date }, calendarDay(m.date))))
-    : [h('li', { class: 'muted' }, 'None yet.')]));
+    : [h('li', { class: 'muted' }, t('together.no_milestones'))]));
   $('#plans-upcoming').replaceChildren(...(rel.upcoming.length ? rel.upcoming.map(planEl)
-    : [h('li', { class: 'muted' }, `No plans yet: tell ${who.name} about one and it shows here.`)]));
+    : [h('li', { class: 'muted' }, t('together.no_plans', { name: who.name }))]));
   $('#plans-past').replaceChildren(...(rel.past.length ? rel.past.map(planEl)
-    : [h('li', { class: 'muted' }, 'None.')]));
+    : [h('li', { class: 'muted' }, t('together.none'))]));
 }
 
 // A calendar day (YYYY-MM-DD) is the same day everywhere: shown without any zone shift.
-const calendarDay = (day) => new Intl.DateTimeFormat([], { dateStyle: 'medium', timeZone: 'UTC' })
-  .format(new Date(`${day}T00:00:00Z`));
+const calendarDay = (day) => new Intl.DateTimeFormat(locales(),
+  { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
 
-const STATUS = { upcoming: 'upcoming', done: 'done', cancelled: 'cancelled' };
+const STATUSES = ['upcoming', 'done', 'cancelled'];
+const statusName = (status) => (STATUSES.includes(status) ? t(`plan.${status}`) : status);
 
 function planEl(plan) {
   const patch = async (changes) => {
@@ -78,20 +80,21 @@ function planEl(plan) {
   const li = h('li', { class: 'plan', 'data-id': plan.id, 'data-status': plan.status },
     h('span', { class: 'plan-text' }, plan.text),
     h('div', { class: 'meta' }, stamp(plan.due_at, { dateOnly: plan.all_day }),
-      h('span', { class: 'badge plan-status' }, STATUS[plan.status] || plan.status),
-      plan.followed_up ? h('span', { class: 'badge' }, 'asked about') : null),
+      h('span', { class: 'badge plan-status' }, statusName(plan.status)),
+      plan.followed_up ? h('span', { class: 'badge' }, t('plan.asked_about')) : null),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'plan-edit', onclick: () => editPlan(li, plan),
-        'aria-label': `Edit: ${plan.text}` }, 'Edit'),
+        'aria-label': t('edit_label', { text: plan.text }) }, t('edit')),
       plan.status === 'upcoming' ? [
         h('button', { type: 'button', class: 'plan-done', onclick: () => patch({ status: 'done' }),
-          'aria-label': `Done: ${plan.text}` }, 'Done'),
+          'aria-label': t('plan.done_label', { text: plan.text }) }, t('plan.done_button')),
         h('button', { type: 'button', class: 'plan-cancel',
           onclick: () => patch({ status: 'cancelled' }),
-          'aria-label': `Cancel: ${plan.text}` }, 'Cancel it'),
+          'aria-label': t('plan.cancel_label', { text: plan.text }) }, t('plan.cancel_button')),
       ] : null,
       confirmButton(h('button', { type: 'button', class: 'plan-delete',
-        'aria-label': `Delete: ${plan.text}` }, 'Delete'), 'Sure? Delete', async () => {
+        'aria-label': t('delete_label', { text: plan.text }) }, t('delete')), t('sure_delete'),
+      async () => {
         try {
           await api('DELETE', `/api/plans/${plan.id}`);
           await refresh();
@@ -101,13 +104,13 @@ function planEl(plan) {
 }
 
 function editPlan(li, plan) {
-  const text = h('input', { class: 'plan-input', 'aria-label': 'The plan', maxlength: 1000 });
+  const text = h('input', { class: 'plan-input', 'aria-label': t('plan.label'), maxlength: 1000 });
   text.value = plan.text;
   // The date and time on the person's clock (their profile zone), sent back as an instant.
   const local = zoneLocal(new Date(plan.due_at));
   const allDay = h('input', { type: 'checkbox', class: 'plan-all-day' });
   allDay.checked = plan.all_day;
-  const when = h('input', { class: 'plan-when', 'aria-label': 'When' });
+  const when = h('input', { class: 'plan-when', 'aria-label': t('plan.when') });
   const setKind = () => {
     const was = when.value || local;
     when.type = allDay.checked ? 'date' : 'datetime-local';
@@ -115,8 +118,8 @@ function editPlan(li, plan) {
   };
   allDay.addEventListener('change', setKind);
   setKind();
-  const status = h('select', { class: 'plan-status-input', 'aria-label': 'Status' },
-    Object.entries(STATUS).map(([value, label]) => h('option', { value }, label)));
+  const status = h('select', { class: 'plan-status-input', 'aria-label': t('plan.status') },
+    STATUSES.map((value) => h('option', { value }, statusName(value))));
   status.value = plan.status;
   const save = async () => {
     if (!when.value) return when.focus();
@@ -129,25 +132,27 @@ function editPlan(li, plan) {
   };
   li.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') refresh();
-    if (event.key === 'Enter' && event.target === text) save();
+    if (isEnter(event) && event.target === text) save();
   });
   li.replaceChildren(text,
-    h('div', { class: 'row' }, when, h('label', { class: 'check' }, allDay, 'all day'), status),
+    h('div', { class: 'row' }, when, h('label', { class: 'check' }, allDay, t('plan.all_day')),
+      status),
     h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'plan-save primary', onclick: save }, 'Save'),
-      h('button', { type: 'button', class: 'plan-back', onclick: refresh }, 'Back')));
+      h('button', { type: 'button', class: 'plan-save primary', onclick: save }, t('save')),
+      h('button', { type: 'button', class: 'plan-back', onclick: refresh }, t('back'))));
   text.focus();
 }
 
 function factEl(fact) {
   const li = h('li', { class: 'fact', 'data-id': fact.id },
     h('span', { class: 'fact-text' }, fact.text),
-    h('div', { class: 'meta' }, 'since ', stamp(fact.said_at)),
+    h('div', { class: 'meta' }, t('memory.since'), stamp(fact.said_at)),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'fact-edit', onclick: () => edit(li, fact),
-        'aria-label': `Edit: ${fact.text}` }, 'Edit'),
+        'aria-label': t('edit_label', { text: fact.text }) }, t('edit')),
       confirmButton(h('button', { type: 'button', class: 'fact-delete',
-        'aria-label': `Delete: ${fact.text}` }, 'Delete'), 'Sure? Delete', async () => {
+        'aria-label': t('delete_label', { text: fact.text }) }, t('delete')), t('sure_delete'),
+      async () => {
         try {
           await api('DELETE', `/api/facts/${fact.id}`);
           await refresh();
@@ -157,7 +162,7 @@ function factEl(fact) {
 }
 
 function edit(li, fact) {
-  const box = h('input', { class: 'fact-input', 'aria-label': 'The fact', maxlength: 1000 });
+  const box = h('input', { class: 'fact-input', 'aria-label': t('memory.fact'), maxlength: 1000 });
   box.value = fact.text;
   const save = async () => {
     try {
@@ -166,13 +171,13 @@ function edit(li, fact) {
     } catch (e) { report(e); }
   };
   box.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter') save();
+    if (isEnter(event)) save();
     if (event.key === 'Escape') refresh();
   });
   li.querySelector('.fact-text').replaceWith(box);
   li.querySelector('.actions').replaceChildren(
-    h('button', { type: 'button', class: 'fact-save primary', onclick: save }, 'Save'),
-    h('button', { type: 'button', class: 'fact-cancel', onclick: refresh }, 'Cancel'));
+    h('button', { type: 'button', class: 'fact-save primary', onclick: save }, t('save')),
+    h('button', { type: 'button', class: 'fact-cancel', onclick: refresh }, t('cancel')));
   box.focus();
 }
 

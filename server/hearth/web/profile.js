@@ -4,6 +4,7 @@
 
 import { ApiError, api, get, report, session, setStatus } from './api.js';
 import { $, deviceZone, h, setZone, showView } from './dom.js';
+import { setLanguage, t } from './i18n.js';
 
 const FIELDS = ['display_name', 'pronouns', 'persona', 'timezone', 'language'];
 const LANGUAGES = [['en', 'English'], ['ko', '한국어'], ['ja', '日本語'], ['zh', '中文'],
@@ -36,8 +37,7 @@ function clearErrors() {
 
 function zoneHint(fromDevice) {
   $('#p-timezone-hint').textContent = fromDevice
-    ? `From this device (${deviceZone()}); Save to keep it.`
-    : 'Times in your chats are shown, and said, on this clock.';
+    ? t('profile.zone_from_device', { zone: deviceZone() }) : t('profile.zone_hint');
 }
 
 export async function show() {
@@ -67,8 +67,9 @@ form.addEventListener('submit', async (event) => {
     session.me = me;
     setZone(me.timezone);
     $('#me').textContent = me.display_name || me.name;
+    setLanguage(me.language_set === false ? null : me.language);
     zoneHint(false);
-    setStatus('Saved.');
+    setStatus(t('profile.saved'));
   } catch (e) {
     // A refusal names its field first ("timezone: ..."): show it there; nothing was saved.
     const field = e instanceof ApiError && e.status === 422
@@ -104,11 +105,8 @@ const notifyBox = $('#p-notify');
 
 function notifyHint() {
   let text = '';
-  if (!('Notification' in window)) text = 'This browser cannot show notifications.';
-  else if (Notification.permission === 'denied') {
-    text = 'Notifications are blocked for this site: allow them in the browser (the icon by '
-      + 'the address) to use this.';
-  }
+  if (!('Notification' in window)) text = t('profile.notify_unsupported');
+  else if (Notification.permission === 'denied') text = t('profile.notify_blocked');
   $('#p-notify-hint').textContent = text;
   notifyBox.disabled = !('Notification' in window);
 }

@@ -46,9 +46,11 @@ def test_the_profile_round_trip_in_single_user_mode(live: tuple[str, Services]) 
         me = c.get("/api/me").json()
         assert me["name"] == "User" and me["display_name"] == "" and me["reach_out"] is True
         assert me["timezone"] == local_zone().key and me["language"] == "en"  # in effect
+        assert me["language_set"] is False  # so the web page follows the browser's language
         r = c.patch("/api/me", json=PROFILE)
         assert r.status_code == 200, r.text
         assert {k: r.json()[k] for k in PROFILE} == PROFILE
+        assert r.json()["language_set"] is True
         assert c.get("/api/me").json() == r.json()
         _refused(c, "/api/me", {"display_name": "Mallory", "timezone": "Mars/Base"}, "timezone")
         _refused(c, "/api/me", {"pronouns": "they/them", "language": "elvish"}, "language")
@@ -57,6 +59,7 @@ def test_the_profile_round_trip_in_single_user_mode(live: tuple[str, Services]) 
         # A subset changes only itself; '' goes back to the default in effect.
         r = c.patch("/api/me", json={"timezone": "", "language": ""}).json()
         assert r["timezone"] == local_zone().key and r["language"] == "en"
+        assert r["language_set"] is False
         assert r["display_name"] == "Caroline" and r["persona"] == PROFILE["persona"]
         # The owner's view of the household (here the one local user) shows it too.
         assert c.get("/api/users").json()[0]["display_name"] == "Caroline"

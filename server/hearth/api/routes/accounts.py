@@ -37,6 +37,8 @@ class UserOut(BaseModel):
     persona: str = Field(description="Their own short description, given to characters.")
     timezone: str = Field(description="IANA name in effect (the server's zone when unset).")
     language: str = Field(description="BCP-47 tag in effect ('en' when unset).")
+    language_set: bool = Field(False, description="They chose `language` (else the web page "
+                               "follows the browser's languages).")
     reach_out: bool = Field(description="Characters may start a conversation with them.")
 
     @classmethod
@@ -44,7 +46,7 @@ class UserOut(BaseModel):
         return cls(id=u.id, name=u.name, role=u.role, has_password=u.has_password,
                    created_at=iso(u.created_at), display_name=u.display_name,
                    pronouns=u.pronouns, persona=u.persona, timezone=u.zone.key,
-                   language=u.lang, reach_out=u.reach_out)
+                   language=u.lang, language_set=bool(u.language), reach_out=u.reach_out)
 
 
 class ProfileIn(BaseModel):
