@@ -20,7 +20,6 @@ from hearth.errors import NotFound
 from hearth.store.db import Repository
 from hearth.store.records import Message, OwnedMessage
 
-
 _TERM_HITS = 5000  # messages read per search term; a term this common says little
 
 
@@ -201,7 +200,8 @@ class Messages(Repository):
         """
         owner = "JOIN conversations c ON c.id = m.conversation_id " \
                 "WHERE c.user_id = ? AND c.character_id = ?"
-        total = self.db.one(f"SELECT COUNT(*) FROM messages m {owner}", user_id, character_id)[0]
+        row = self.db.one(f"SELECT COUNT(*) FROM messages m {owner}", user_id, character_id)
+        total = row[0] if row else 0
         scores: dict[int, float] = {}
         for term in dict.fromkeys(unicodedata.normalize("NFC", t) for t in terms):
             if len(term) >= 3:
