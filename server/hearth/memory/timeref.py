@@ -5,6 +5,10 @@ memory retrieval should prefer. Everything is computed from ``now`` (aware; day
 boundaries are midnights in its zone), never from the wall clock, so a message
 replayed later resolves the same way.
 
+The words of each language are a module of ``memory/timewords/`` (``en``, ``ko``,
+``ja``); a message is read with every language whose script it contains. The
+decisions below are English's; the others follow them (see their modules).
+
 Decisions (the resolver assumes *past* context: memories only exist in the past):
 
 - Ranges are half-open ``[start, end)`` epoch seconds. Calendar spans are whole
