@@ -4,6 +4,7 @@ user's memories never reach another."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from hearth.chat import ImportItem
 from tests.utils.conversations import DAY, history, window_text
@@ -56,3 +57,25 @@ def test_user_b_memories_never_reach_user_a(start_services) -> None:  # noqa: AN
     assert all(not m.id.startswith("f") for m in window.memories)
     # Bob, asking the same, gets his own memory back.
     assert "4417" in window_text(services.chat.window(bob, bobs.id, "What's my bank PIN?"))
+
+
+PLACES = ["서울", "대구", "인천", "광주", "대전", "울산", "수원", "전주"]
+FOODS = ["김밥을", "라면을", "떡볶이를", "비빔밥을", "냉면을", "만두를"]
+
+
+def test_korean_words_are_recalled_across_particles(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    start = time.time() - 20 * DAY
+    # Forty-eight messages much like the one that matters: the embedder alone cannot tell.
+    said = [f"어제 {place}에서 {food} 먹었어." for place in PLACES for food in FOODS]
+    said[20] = "내 고양이 나비는 부산에서 데려왔어."
+    items = [ImportItem(role, text if role == "user" else "그랬구나.", start + 1200 * i + k)
+             for i, text in enumerate(said) for k, role in enumerate(("user", "assistant"))]
+    ids = services.chat.import_messages(user, conversation.id, items)
+    for question in ("고양이가 어디서 왔지?", "부산에서 데려온 애 이름이 뭐였지?"):
+        found = services.memory.recall(question, user_id=user.id, character_id=1,
+                                       now=datetime.now(UTC), exclude=set(),
+                                       names=(user.name, "Nara"), limit=3)
+        assert ids[40] in {i for m in found for i in m.message_ids}, question

@@ -389,3 +389,13 @@ def test_a_plan_carries_the_sentence_it_was_found_in() -> None:
                        now=MON)
     assert [f.sentence for f in found] == ["Exam day is Thursday!"]
     assert one("we fly to Busan next Tuesday").sentence == "we fly to Busan next Tuesday"
+
+
+@pytest.mark.parametrize("text", [
+    "내일 오후 3시에 면접이 있어요.", "다음 주 화요일에 부산 가! 🎉",
+    "明日の10時に面接があります。",
+])
+def test_korean_and_japanese_plans_are_not_read_yet(text: str) -> None:
+    # Plan finding is English-only for now: other languages pass through untouched.
+    now = datetime(2023, 5, 10, 14, tzinfo=ZoneInfo("Asia/Seoul"))
+    assert find_plans(text, now=now) == [] and find_changes(text, now=now, plans=[]) == []

@@ -87,3 +87,24 @@ def test_a_lease_is_held_by_one_holder_until_it_runs_out(tmp_path: Path) -> None
         assert store.meta.claim("job", "chat", now=156.0, seconds=30)  # serve went away
     finally:
         store.close()
+
+
+def test_a_database_from_before_the_trigram_index_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = Store(path)
+    user = store.people.ensure("Alice")
+    character = store.characters.create(data={"name": "Ember"}, avatar=None)
+    conversation = store.conversations.create(user_id=user.id, character_id=character.id,
+                                              title="Ember", greetings=[])
+    said = store.messages.add(conversation_id=conversation.id, role="user",
+                              content="부산에서 고양이를 만났어요.")
+    store.close()
+    with sqlite3.connect(path) as old:  # as versions before the trigram index left it
+        old.execute("DROP TABLE messages_grams")
+    store = Store(path)
+    try:
+        for term in ("고양이", "부산"):
+            assert store.messages.search_substrings(
+                [term], user_id=user.id, character_id=character.id, limit=5) == [said.id]
+    finally:
+        store.close()

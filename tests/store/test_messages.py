@@ -71,6 +71,8 @@ def test_deleted_text_leaves_the_search(home: Home, what: str) -> None:
     DELETES[what](home, said)
     assert _search(home, "key") == [] and not _indexed(home, said.id)
     assert home.store.db.one("SELECT COUNT(*) AS n FROM messages_fts")["n"] == 0  # type: ignore[index]
+    grams = home.store.db.one("SELECT COUNT(*) AS n FROM messages_grams")
+    assert grams is not None and grams["n"] == 0
 
 
 def test_deleting_a_conversation_returns_its_message_ids(home: Home) -> None:
@@ -106,3 +108,36 @@ def test_neighbours_and_when_the_user_spoke(home: Home) -> None:
     assert store.messages.first_said(**owner) == 100.0
     assert store.messages.last_said_before(**owner, before=500.0) == 100.0
     assert store.messages.last_said_before(**owner, before=100.0) is None
+
+
+def _substrings(home: Home, *terms: str) -> list[int]:
+    return home.store.messages.search_substrings(terms, user_id=home.user.id,
+                                                 character_id=home.character.id, limit=10)
+
+
+def test_korean_words_are_found_inside_words_with_particles(home: Home) -> None:
+    add = home.store.messages.add
+    cat = add(conversation_id=home.conversation.id, role="user", content="우리 고양이가 아파요.")
+    busan = add(conversation_id=home.conversation.id, role="user",
+                content="주말에 부산에서 친구를 만났어.")
+    both = add(conversation_id=home.conversation.id, role="user",
+               content="부산에 있는 고양이 카페에 갔어.")
+    add(conversation_id=home.conversation.id, role="user", content="오늘은 비가 와요.")
+    assert set(_substrings(home, "고양이")) == {cat.id, both.id}  # trigram index
+    assert set(_substrings(home, "부산")) == {busan.id, both.id}  # two syllables: a scan
+    assert _substrings(home, "고양이", "부산")[0] == both.id  # more of the terms first
+    assert _substrings(home, "서울") == []
+    # Only this user's messages with this character.
+    bob = home.store.people.ensure("Bob")
+    theirs = home.store.conversations.create(user_id=bob.id, character_id=home.character.id,
+                                             title="x", greetings=[])
+    add(conversation_id=theirs.id, role="user", content="부산 고양이")
+    assert set(_substrings(home, "부산")) == {busan.id, both.id}
+
+
+def test_edited_korean_text_is_searched_by_its_new_words(home: Home) -> None:
+    said = home.store.messages.add(conversation_id=home.conversation.id, role="user",
+                                   content="강아지를 키워요.")
+    assert _substrings(home, "강아지") == [said.id]
+    home.store.messages.edit(said, content="고양이를 키워요.")
+    assert _substrings(home, "강아지") == [] and _substrings(home, "고양이") == [said.id]

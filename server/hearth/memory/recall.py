@@ -14,12 +14,14 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import zip_longest
 
 from hearth.engines.embed import Embedder
 from hearth.errors import NotFound
 from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex
 from hearth.memory.timeref import resolve
+from hearth.memory.words import cjk_terms, is_cjk
 from hearth.store import Store
 
 RRF_K = 60
@@ -83,9 +85,19 @@ def search_text(query: str, names: tuple[str, str] | None, phrase: str) -> str:
 
 
 def lexical_query(text: str) -> str | None:
-    """An FTS5 OR-query of the message's content words, or None when it has none."""
-    words = {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
+    """An FTS5 OR-query of the message's spaced-language content words, or None.
+
+    Korean and Japanese words are searched as substrings instead (`cjk_terms`).
+    """
+    words = {w for w in _WORD.findall(text.lower())
+             if len(w) > 2 and w not in STOPWORDS and not is_cjk(w)}
     return " OR ".join(f'"{w}"' for w in sorted(words)) or None
+
+
+def _interleave(first: list[str], second: list[str]) -> list[str]:
+    """Two ranked lists as one, alternating, each id at its better place."""
+    merged = [i for pair in zip_longest(first, second) for i in pair if i is not None]
+    return list(dict.fromkeys(merged))
 
 
 class Recaller:
@@ -126,6 +138,10 @@ class Recaller:
         fts = lexical_query(text)
         lexical_ids = [memory_ids.message(i) for i in self.store.messages.search(
             fts, limit=candidates, **owner)] if fts is not None else []
+        terms = cjk_terms(text)
+        if terms:
+            lexical_ids = _interleave(lexical_ids, [memory_ids.message(i) for i in (
+                self.store.messages.search_substrings(terms, limit=candidates, **owner))])
         wide = [i for i, _ in self.index.nearest(
             embedding, k=candidates * TIME_OVERFETCH, **owner)] if span is not None else []
         found = self._resolve(set(dense_ids) | set(lexical_ids) | set(wide), **owner)

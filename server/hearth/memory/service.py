@@ -28,12 +28,11 @@ from hearth.engines.llm import (
 from hearth.memory import ids as memory_ids
 from hearth.memory.index import MemoryIndex, MemoryItem, Stamp
 from hearth.memory.recall import STOPWORDS, Recalled, Recaller
+from hearth.memory.words import cjk_terms, first_person, is_cjk, normal, words
 from hearth.store import Fact, Message, Store
 
 log = logging.getLogger(__name__)
 
-FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|i'd|my|me|mine|we|our)\b", re.IGNORECASE)
-_NORMAL = re.compile(r"[^a-z0-9 ]+")
 DUPLICATE_SIMILARITY = 0.9
 _FACT_FILLER = frozenset({"speaker", "user", "person", "they", "she", "he", "likes", "has"})
 # Meta key that `hearth restore` changes: the index records the one it was built from.
@@ -45,24 +44,22 @@ def database_generation(store: Store) -> str:
     return store.meta.find(RESTORE_GENERATION) or ""
 
 
-def _normal(text: str) -> str:
-    return " ".join(_NORMAL.sub(" ", text.lower()).split())
-
-
 def grounded(fact: str, source: str, *, share: float = 0.6) -> bool:
     """Most of the fact's content words were in what the user said.
 
     Small chat models embellish ("two cats" becomes "two cats, Grey and Max"):
     a fact must be mostly the user's own words to be kept.
     """
-    said = {w[:5] for w in _content_words(source)}
-    words = [w[:5] for w in _content_words(fact)]
-    return bool(words) and sum(w in said for w in words) >= share * len(words)
+    said = set(_content_words(source))
+    kept = _content_words(fact)
+    return bool(kept) and sum(w in said for w in kept) >= share * len(kept)
 
 
 def _content_words(text: str) -> list[str]:
-    return [w for w in _NORMAL.sub(" ", text.lower()).split()
-            if len(w) > 2 and w not in STOPWORDS and w not in _FACT_FILLER]
+    """Word stems to compare: five letters of a spaced word, two syllables of a CJK one."""
+    spaced = [w[:5] for w in words(text) if not is_cjk(w) and len(w) > 2
+              and w not in STOPWORDS and w not in _FACT_FILLER]
+    return spaced + [t[:2] for t in cjk_terms(text)]
 
 
 def parse_facts(text: str) -> list[str]:
@@ -73,7 +70,7 @@ def parse_facts(text: str) -> list[str]:
         if not re.match(r"^([-*•]|\d+[.)])\s+", line):
             continue
         fact = re.sub(r"^([-*•]|\d+[.)])\s+", "", line).strip().rstrip(".") + "."
-        if 8 <= len(fact) <= 200 and _normal(fact) not in ("none", "no facts", "n a"):
+        if 8 <= len(fact) <= 200 and normal(fact) not in ("none", "no facts", "n a"):
             facts.append(fact)
     return facts
 
@@ -201,7 +198,7 @@ class Memory:
                  source_message_ids: Sequence[int], said_at: float) -> Fact | None:
         """Store a fact unless the user already has it (same words, or nearly the same meaning)."""
         existing = self.store.facts.list(user_id=user_id, character_id=character_id)
-        if any(_normal(f.text) == _normal(text) for f in existing):
+        if normal(text) and any(normal(f.text) == normal(text) for f in existing):
             return None
         if existing:
             vectors = self.embedder.embed([text] + [f.text for f in existing])
@@ -238,7 +235,7 @@ class Memory:
     async def extract_facts(self, message: Message, *, user: str, user_id: int,
                             character_id: int) -> list[Fact]:
         """Facts about the user in one of their messages, deduplicated, with date and source."""
-        if message.role != "user" or not FIRST_PERSON.search(message.content):
+        if message.role != "user" or not first_person(message.content):
             return []
         answer = await self._generate([
             ChatMessage("system", "You are a helpful assistant."),

@@ -54,7 +54,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from hearth.memory.timeref import _WEEKDAYS, _Ctx, _add_months, _count, _month_num
+from hearth.memory.timewords.base import Ctx as _Ctx
+from hearth.memory.timewords.base import add_months as _add_months
+from hearth.memory.timewords.en import _WEEKDAYS, _count, _month_num
 
 __all__ = ["Due", "When", "find_due", "find_shift", "read_when"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,9 @@ CREATE INDEX IF NOT EXISTS messages_said ON messages(conversation_id, role, crea
 CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(user_id, character_id);
 -- Lexical search over what was said (rowid = message id), kept in step by messages.py.
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(content, tokenize='porter unicode61');
+-- The same text (NFC) by trigrams, for words that carry their particles ("고양이가") and
+-- languages without spaces: searched by substring.
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_grams USING fts5(content, tokenize='trigram');
 -- What memory the context builder put beside a user message, so later turns
 -- render the same prompt prefix (and llama.cpp reuses its cache).
 CREATE TABLE IF NOT EXISTS notes (
@@ -165,7 +169,11 @@ class Database:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
+        new_grams = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'messages_grams'").fetchone() is None
         self._db.executescript(SCHEMA)
+        if new_grams:
+            self._index_grams()
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier version up to SCHEMA (columns only added)."""
@@ -181,6 +189,13 @@ class Database:
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
         if columns and "reason" not in columns:
             self._db.execute("ALTER TABLE messages ADD COLUMN reason TEXT")
+
+    def _index_grams(self) -> None:
+        """Fill the trigram index of a database made before it (or a new, empty one)."""
+        with self.tx() as db:
+            rows = db.execute("SELECT rowid, content FROM messages_fts").fetchall()
+            db.executemany("INSERT INTO messages_grams (rowid, content) VALUES (?, ?)",
+                           [(r[0], unicodedata.normalize("NFC", r[1])) for r in rows])
 
     def close(self) -> None:
         with self._lock:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import builtins  # the `list` methods below hide the type in later annotations
 import json
+import math
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +20,20 @@ from hearth.errors import NotFound
 from hearth.store.db import Repository
 from hearth.store.records import Message, OwnedMessage
 
+_TERM_HITS = 5000  # messages read per search term; a term this common says little
+
 
 def index_text(db: sqlite3.Connection, message_id: int, content: str) -> None:
     """Make `content` the searchable text of a message (new or changed)."""
     db.execute("DELETE FROM messages_fts WHERE rowid = ?", (message_id,))
+    db.execute("DELETE FROM messages_grams WHERE rowid = ?", (message_id,))
+    _add_text(db, message_id, content)
+
+
+def _add_text(db: sqlite3.Connection, message_id: int, content: str) -> None:
     db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", (message_id, content))
+    db.execute("INSERT INTO messages_grams (rowid, content) VALUES (?, ?)",
+               (message_id, unicodedata.normalize("NFC", content)))
 
 
 def forget_text(db: sqlite3.Connection, where: str, *args: Any) -> list[int]:
@@ -34,6 +45,7 @@ def forget_text(db: sqlite3.Connection, where: str, *args: Any) -> list[int]:
         "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
         f"WHERE {where}", args)]
     db.executemany("DELETE FROM messages_fts WHERE rowid = ?", [(i,) for i in ids])
+    db.executemany("DELETE FROM messages_grams WHERE rowid = ?", [(i,) for i in ids])
     return ids
 
 
@@ -179,6 +191,31 @@ class Messages(Repository):
         )
         return [r[0] for r in rows]
 
+    def search_substrings(self, terms: Sequence[str], *, user_id: int, character_id: int,
+                          limit: int) -> builtins.list[int]:
+        """Message ids holding the most (and the rarest) of `terms`, best first, then newest.
+
+        A term is found anywhere in a message ("부산" in "부산에서"): by the trigram index
+        when it has three characters or more, else by a scan of the owner's messages.
+        """
+        owner = "JOIN conversations c ON c.id = m.conversation_id " \
+                "WHERE c.user_id = ? AND c.character_id = ?"
+        row = self.db.one(f"SELECT COUNT(*) FROM messages m {owner}", user_id, character_id)
+        total = row[0] if row else 0
+        scores: dict[int, float] = {}
+        for term in dict.fromkeys(unicodedata.normalize("NFC", t) for t in terms):
+            if len(term) >= 3:
+                where, arg = "messages_grams MATCH ?", '"' + term.replace('"', '""') + '"'
+            else:
+                where, arg = "instr(g.content, ?) > 0", term
+            rows = self.db.all(
+                f"SELECT g.rowid FROM messages_grams g JOIN messages m ON m.id = g.rowid "
+                f"{owner} AND {where} LIMIT ?", user_id, character_id, arg, _TERM_HITS)
+            idf = math.log(1 + (total - len(rows) + 0.5) / (len(rows) + 0.5))
+            for r in rows:
+                scores[r[0]] = scores.get(r[0], 0.0) + idf
+        return sorted(scores, key=lambda i: (scores[i], i), reverse=True)[:limit]
+
     def owned(
         self, *, ids: Sequence[int] | None = None, after_id: int = 0, limit: int = 1000
     ) -> builtins.list[OwnedMessage]:
@@ -266,5 +303,5 @@ def _insert(db: sqlite3.Connection, conversation_id: int, role: str, content: st
         (conversation_id, role, json.dumps([content], ensure_ascii=False), status,
          created_at, now),
     )
-    db.execute("INSERT INTO messages_fts (rowid, content) VALUES (?, ?)", (cur.lastrowid, content))
+    _add_text(db, cur.lastrowid, content)  # type: ignore[arg-type]
     return cur.lastrowid  # type: ignore[return-value]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import httpx
 import pytest
 
@@ -106,3 +108,22 @@ def test_summary_is_readable(client: httpx.Client) -> None:
     assert r.status_code == 200
     assert r.json() == {"conversation_id": cid, "text": "", "upto_message_id": None,
                         "updated_at": None}
+
+
+def test_two_korean_facts_are_both_kept(client: httpx.Client) -> None:
+    character_id = client.get("/api/characters").json()[0]["id"]
+    first = client.post("/api/facts", json={"character_id": character_id,
+                                            "text": "고양이 이름은 나비예요."})
+    assert first.status_code == 201, first.text
+    second = client.post("/api/facts", json={"character_id": character_id,
+                                             "text": "부산에서 일하는 간호사예요."})
+    assert second.status_code == 201, second.text
+    # The same words in another Unicode form (NFD Hangul) are the same fact.
+    nfd = unicodedata.normalize("NFD", "고양이 이름은 나비예요!")
+    again = client.post("/api/facts", json={"character_id": character_id, "text": nfd})
+    assert_error(again, 409, "already known")
+    listed = [f["text"] for f in client.get("/api/facts",
+                                            params={"character_id": character_id}).json()]
+    assert "고양이 이름은 나비예요." in listed and "부산에서 일하는 간호사예요." in listed
+    for fact in (first.json(), second.json()):
+        assert client.delete(f"/api/facts/{fact['id']}").status_code == 204
