@@ -219,10 +219,9 @@ class _Handler(AsyncEventHandler):
                 name="hearth-whisper", description="Hearth speech to text (Whisper)",
                 attribution=WHISPER, installed=True, version=__version__,
                 models=[AsrModel(
-                    name=transcriber.name, description=f"Whisper {transcriber.name}",
-                    attribution=WHISPER, installed=True, version=None,
-                    languages=list(transcriber.languages),
-                )],
+                    name=name, description=f"Whisper {name}",
+                    attribution=WHISPER, installed=True, version=None, languages=languages,
+                ) for name, languages in transcriber.offered()],
                 supports_transcript_streaming=True,
             )],
             tts=[TtsProgram(
