@@ -47,22 +47,22 @@ class Voices:
 
     def for_language(self, language: str, default: str) -> str:
         """The voice for a BCP-47 tag ('ko', 'ko-KR', 'en_US'): `default` if it speaks the
-        language, else a Piper voice that does (the region's first), else a fallback
-        engine's; `default` when none does."""
+        language, else the first of `speaking`; `default` when none does."""
+        speaking = self.speaking(language)
+        return default if default in speaking or not speaking else speaking[0]
+
+    def speaking(self, language: str) -> list[str]:
+        """The voices that speak `language`, best first: Piper's before the fallbacks' (they
+        sound better), and within each, the tag's region before the language's others."""
         wanted = language.replace("-", "_").lower()
         base = wanted.split("_")[0]
-        if not base:
-            return default
+        found: list[str] = []
         for engines in ([self.piper], [e for _, e in self.fallbacks]):
-            speaking = [v for e in engines for v in e.voices()
-                        if v.language.lower().split("_")[0] == base]
-            if speaking:
-                names = [v.name for v in speaking]
-                if default in names:
-                    return default
-                exact = [v.name for v in speaking if v.language.lower() == wanted]
-                return (exact or names)[0]
-        return default
+            voices = [v for e in engines for v in e.voices()
+                      if base and v.language.lower().split("_")[0] == base]
+            found += sorted((v.name for v in voices), key=lambda n: n not in {
+                v.name for v in voices if v.language.lower() == wanted})
+        return found
 
     def _engine(self, name: str) -> Synthesizer:
         for prefix, engine in self.fallbacks:
