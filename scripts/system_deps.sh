@@ -5,11 +5,14 @@ set -euo pipefail
 
 # What each is for: libportaudio2, the microphone and speaker of `hearth talk`;
 # chromium, the browser the web client's tests drive (tests/web/); fonts-nanum, a
-# Hangul font so the page in Korean (and its screenshots) shows Korean, not boxes.
+# Hangul font so the page in Korean (and its screenshots) shows Korean, not boxes;
+# espeak-ng, the voice for languages no Piper voice speaks (Korean), which the speech
+# tests use.
 need=()
 ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' || need+=(libportaudio2)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)
 [ -d /usr/share/fonts/truetype/nanum ] || need+=(fonts-nanum)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "System libraries: ok"
@@ -17,8 +20,8 @@ if [ ${#need[@]} -eq 0 ]; then
 fi
 without() {
     echo "(Without them, the server and tests still run: 'hearth talk' needs PortAudio," \
-         "and the browser tests, skipped without it, need Chromium;" \
-         "without fonts-nanum, Korean shows as boxes.)" >&2
+         "the browser tests, skipped without it, need Chromium, Korean speech needs" \
+         "espeak-ng, and without fonts-nanum Korean shows as boxes.)" >&2
 }
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "Installing system libraries: ${need[*]}"

@@ -14,6 +14,7 @@ from hearth.config import (
     DEFAULT_EMBEDDER_DIR,
     DEFAULT_MODEL,
     DEFAULT_STT_MODEL,
+    DEFAULT_STT_MULTILINGUAL_MODEL,
     Settings,
     load_settings,
 )
@@ -62,6 +63,15 @@ def transcriber() -> Transcriber:
     if not DEFAULT_STT_MODEL.is_dir():
         pytest.fail(f"{DEFAULT_STT_MODEL} is missing: run `python scripts/install_models.py`")
     return Transcriber(DEFAULT_STT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def multilingual() -> Transcriber:
+    """The multilingual Whisper (base), loaded once."""
+    if not DEFAULT_STT_MULTILINGUAL_MODEL.is_dir():
+        pytest.fail(f"{DEFAULT_STT_MULTILINGUAL_MODEL} is missing: "
+                    "run `python scripts/install_models.py`")
+    return Transcriber(DEFAULT_STT_MULTILINGUAL_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from hearth.characters import (
@@ -13,8 +16,10 @@ from hearth.characters import (
     to_v3,
     voice_of,
 )
+from hearth.config import DEFAULT_VOICE
 from hearth.errors import InvalidInput
 from tests.utils.cards import as_json
+from tests.utils.live import ThreadServer
 
 
 def card(voice: object, **extensions: object) -> dict:
@@ -66,3 +71,29 @@ def test_voice_travels_with_the_card_json_and_png() -> None:
         again = parse_card(raw).data
         assert again["extensions"] == data["extensions"]
         assert voice_of(again, default="joe") == VoiceChoice("amy", "p3", 0.9)
+
+
+def test_a_card_in_korean_speaks_through_the_korean_voice(server: ThreadServer) -> None:
+    """No Piper voice speaks Korean: a card that says `language: ko` (or a person whose
+    profile does) gets eSpeak NG's; a voice the card names still wins."""
+    from hearth.voice.session import character_voice
+
+    services = server.services  # type: ignore[attr-defined]
+    person = services.user
+    korean_card = normalise_data({"name": "나래", "extensions": {"hearth": {"language": "ko-kr"}}})
+    assert korean_card["extensions"]["hearth"]["language"] == "ko-KR"
+    assert character_voice(services, korean_card, person).name == "espeak-ko"
+    plain = normalise_data({"name": "Ann"})
+    assert character_voice(services, plain, person).name == DEFAULT_VOICE
+    assert character_voice(services, plain, replace(person, language="ko")).name == "espeak-ko"
+    named = normalise_data({"name": "Ann", "extensions": {"hearth": {
+        "language": "ko", "voice": {"name": DEFAULT_VOICE}}}})
+    assert character_voice(services, named, person).name == DEFAULT_VOICE
+    speaker = services.speaker()
+    (pcm,) = speaker.synthesize("안녕하세요.", voice="espeak-ko")
+    assert speaker.sample_rate("espeak-ko") == 22_050 and np.abs(pcm).max() > 1000
+
+
+def test_a_card_language_that_is_not_a_language_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="'extensions.hearth.language': 'elvish'"):
+        normalise_data({"name": "Ann", "extensions": {"hearth": {"language": "elvish"}}})

@@ -28,6 +28,7 @@ from wyoming.tts import (
 
 from hearth.api.app import create_app
 from hearth.config import DEFAULT_VOICE, WyomingSettings
+from hearth.engines import espeak
 from hearth.engines.embed import MiniLMEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.engines.stt import Transcriber
@@ -135,8 +136,9 @@ def test_describe_offers_the_whisper_model_and_every_voice(wyoming: Wyoming) -> 
     info = Info.from_event(reply)
     (asr,) = info.asr
     assert asr.installed and asr.supports_transcript_streaming
-    (model,) = asr.models
+    model, multilingual = asr.models
     assert model.name == "whisper-tiny.en" and model.languages == ["en"] and model.installed
+    assert multilingual.name == "whisper-base" and "ko" in multilingual.languages
     (tts,) = info.tts
     assert tts.installed and tts.supports_synthesize_streaming
     installed = wyoming.services.speaker().voices()
@@ -228,10 +230,14 @@ def test_a_voice_can_be_chosen_by_language(wyoming: Wyoming) -> None:
     replies = exchange(wyoming.port, Synthesize(text="Hello.", voice=english).event(),
                        until=AudioStop)
     assert heard(replies)[0].rate == VOICE_RATE
-    french = SynthesizeVoice(language="fr_FR")
-    replies = exchange(wyoming.port, Synthesize(text="Bonjour.", voice=french).event(),
+    korean = SynthesizeVoice(language="ko_KR")  # no Piper voice: eSpeak NG's
+    replies = exchange(wyoming.port, Synthesize(text="안녕하세요.", voice=korean).event(),
+                       until=AudioStop)
+    assert heard(replies)[0].rate == espeak.RATE
+    klingon = SynthesizeVoice(language="tlh")
+    replies = exchange(wyoming.port, Synthesize(text="Qapla'.", voice=klingon).event(),
                        until=Error)
-    assert "no installed voice speaks 'fr_FR'" in error_of(replies).text
+    assert "no installed voice speaks 'tlh'" in error_of(replies).text
 
 
 def test_mistakes_get_an_error_event_and_the_connection_stays_usable(wyoming: Wyoming) -> None:

@@ -31,6 +31,7 @@ from hearth.card_checks import (
 )
 from hearth.engines.tts import MAX_SPEED, MIN_SPEED
 from hearth.errors import InvalidInput, TooLarge
+from hearth.relationship.profile import check_language
 from hearth.png_text import (
     Chunk,
     build_png,
@@ -45,7 +46,7 @@ from hearth.png_text import (
 __all__ = [
     "MAX_CARD_BYTES_DEFAULT", "MAX_DEPTH", "V3_ONLY_KEYS", "ParsedCard", "VoiceChoice",
     "card_to_png", "check_image", "is_png", "normalise_data", "parse_card", "placeholder_avatar",
-    "substitute", "to_v2", "to_v3", "voice_of",
+    "language_of", "substitute", "to_v2", "to_v3", "voice_of",
 ]
 
 MAX_CARD_BYTES_DEFAULT = 8 * 1024 * 1024
@@ -170,6 +171,7 @@ def normalise_data(data: dict) -> dict:
             )
 
     _check_voice(out["extensions"])
+    _check_language(out["extensions"])
 
     for key, value in data.items():
         if key not in out:
@@ -186,6 +188,13 @@ def voice_of(data: dict, *, default: str) -> VoiceChoice:
         speaker=block.get("speaker"),
         speed=1.0 if speed is None else float(speed),
     )
+
+
+def language_of(data: dict) -> str:
+    """The language the character speaks (`extensions.hearth.language`, BCP-47); '' if the
+    card names none, when the person's language is used."""
+    hearth = (data.get("extensions") or {}).get("hearth")
+    return (hearth.get("language") or "") if isinstance(hearth, dict) else ""
 
 
 def to_v3(data: dict) -> dict:
@@ -295,6 +304,21 @@ def _check_voice(extensions: dict) -> None:
             f"'extensions.hearth.voice.speed' must be a number from {MIN_SPEED} to {MAX_SPEED} "
             f"(1.0: the voice's natural pace), not {json.dumps(speed)}"
         )
+
+
+def _check_language(extensions: dict) -> None:
+    """`extensions.hearth.language` is a BCP-47 tag ('ko', 'ko-KR'), kept in its usual case."""
+    hearth = extensions.get("hearth")
+    if not isinstance(hearth, dict) or hearth.get("language") is None:
+        return
+    tag = hearth["language"]
+    try:
+        if not isinstance(tag, str):
+            raise InvalidInput(f"language: {json.dumps(tag)} is not a language tag")
+        hearth["language"] = check_language(tag)
+    except InvalidInput as e:
+        reason = e.message.removeprefix("language: ")
+        raise InvalidInput(f"'extensions.hearth.language': {reason}") from None
 
 
 # --- card JSON ----------------------------------------------------------------

@@ -36,6 +36,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
 DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
+DEFAULT_STT_MULTILINGUAL_MODEL = PROJECT_ROOT / "models" / "whisper-base"
 DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
 DEFAULT_VOICE = "en_US-joe-medium"
 CHOICES_FILE = "choices.json"  # in data_dir: the model and voice chosen with `hearth ... use`
@@ -202,8 +203,14 @@ class VoiceSettings(BaseModel):
         description="faster-whisper model: a local folder (CTranslate2) or a size name such as "
         "'base' (downloaded once, needs internet).",
     )
+    stt_multilingual_model: str | None = Field(
+        str(DEFAULT_STT_MULTILINGUAL_MODEL),
+        description="faster-whisper model for the languages stt_model does not know (when it "
+        "is English-only) and for detecting the language; unset or missing: English only.",
+    )
     language: str | None = Field(
-        None, description="Spoken language ('en', 'de', ...); unset: detected per utterance."
+        None, description="Spoken language ('en', 'ko', ...) when neither the request nor the "
+        "person's profile gives one; unset: what stt_model assumes (tiny.en: English).",
     )
     stt_device: str = Field("auto", description="'cpu', 'cuda' or 'auto'.")
     stt_compute_type: str = Field(

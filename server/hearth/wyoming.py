@@ -39,7 +39,7 @@ from hearth import __version__
 from hearth.accounts import is_loopback
 from hearth.engines import stt
 from hearth.engines.codec import PcmConverter
-from hearth.engines.tts import VoiceInfo
+from hearth.engines.voices import Voices
 from hearth.errors import HearthError, InvalidInput, NotFound, TooLarge
 from hearth.services import Services
 from hearth.voice.speakable import NOTHING_TO_SAY, SentenceSplitter, speakable_pieces
@@ -219,10 +219,9 @@ class _Handler(AsyncEventHandler):
                 name="hearth-whisper", description="Hearth speech to text (Whisper)",
                 attribution=WHISPER, installed=True, version=__version__,
                 models=[AsrModel(
-                    name=transcriber.name, description=f"Whisper {transcriber.name}",
-                    attribution=WHISPER, installed=True, version=None,
-                    languages=list(transcriber.languages),
-                )],
+                    name=name, description=f"Whisper {name}",
+                    attribution=WHISPER, installed=True, version=None, languages=languages,
+                ) for name, languages in transcriber.offered()],
                 supports_transcript_streaming=True,
             )],
             tts=[TtsProgram(
@@ -301,7 +300,7 @@ class _Handler(AsyncEventHandler):
         if requested is not None and requested.name:
             name, speaker = requested.name, requested.speaker
         elif requested is not None and requested.language:
-            name = _voice_for_language(synthesizer.voices(), requested.language, name)
+            name = _voice_for_language(synthesizer, requested.language, name)
         # Loads the voice and checks the speaker now, before any audio goes out (NotFound
         # lists the installed voices); the text comes later, piece by piece.
         synthesizer.synthesize("", voice=name, speaker=speaker)
@@ -383,13 +382,12 @@ def _language_code(language: str | None) -> str | None:
     return language.replace("_", "-").split("-")[0].lower()
 
 
-def _voice_for_language(voices: list[VoiceInfo], language: str, default: str) -> str:
+def _voice_for_language(synthesizer: Voices, language: str, default: str) -> str:
     """An installed voice speaking `language` ('en_US', 'en-US' or just 'en'): the default
-    voice if it does, else the first by name."""
-    wanted = language.replace("-", "_").lower()
-    matching = [v.name for v in voices
-                if v.language.lower() == wanted or v.language.lower().split("_")[0] == wanted]
+    voice if it does, else the best other (a Piper voice before eSpeak NG's)."""
+    matching = synthesizer.speaking(language)
     if not matching:
+        voices = synthesizer.voices()
         spoken = ", ".join(sorted({v.language for v in voices if v.language})) or "none"
         raise NotFound(f"no installed voice speaks {language!r}; the voices speak: {spoken}. "
                        "Ask for a voice by name, or put a Piper voice for it in voice.voices_dir")

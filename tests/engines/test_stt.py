@@ -10,6 +10,7 @@ import pytest
 
 from hearth.config import load_settings
 from hearth.engines.stt import Segment, Transcriber, _segments, load_transcriber
+from hearth.errors import InvalidInput
 from tests.utils.heap import live_heap_bytes
 from tests.utils.speech import RATE, SpeechMaker, silence, word_error_rate
 
@@ -18,7 +19,6 @@ PHRASES = [
     "The quick brown fox jumps over the lazy dog.",
     "Remind me to call my sister on Sunday.",
 ]
-
 
 @pytest.mark.parametrize("text", PHRASES)
 def test_a_phrase_transcribes_back_to_its_words(
@@ -34,22 +34,23 @@ def test_a_phrase_transcribes_back_to_its_words(
     first, last = transcript.segments[0], transcript.segments[-1]
     assert 0.0 <= first.start < last.end <= transcript.duration + 0.05
 
-
 def test_silence_and_empty_audio_give_no_text(transcriber: Transcriber) -> None:
     assert transcriber.transcribe(silence(2.0)).text == ""
     empty = transcriber.transcribe(np.zeros(0, np.float32))
     assert (empty.text, empty.duration, empty.segments) == ("", 0.0, [])
 
-
-def test_an_english_only_model_hears_english_whatever_it_is_told(
+def test_an_english_only_model_refuses_another_language(
     transcriber: Transcriber, speech: SpeechMaker
 ) -> None:
+    """Told German, tiny.en would hear English words: a 4xx saying what to install, not a
+    silent guess. English given as a BCP-47 tag is still English."""
     assert transcriber.english_only and transcriber.languages == ["en"]
     spoken = speech(PHRASES[0])
-    transcript = transcriber.transcribe(spoken.audio, language="de", prompt="Kitchen, lights.")
+    with pytest.raises(InvalidInput, match="language: whisper-tiny.en only knows English"):
+        transcriber.transcribe(spoken.audio, language="de")
+    transcript = transcriber.transcribe(spoken.audio, language="en-GB", prompt="Kitchen, lights.")
     assert transcript.language == "en"
     assert word_error_rate(PHRASES[0], transcript.text) <= 0.2, transcript.text
-
 
 def test_concurrent_callers_each_get_their_own_text(
     transcriber: Transcriber, speech: SpeechMaker
@@ -59,7 +60,6 @@ def test_concurrent_callers_each_get_their_own_text(
         texts = [t.text for t in pool.map(transcriber.transcribe, clips)]
     for expected, heard in zip(PHRASES[:2], texts, strict=True):
         assert word_error_rate(expected, heard) <= 0.2, heard
-
 
 def test_a_timestamp_past_the_audio_does_not_drop_the_words_after_it(
     transcriber: Transcriber,
@@ -84,17 +84,14 @@ def test_a_timestamp_past_the_audio_does_not_drop_the_words_after_it(
                *tokenizer.encode(" Thank you."), at(3.0)]
     assert _segments(made_up, tokenizer, 2.46) == [Segment(0.0, 1.8, "Hello there.")]
 
-
 def test_the_configured_model_loads_from_settings(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, voice={"stt_device": "cpu"})
     loaded = load_transcriber(settings.voice)
-    assert loaded.device == "cpu" and loaded.name == "whisper-tiny.en"
-
+    assert loaded.main.device == "cpu" and loaded.name == "whisper-tiny.en"
 
 def test_a_missing_model_folder_says_how_to_install_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="install_models"):
         Transcriber(tmp_path / "no-such-model")
-
 
 def test_utterances_of_new_lengths_do_not_grow_memory(
     transcriber: Transcriber, speech: SpeechMaker

@@ -5,7 +5,9 @@ Piper's noise is turned off, so the same text always gives the same samples.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -73,3 +75,34 @@ def word_error_rate(expected: str, heard: str) -> float:
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
     return row[-1] / max(len(ref), 1)
+
+
+# Everyday Korean, as a companion would hear it (particles, polite endings, a place name).
+KOREAN_SENTENCES = [
+    "어제 부산에 가서 친구를 만났어요.",
+    "안녕하세요, 오늘 날씨가 정말 좋네요.",
+    "내 고양이 이름은 나비예요.",
+    "다음 주 월요일에 면접이 있어요.",
+    "저녁에 김치찌개를 먹었어요.",
+]
+
+
+def spoken_by(synthesizer: Any, text: str, *, voice: str) -> np.ndarray:
+    """`text` spoken by one of Hearth's engines, as float32 at 16 kHz with a little silence
+    either side (eSpeak starts and ends with no pause at all)."""
+    pcm = np.concatenate(list(synthesizer.synthesize(text, voice=voice)))
+    audio = resample(pcm, synthesizer.sample_rate(voice))
+    return np.concatenate([silence(0.3), audio, silence(0.3)])
+
+
+def character_error_rate(expected: str, heard: str) -> float:
+    """Edit distance over letters and digits (spaces and punctuation ignored) per expected
+    character: the measure for scripts such as Hangul, where words are not the unit."""
+    a = [c for c in unicodedata.normalize("NFC", expected) if c.isalnum()]
+    b = [c for c in unicodedata.normalize("NFC", heard) if c.isalnum()]
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[:], i
+        for j, y in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x != y))
+    return row[-1] / max(1, len(a))

@@ -10,11 +10,19 @@ all of it in the encoder. For a short utterance in a known language we encode
 only the utterance and a second of silence (CTranslate2 accepts the shorter
 input, as whisper.cpp's `audio_ctx` does) and decode it ourselves: about 3x
 faster. Past the speech the model tends to repeat itself, so decoding is
-bounded and segments that start after the audio ends are dropped.
+bounded (by language: Korean costs Whisper's tokenizer about twice the tokens
+per second of speech that English does) and segments that start after the
+audio ends are dropped.
+
+`SpeechToText` routes by language between the configured model (tiny.en by
+default: fast, English only) and a multilingual one (Whisper base) for every
+other language and for detection; a language neither knows is refused, never
+silently heard as English.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -22,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,8 +45,23 @@ WINDOW_SECONDS = 30.0  # Whisper reads audio in windows of this length
 SHORT_SECONDS = 20.0  # up to this long, only the utterance itself is encoded
 PAD_SECONDS = 1.0  # silence encoded after a short utterance, at least
 BUCKET_SECONDS = 0.5  # a short utterance's padded length is a whole number of these
-TOKENS_PER_SECOND = 8  # decoding budget of a short utterance: fast speech is ~6
+TOKENS_PER_SECOND = 8  # decoding budget of a short English utterance: fast speech is ~6
+# Other languages cost Whisper's byte-level tokenizer more tokens per second of speech:
+# a Hangul syllable is 1-3 tokens, and Korean is spoken at 6-8 syllables a second.
+TOKENS_PER_SECOND_BY_LANGUAGE = {"ko": 24, "ja": 24, "zh": 20, "yue": 20, "th": 24}
+TOKENS_PER_SECOND_OTHER = 14
+AUTO = "auto"  # the language a request gives to have it detected
+# BCP-47 subtags Whisper spells differently (or older ones a client may still send).
+_WHISPER_CODES = {"jv": "jw", "iw": "he", "in": "id", "nb": "no", "fil": "tl"}
 NO_SPEECH = 0.6  # Whisper's no-speech probability above which unsure text is dropped
+
+
+@functools.cache
+def whisper_languages() -> list[str]:
+    """Every language a multilingual Whisper model knows (99 codes, 'yue' in newer ones)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return list(_LANGUAGE_CODES)
 
 
 class Segment(NamedTuple):
@@ -169,7 +193,7 @@ class Transcriber:
         start_tokens = model.get_prompt(tokenizer, previous)
         (result,) = model.model.generate(
             ctranslate2.StorageView.from_array(features), [start_tokens], beam_size=1,
-            max_length=len(start_tokens) + int(8 + TOKENS_PER_SECOND * duration),
+            max_length=len(start_tokens) + int(8 + tokens_per_second(language) * duration),
             return_scores=True, return_no_speech_prob=True,
         )
         tokens = result.sequences_ids[0]
@@ -182,17 +206,117 @@ class Transcriber:
     def _check_language(self, language: str | None) -> str | None:
         if not language:
             return None
-        language = language.strip().lower()
-        if self.english_only:
-            if language != "en":
-                log.warning("%s only knows English; ignoring language %r", self.name, language)
-            return "en"
+        language = whisper_language(language)
         if language not in self.languages:
-            raise InvalidInput(
-                f"unknown language {language!r}; use an ISO 639-1 code such as 'en' or 'de', "
-                "or leave it out to have it detected"
-            )
+            if self.english_only and language in whisper_languages():
+                raise InvalidInput(
+                    f"language: {self.name} only knows English, not {language!r}; install a "
+                    "multilingual model (`python scripts/install_models.py`) and set "
+                    "voice.stt_multilingual_model, or send English"
+                )
+            raise _unknown_language(language)
         return language
+
+
+def tokens_per_second(language: str) -> int:
+    """How many tokens a second of speech in `language` may decode to, at most."""
+    if language == "en":
+        return TOKENS_PER_SECOND
+    return TOKENS_PER_SECOND_BY_LANGUAGE.get(language, TOKENS_PER_SECOND_OTHER)
+
+
+def whisper_language(tag: str) -> str:
+    """A BCP-47 tag as a client or a profile gives it ('ko-KR', 'pt_BR') → Whisper's code."""
+    code = tag.strip().lower().replace("_", "-").split("-")[0]
+    return _WHISPER_CODES.get(code, code)
+
+
+def _unknown_language(language: str) -> InvalidInput:
+    return InvalidInput(
+        f"language: {language!r} is not a language Whisper knows; use an ISO 639-1 code "
+        "such as 'en', 'ko' or 'de' (a BCP-47 tag such as 'ko-KR' works too), or 'auto' "
+        "or nothing to have it detected"
+    )
+
+
+class SpeechToText:
+    """The configured Whisper models, chosen per utterance by language.
+
+    `main` (voice.stt_model) hears the languages it knows; `multilingual`
+    (voice.stt_multilingual_model), loaded on first use, hears the rest and detects
+    the language when `main` knows only English. `language`: a code or BCP-47 tag,
+    'auto' to detect, or None for voice.language, else what `main` assumes (English
+    for an English-only model, detection for a multilingual one).
+    """
+
+    def __init__(self, settings: VoiceSettings,
+                 load: Callable[[str], Transcriber] | None = None) -> None:
+        self.settings = settings
+        self._load = load or (lambda model: _load(model, settings))
+        self.main = self._load(settings.stt_model)
+        self._multilingual: Transcriber | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.main.name
+
+    @property
+    def languages(self) -> list[str]:
+        """Every language this server can hear."""
+        return whisper_languages() if self.has_multilingual else self.main.languages
+
+    @property
+    def has_multilingual(self) -> bool:
+        """Whether a model beside `main` can hear other languages (installed or a hub name)."""
+        model = self.settings.stt_multilingual_model
+        if not self.main.english_only or not model:
+            return False
+        return not _is_path(model) or os.path.isdir(os.path.expanduser(model))
+
+    def offered(self) -> list[tuple[str, list[str]]]:
+        """Each model's name and languages, `main` first, loaded or not."""
+        offered = [(self.main.name, self.main.languages)]
+        if self.has_multilingual:
+            name = Path(str(self.settings.stt_multilingual_model)).name
+            offered.append((name, [c for c in whisper_languages() if c != "en"]))
+        return offered
+
+    def multilingual(self) -> Transcriber:
+        with self._lock:
+            if self._multilingual is None:
+                log.info("loading multilingual speech-to-text model %s",
+                         self.settings.stt_multilingual_model)
+                self._multilingual = self._load(str(self.settings.stt_multilingual_model))
+            return self._multilingual
+
+    def route(self, language: str | None) -> tuple[Transcriber, str | None]:
+        """The model for `language` and Whisper's code for it (None: detect)."""
+        language = language or self.settings.language
+        if not language or not language.strip():
+            return self.main, None
+        code = whisper_language(language)
+        if code == AUTO:
+            if self.main.english_only and self.has_multilingual:
+                return self.multilingual(), None
+            if self.main.english_only:
+                raise InvalidInput(
+                    f"language: {self.main.name} only knows English, so it cannot detect a "
+                    "language; install a multilingual model (`python scripts/install_models.py`)"
+                    " or give the language"
+                )
+            return self.main, None
+        if code not in whisper_languages():
+            raise _unknown_language(language.strip())
+        if code in self.main.languages or not self.has_multilingual:
+            return self.main, code  # `main` refuses a language it does not know
+        return self.multilingual(), code
+
+    def transcribe(
+        self, audio: np.ndarray, *, language: str | None = None, prompt: str | None = None
+    ) -> Transcript:
+        model, code = self.route(language)
+        return model.transcribe(audio, language=code, prompt=prompt)
 
 
 def _segments(tokens: list[int], tokenizer: Any, duration: float) -> list[Segment]:
@@ -235,10 +359,14 @@ def _words(text: str) -> str:
     return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
 
 
-def load_transcriber(settings: VoiceSettings) -> Transcriber:
-    return Transcriber(
-        settings.stt_model,
-        device=settings.stt_device,
-        compute_type=settings.stt_compute_type,
-        language=settings.language,
-    )
+def _is_path(model: str) -> bool:
+    model = os.path.expanduser(model)
+    return os.path.isabs(model) or model.startswith(".")
+
+
+def _load(model: str, settings: VoiceSettings) -> Transcriber:
+    return Transcriber(model, device=settings.stt_device, compute_type=settings.stt_compute_type)
+
+
+def load_transcriber(settings: VoiceSettings) -> SpeechToText:
+    return SpeechToText(settings)

@@ -44,6 +44,7 @@ class VoiceInfo:
     language: str  # e.g. "en_US"
     quality: str | None  # "x_low" | "low" | "medium" | "high", as the voice says
     speakers: dict[str, int] = field(default_factory=dict)  # empty: a single-speaker voice
+    engine: str = "piper"  # what speaks it: "piper" or "espeak-ng"
 
 
 class Synthesizer(Protocol):

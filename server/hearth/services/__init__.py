@@ -20,8 +20,8 @@ from hearth.choices import Choices
 from hearth.config import Settings
 from hearth.engines.embed import Embedder, MiniLMEmbedder
 from hearth.engines.llm import ModelOwner, load_model
-from hearth.engines.stt import Transcriber, load_transcriber
-from hearth.engines.tts import PiperSynthesizer, Synthesizer
+from hearth.engines.stt import SpeechToText, load_transcriber
+from hearth.engines.voices import Voices, load_voices
 from hearth.feed import Feed
 from hearth.jobs import Jobs
 from hearth.memory.index import MemoryIndex
@@ -55,9 +55,9 @@ class Services:
     people: People = field(init=False)
     memories: Memories = field(init=False)
     outreach: Outreach = field(init=False)
-    _speaker: Synthesizer | None = field(default=None, init=False, repr=False)
+    _speaker: Voices | None = field(default=None, init=False, repr=False)
     _speaker_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _transcriber: Transcriber | None = field(default=None, init=False, repr=False)
+    _transcriber: SpeechToText | None = field(default=None, init=False, repr=False)
     _transcriber_lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False
     )
@@ -99,16 +99,17 @@ class Services:
         """Whom the CLI acts as by default: the owner, or the single local user."""
         return self.accounts.local_user()
 
-    def speaker(self) -> Synthesizer:
-        """The speech synthesizer, made on first use; each voice loads when first spoken."""
+    def speaker(self) -> Voices:
+        """Every engine's voices, made on first use; each voice loads when first spoken."""
         with self._speaker_lock:
             if self._speaker is None:
-                self._speaker = PiperSynthesizer(self.settings.voice.voices_dir)
+                self._speaker = load_voices(self.settings.voice)
             return self._speaker
 
-    def transcriber(self) -> Transcriber:
-        """The speech-to-text model, loaded on first use: start-up stays fast, and a
-        household that never speaks never loads it. Blocks while loading (~1 s)."""
+    def transcriber(self) -> SpeechToText:
+        """The speech-to-text models, loaded on first use: start-up stays fast, and a
+        household that never speaks never loads them. Blocks while loading (~1 s); the
+        multilingual model loads when a language first needs it."""
         with self._transcriber_lock:
             if self._transcriber is None:
                 log.info("loading speech-to-text model %s", self.settings.voice.stt_model)

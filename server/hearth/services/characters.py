@@ -12,7 +12,8 @@ from typing import Any, Literal
 from hearth import characters as cards
 from hearth.card_checks import describe_size
 from hearth.config import Settings
-from hearth.engines.tts import PiperSynthesizer, Synthesizer
+from hearth.engines.tts import Synthesizer
+from hearth.engines.voices import load_voices
 from hearth.errors import InvalidInput, NotFound, TooLarge
 from hearth.memory.service import Memory
 from hearth.store import Character, Store
@@ -170,7 +171,7 @@ class Characters:
         if not name or (before is not None and name == cards.voice_of(before, default="").name):
             return
         speaker = (self.speaker() if self.speaker is not None
-                   else PiperSynthesizer(self.settings.voice.voices_dir))
+                   else load_voices(self.settings.voice))
         try:
             speaker.voice(name)
         except NotFound as e:

@@ -28,12 +28,12 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from hearth import chat
-from hearth.characters import voice_of
+from hearth.characters import VoiceChoice, language_of, voice_of
 from hearth.engines import vad
 from hearth.errors import HearthError
 from hearth.feed import started_by_character
@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from hearth.chat import Chat
     from hearth.choices import Choices
     from hearth.config import Settings
-    from hearth.engines.stt import Transcriber
-    from hearth.engines.tts import Synthesizer
+    from hearth.engines.stt import SpeechToText
+    from hearth.engines.voices import Voices
     from hearth.feed import Feed
     from hearth.store import Store
 
@@ -83,9 +83,9 @@ class VoiceServices(Protocol):
     @property
     def feed(self) -> Feed: ...
 
-    def speaker(self) -> Synthesizer: ...
+    def speaker(self) -> Voices: ...
 
-    def transcriber(self) -> Transcriber: ...
+    def transcriber(self) -> SpeechToText: ...
 
 
 class VoiceOutput(Protocol):
@@ -140,6 +140,15 @@ class _Turn:
         return " ".join(w for w in words if w)
 
 
+def character_voice(services: VoiceServices, card: dict[str, Any], user: User) -> VoiceChoice:
+    """How a character speaks to `user`: its card's voice; else the voice for the card's
+    language, else for the person's (a Piper voice if one speaks it, else eSpeak NG's);
+    else the default voice."""
+    language = language_of(card) or user.language
+    default = services.speaker().for_language(language, services.choices.default_voice)
+    return voice_of(card, default=default)
+
+
 class VoiceSession:
     input_rate = RATE  # what `feed` takes
 
@@ -152,7 +161,7 @@ class VoiceSession:
         self.user = user
         self.conversation_id = conversation.id
         self.output = output
-        self.voice = voice_of(character.data, default=services.choices.default_voice)
+        self.voice = character_voice(services, character.data, user)
         self.rate = services.speaker().sample_rate(self.voice.name)
         cfg = services.settings.voice
         self.endpointer = vad.Endpointer(threshold=cfg.vad_threshold,
@@ -229,7 +238,9 @@ class VoiceSession:
     async def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         started = time.perf_counter()
         transcriber = self.services.transcriber()
-        result = await asyncio.to_thread(transcriber.transcribe, audio)
+        # The person's profile language picks the model ('' leaves it to voice.language).
+        result = await asyncio.to_thread(transcriber.transcribe, audio,
+                                         language=self.user.language or None)
         return result.text.strip(), (time.perf_counter() - started) * 1000
 
     @staticmethod

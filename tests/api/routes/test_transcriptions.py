@@ -15,7 +15,15 @@ from hearth.engines.codec import encode
 from tests.api.routes.test_bad_input import assert_error
 from tests.engines.test_codec import ISSUE_14_WAV, wav_saying
 from tests.utils.live import ThreadServer
-from tests.utils.speech import RATE, Speech, SpeechMaker, pcm16, word_error_rate
+from tests.utils.speech import (
+    KOREAN_SENTENCES,
+    RATE,
+    Speech,
+    SpeechMaker,
+    character_error_rate,
+    pcm16,
+    word_error_rate,
+)
 
 PHRASE = "Remind me to call my sister on Sunday."
 URL = "/v1/audio/transcriptions"
@@ -163,3 +171,46 @@ def test_audio_over_the_limit_is_refused(
     assert_error(post(client, "speech.wav", wav), 413, "1 seconds", "limits.max_audio_seconds")
     monkeypatch.undo()
     assert post(client, "speech.wav", wav).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def korean_wav() -> bytes:
+    from hearth.engines.espeak import RATE as ESPEAK_RATE
+    from hearth.engines.espeak import EspeakSynthesizer
+
+    (pcm,) = EspeakSynthesizer().synthesize(KOREAN_SENTENCES[0], voice="espeak-ko")
+    return encode(np.concatenate([np.zeros(4000, np.int16), pcm, np.zeros(4000, np.int16)]),
+                  ESPEAK_RATE, "wav")
+
+
+def test_korean_is_heard_in_korean_by_the_multilingual_model(
+    client: httpx.Client, korean_wav: bytes
+) -> None:
+    """tiny.en serves English; `language=ko` goes to Whisper base, never to an English guess."""
+    r = post(client, "korean.wav", korean_wav, language="ko", response_format="verbose_json")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["language"] == "ko" and "부산" in body["text"], body
+    assert character_error_rate(KOREAN_SENTENCES[0], body["text"]) < 0.8, body
+
+
+def test_the_person_s_profile_language_is_used_when_the_request_gives_none(
+    client: httpx.Client, korean_wav: bytes, wav: bytes
+) -> None:
+    assert client.patch("/api/me", json={"language": "ko-KR"}).status_code == 200
+    try:
+        r = post(client, "korean.wav", korean_wav, response_format="verbose_json")
+        assert r.status_code == 200, r.text
+        assert r.json()["language"] == "ko" and "부산" in r.json()["text"], r.json()
+        english = post(client, "speech.wav", wav, language="en")
+        assert word_error_rate(PHRASE, english.json()["text"]) <= 0.2  # the request wins
+    finally:
+        client.patch("/api/me", json={"language": ""})
+
+
+@pytest.mark.parametrize("language", ["xx", "klingon"])
+def test_a_language_whisper_does_not_know_is_a_4xx_naming_the_field(
+    client: httpx.Client, wav: bytes, language: str
+) -> None:
+    r = post(client, "speech.wav", wav, language=language)
+    assert_error(r, 422, "language:", f"'{language}'", "ISO 639-1")

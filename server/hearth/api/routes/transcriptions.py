@@ -1,8 +1,10 @@
 """OpenAI-compatible speech to text: `POST /v1/audio/transcriptions`.
 
 Clients written for OpenAI's API work unchanged: any `model` name is served by
-the configured Whisper model, and `temperature` is accepted (decoding is greedy,
-with Whisper's own fallback when a result looks wrong).
+the configured Whisper models, and `temperature` is accepted (decoding is greedy,
+with Whisper's own fallback when a result looks wrong). The language is the
+request's, else the person's profile language, else voice.language; `auto`
+detects it with the multilingual model.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hearth.api.deps import ServicesDep
+from hearth.api.deps import CurrentUser, ServicesDep
 from hearth.engines import codec
 from hearth.engines.stt import Segment, Transcript
 from hearth.services import Services
@@ -29,16 +31,20 @@ ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 )
 async def create_transcription(
     services: ServicesDep,
+    user: CurrentUser,
     file: UploadFile = File(..., description="The recording: wav, flac, mp3, ogg/opus, webm, m4a."),
     model: str = Form("whisper-1", description="Accepted for compatibility; the configured "
                       "model (voice.stt_model) transcribes."),
-    language: str | None = Form(None, description="ISO 639-1 code; unset: detected."),
+    language: str | None = Form(None, max_length=35, description="ISO 639-1 code or BCP-47 "
+                                "tag ('ko', 'ko-KR'), or 'auto' to detect; unset: the "
+                                "person's profile language."),
     prompt: str | None = Form(None, description="Words and spelling to expect."),
     response_format: ResponseFormat = Form("json"),
     temperature: float = Form(0.0, ge=0.0, le=1.0, description="Accepted for compatibility."),
 ) -> Response:
     """Transcribe an audio file (up to limits.max_audio_seconds long)."""
     data = await file.read()
+    language = language or user.language or None
     transcript = await run_in_threadpool(_transcribe, services, data, language, prompt)
     match response_format:
         case "json":
