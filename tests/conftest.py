@@ -12,12 +12,13 @@ import pytest
 from hearth.api.app import create_app
 from hearth.config import (
     DEFAULT_EMBEDDER_DIR,
+    MINILM_EMBEDDER_DIR,
     DEFAULT_MODEL,
     DEFAULT_STT_MODEL,
     Settings,
     load_settings,
 )
-from hearth.engines.embed import MiniLMEmbedder
+from hearth.engines.embed import MiniLMEmbedder, OnnxEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.engines.stt import Transcriber
 from hearth.services import Services
@@ -51,10 +52,19 @@ def llama() -> LlamaModel:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbedder:
+def embedder() -> OnnxEmbedder:
+    """The default (multilingual) embedder."""
     if not (DEFAULT_EMBEDDER_DIR / "model.onnx").is_file():
         pytest.fail(f"{DEFAULT_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
-    return MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
+    return OnnxEmbedder(DEFAULT_EMBEDDER_DIR)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    """The English-only embedder, for comparisons and switching."""
+    if not (MINILM_EMBEDDER_DIR / "model.onnx").is_file():
+        pytest.fail(f"{MINILM_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
+    return MiniLMEmbedder(MINILM_EMBEDDER_DIR)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,9 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
+MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_EMBEDDER_DIR = MODELS_DIR / "multilingual-e5-small"
+MINILM_EMBEDDER_DIR = MODELS_DIR / "minilm-l6-v2"
 DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
 DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -150,8 +152,14 @@ class LLMSettings(BaseModel):
 
 
 class MemorySettings(BaseModel):
-    embedder_dir: Path = Field(
-        DEFAULT_EMBEDDER_DIR, description="ONNX sentence embedder + tokenizer."
+    embedder: Literal["multilingual-e5-small", "all-MiniLM-L6-v2"] = Field(
+        "multilingual-e5-small", description="Sentence embedder for recall: multilingual-e5-small "
+        "(about 100 languages) or all-MiniLM-L6-v2 (English only, ~2x faster). Changing it "
+        "rebuilds the memory index at the next start."
+    )
+    embedder_dir: Path | None = Field(
+        None, description="Folder with the embedder's model.onnx + tokenizer.json; "
+        "empty: its folder under models/."
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(
@@ -185,8 +193,8 @@ class MemorySettings(BaseModel):
 
     @field_validator("embedder_dir")
     @classmethod
-    def _expand(cls, path: Path) -> Path:
-        return path.expanduser()
+    def _expand(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
 
     @field_validator("chroma_url")
     @classmethod
