@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import relationship_eval as ev  # noqa: E402
 
-from hearth.config import MINILM_EMBEDDER_DIR  # noqa: E402
+from hearth.config import DEFAULT_EMBEDDER_DIR  # noqa: E402
 from hearth.engines.embed import MiniLMEmbedder  # noqa: E402
 from hearth.relationship import plans as finder  # noqa: E402
 
@@ -120,7 +120,7 @@ def main() -> int:
     histories = [h for f in FILES for h in ev.load(DATA / f)]
     rows = history_rows(histories)
     own = [] if args.no_own else own_rows()
-    gate = Gate(MiniLMEmbedder(MINILM_EMBEDDER_DIR))
+    gate = Gate(MiniLMEmbedder(DEFAULT_EMBEDDER_DIR))
     totals: dict[object, list[int]] = {}
     for held in dict.fromkeys(h["split"] for h in histories):
         gate.fit(([] if args.no_hist else [r for r in rows if r[0] != held]) + own,

@@ -12,7 +12,7 @@ import pytest
 from hearth.api.app import create_app
 from hearth.config import (
     DEFAULT_EMBEDDER_DIR,
-    MINILM_EMBEDDER_DIR,
+    MULTILINGUAL_EMBEDDER_DIR,
     DEFAULT_MODEL,
     DEFAULT_STT_MODEL,
     Settings,
@@ -52,19 +52,20 @@ def llama() -> LlamaModel:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> OnnxEmbedder:
-    """The default (multilingual) embedder."""
+def embedder() -> MiniLMEmbedder:
+    """The default embedder (English)."""
     if not (DEFAULT_EMBEDDER_DIR / "model.onnx").is_file():
         pytest.fail(f"{DEFAULT_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
-    return OnnxEmbedder(DEFAULT_EMBEDDER_DIR)
+    return MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
 
 
 @pytest.fixture(scope="session")
-def minilm() -> MiniLMEmbedder:
-    """The English-only embedder, for comparisons and switching."""
-    if not (MINILM_EMBEDDER_DIR / "model.onnx").is_file():
-        pytest.fail(f"{MINILM_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
-    return MiniLMEmbedder(MINILM_EMBEDDER_DIR)
+def multilingual() -> OnnxEmbedder:
+    """multilingual-e5-small, for other languages and for switching embedders."""
+    if not (MULTILINGUAL_EMBEDDER_DIR / "model.onnx").is_file():
+        pytest.fail(f"{MULTILINGUAL_EMBEDDER_DIR} is missing: run "
+                    "`python scripts/install_models.py`")
+    return OnnxEmbedder(MULTILINGUAL_EMBEDDER_DIR, "multilingual-e5-small")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hearth.config import DEFAULT_EMBEDDER_DIR, MINILM_EMBEDDER_DIR, MODELS_DIR
+from hearth.config import DEFAULT_EMBEDDER_DIR, MODELS_DIR, MULTILINGUAL_EMBEDDER_DIR
 from hearth.engines.embed import (
     PROFILES,
     MiniLMEmbedder,
@@ -112,7 +112,7 @@ def korean_similarities(embedder: OnnxEmbedder) -> tuple[np.ndarray, np.ndarray]
 
 
 def test_the_multilingual_embedder_tells_korean_topics_apart() -> None:
-    e5 = OnnxEmbedder(DEFAULT_EMBEDDER_DIR)
+    e5 = OnnxEmbedder(MULTILINGUAL_EMBEDDER_DIR, "multilingual-e5-small")
     same, different = korean_similarities(e5)
     assert same.min() > different.max() + 0.05
     # A Korean question finds its memory above the "clearly related" line; others stay below.
@@ -123,7 +123,7 @@ def test_the_multilingual_embedder_tells_korean_topics_apart() -> None:
 
 def test_minilm_cannot_tell_korean_topics_apart() -> None:
     """Why the default changed: MiniLM reads Hangul as fragments and [UNK]."""
-    minilm = MiniLMEmbedder(MINILM_EMBEDDER_DIR)
+    minilm = MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
     same, different = korean_similarities(minilm)
     assert same.min() < different.max()
 
@@ -150,7 +150,7 @@ def test_thresholds_belong_to_the_embedder(embedder: OnnxEmbedder) -> None:
 
 def test_the_wrong_model_folder_is_refused() -> None:
     with pytest.raises(ValueError, match="does not hold multilingual-e5-small"):
-        OnnxEmbedder(MINILM_EMBEDDER_DIR, "multilingual-e5-small")
+        OnnxEmbedder(DEFAULT_EMBEDDER_DIR, "multilingual-e5-small")
     with pytest.raises(ValueError, match="unknown embedder"):
         load_embedder("word2vec", None, MODELS_DIR)
     assert load_embedder("all-MiniLM-L6-v2", None, MODELS_DIR).name == "all-MiniLM-L6-v2"
