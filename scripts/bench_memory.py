@@ -19,6 +19,9 @@ How the person is named (--person, one or more; each imports the conversations a
   profile  the single-user mode's "User", named only by `PATCH /api/me` {display_name}
   unnamed  "User", never named: what a fresh single-user install knows
 
+--embedder runs the whole benchmark once per embedder named (default: the configured
+one), each in a fresh index, and reports them side by side ("embedder/person").
+
     python scripts/bench_memory.py --locomo ../shared/data/locomo-dev.json [--window 4096] \
         [--person speaker profile]
 
@@ -50,6 +53,7 @@ from hearth.characters import normalise_data
 from hearth.chat import ImportItem
 from hearth.config import load_settings
 from hearth.context import ContextBuilder, Window
+from hearth.engines.embed import PROFILES
 from hearth.memory.recall import Recalled
 from hearth.services import Services
 
@@ -102,6 +106,8 @@ def main() -> int:
     parser.add_argument("--person", nargs="+", choices=PERSONS, default=["speaker"],
                         help="how the person is named (see above); several are run in turn")
     parser.add_argument("--split", help='only the conversations of this split ("dev", "heldout")')
+    parser.add_argument("--embedder", nargs="+", choices=list(PROFILES), default=[],
+                        help="memory embedder(s) to compare; several are run in turn")
     args = parser.parse_args()
     data = json.loads(args.locomo.read_text(encoding="utf-8"))
     if args.split:
@@ -109,92 +115,102 @@ def main() -> int:
         if not data:
             parser.error(f"no conversation in {args.locomo} has split {args.split!r}")
     data = data[: args.limit or None]
-    persons: list[str] = list(dict.fromkeys(args.person))
     languages = {s.get("language", "en") for s in data}
     goal_any, goal_all = GOALS.get(languages.pop() if len(languages) == 1 else "en", GOALS["en"])
     splits = sorted({s["split"] for s in data if "split" in s})
+    people: list[str] = list(dict.fromkeys(args.person))
+    embedders: list[str] = list(dict.fromkeys(args.embedder)) or [""]
+    runs = [(e, p) for e in embedders for p in people]
+    # A run's label: the person, or "embedder/person" when embedders are compared.
+    persons = [f"{e}/{p}" if args.embedder else p for e, p in runs]
 
     # Per question: (slices it counts in, any evidence reached, all reached).
     hits: dict[str, dict[str, list[tuple[list[str], bool, bool]]]] = {
         p: {m: [] for m in METHODS} for p in persons}
     memory_tokens: list[int] = []
     build_ms: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            data_dir=Path(tmp), llm={"n_ctx": args.window, "max_reply_tokens": args.reserve},
-            server={"allowed_hosts": ["testserver"]},  # the in-process client's host name
-        )
-        services = Services.start(settings)
-        api = TestClient(create_app(settings, services))
-        api.__enter__()
-        chat, memory = services.chat, services.memory
-        assert memory is not None
-        recent_only = ContextBuilder(
-            services.model, reply_reserve=args.reserve,
-            memory=settings.memory.model_copy(update={"recent_share": 1.0}),
-        )
-        for person, sample in ((p, s) for p in persons for s in data):
-            conv = sample["conversation"]
-            if person == "speaker":
-                user = services.store.people.ensure(conv["speaker_a"])
-            else:  # single-user mode: the API acts as the local "User"
-                user = services.accounts.local_user()
-                name = conv["speaker_a"] if person == "profile" else ""
-                r = api.patch("/api/me", json={"display_name": name})
-                assert r.status_code == 200, r.text
-                user = services.store.people.get(r.json()["id"])
-                assert user.name == "User" and user.shown_name == (name or "User")
-            description = DESCRIPTIONS.get(sample.get("language", "en"), DESCRIPTIONS["en"])
-            character = services.store.characters.create(data=normalise_data({
-                "name": conv["speaker_b"],
-                "description": description.format(a=conv["speaker_a"], b=conv["speaker_b"]),
-            }), avatar=None)
-            conversation = chat.start_conversation(user, character.id)
-            said = turns(conv)
-            ids = chat.import_messages(user, conversation.id, [
-                ImportItem("user" if speaker == conv["speaker_a"] else "assistant", text, at)
-                for _, speaker, text, at in said
-            ])
-            text_of = {dia: text for dia, _, text, _ in said}
-            now = said[-1][3] + 3600
-            history = services.store.messages.list(conversation.id)
-            owner = {"user_id": user.id, "character_id": character.id}
+    for embedder in embedders:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = load_settings(
+                data_dir=Path(tmp), llm={"n_ctx": args.window, "max_reply_tokens": args.reserve},
+                server={"allowed_hosts": ["testserver"]},  # the in-process client's host name
+                memory={"embedder": embedder} if embedder else {},
+            )
+            services = Services.start(settings)
+            api = TestClient(create_app(settings, services))
+            api.__enter__()
+            chat, memory = services.chat, services.memory
+            assert memory is not None
+            recent_only = ContextBuilder(
+                services.model, reply_reserve=args.reserve,
+                memory=settings.memory.model_copy(update={"recent_share": 1.0}),
+            )
+            for label, person, sample in (
+                    (label, p, s) for label, (e, p) in zip(persons, runs, strict=True)
+                    if e == embedder for s in data):
+                conv = sample["conversation"]
+                if person == "speaker":
+                    user = services.store.people.ensure(conv["speaker_a"])
+                else:  # single-user mode: the API acts as the local "User"
+                    user = services.accounts.local_user()
+                    name = conv["speaker_a"] if person == "profile" else ""
+                    r = api.patch("/api/me", json={"display_name": name})
+                    assert r.status_code == 200, r.text
+                    user = services.store.people.get(r.json()["id"])
+                    assert user.name == "User" and user.shown_name == (name or "User")
+                description = DESCRIPTIONS.get(sample.get("language", "en"), DESCRIPTIONS["en"])
+                character = services.store.characters.create(data=normalise_data({
+                    "name": conv["speaker_b"],
+                    "description": description.format(a=conv["speaker_a"], b=conv["speaker_b"]),
+                }), avatar=None)
+                conversation = chat.start_conversation(user, character.id)
+                said = turns(conv)
+                ids = chat.import_messages(user, conversation.id, [
+                    ImportItem("user" if speaker == conv["speaker_a"] else "assistant", text, at)
+                    for _, speaker, text, at in said
+                ])
+                text_of = {dia: text for dia, _, text, _ in said}
+                now = said[-1][3] + 3600
+                history = services.store.messages.list(conversation.id)
+                owner = {"user_id": user.id, "character_id": character.id}
 
-            def dense(query: str, exclude: set[str], when: datetime, limit: int) -> list[Recalled]:
-                vector = memory.embedder.embed([query])[0]
-                return [Recalled(h.item.id, h.item.kind, h.item.text, h.item.ts, h.item.role,
-                                 h.item.message_ids, h.similarity)
-                        for h in memory.index.query(vector, k=200, **owner)  # noqa: B023
-                        if h.item.id not in exclude]
+                def dense(query: str, exclude: set[str], when: datetime,
+                          limit: int) -> list[Recalled]:
+                    vector = memory.embedder.embed([query], query=True)[0]
+                    return [Recalled(h.item.id, h.item.kind, h.item.text, h.item.ts, h.item.role,
+                                     h.item.message_ids, h.similarity)
+                            for h in memory.index.query(vector, k=200, **owner)  # noqa: B023
+                            if h.item.id not in exclude]
 
-            for qa in sample["qa"]:
-                category = qa.get("category")
-                evidence = [text_of[e] for e in normalise_evidence(qa.get("evidence", []))
-                            if e in text_of]
-                if category not in CATEGORIES or not evidence:
-                    continue
-                question = qa["question"]
-                started = time.perf_counter()
-                window = chat.window(user, conversation.id, question, now=now)
-                build_ms.append((time.perf_counter() - started) * 1000)
-                memory_tokens.append(next(b.tokens for b in window.blocks if b.name == "memories"))
-                turn = chat._turn(user, conversation, history, question, now)
-                windows: dict[str, Window] = {
-                    "hearth": window,
-                    "recent": recent_only.build(turn),
-                    "dense": chat.context.build(turn, recall=dense),
-                }
-                for method, w in windows.items():
-                    text = "\n".join(m.content for m in w.messages)
-                    found = [e in text for e in evidence]
-                    slices = [CATEGORIES[category]]
-                    if len(splits) > 1:
-                        slices.append(f"split:{sample['split']}")
-                    hits[person][method].append((slices, any(found), all(found)))
-            print(f"  {person} {sample['sample_id']}: {len(ids)} turns imported",  # noqa: T201
-                  flush=True)
-        api.__exit__(None, None, None)
-        services.close()
+                for qa in sample["qa"]:
+                    category = qa.get("category")
+                    evidence = [text_of[e] for e in normalise_evidence(qa.get("evidence", []))
+                                if e in text_of]
+                    if category not in CATEGORIES or not evidence:
+                        continue
+                    question = qa["question"]
+                    started = time.perf_counter()
+                    window = chat.window(user, conversation.id, question, now=now)
+                    build_ms.append((time.perf_counter() - started) * 1000)
+                    memory_tokens.append(
+                        next(b.tokens for b in window.blocks if b.name == "memories"))
+                    turn = chat._turn(user, conversation, history, question, now)
+                    windows: dict[str, Window] = {
+                        "hearth": window,
+                        "recent": recent_only.build(turn),
+                        "dense": chat.context.build(turn, recall=dense),
+                    }
+                    for method, w in windows.items():
+                        text = "\n".join(m.content for m in w.messages)
+                        found = [e in text for e in evidence]
+                        slices = [CATEGORIES[category]]
+                        if len(splits) > 1:
+                            slices.append(f"split:{sample['split']}")
+                        hits[label][method].append((slices, any(found), all(found)))
+                print(f"  {label} {sample['sample_id']}: {len(ids)} turns imported",  # noqa: T201
+                      flush=True)
+            api.__exit__(None, None, None)
+            services.close()
 
     def rate(rows: list[tuple[list[str], bool, bool]], which: int) -> float:
         return sum(r[which] for r in rows) / len(rows) if rows else 0.0
@@ -213,7 +229,7 @@ def main() -> int:
 
     print(f"\nevidence recall, window {args.window} tokens (reply reserve {args.reserve}), "  # noqa: T201
           f"{len(data)} conversations")
-    Table(Column("person", 8, left=True), Column("method", 8, left=True),
+    Table(Column("person", max(8, *map(len, persons)), left=True), Column("method", 8, left=True),
           Column("slice", 14, left=True), Column("n", 4, ".0f"),
           Column("any", 6, ".3f"), Column("all", 6, ".3f")).show(
         (person, method, name, r["n"], r["any"], r["all"])

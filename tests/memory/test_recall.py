@@ -79,3 +79,35 @@ def test_korean_words_are_recalled_across_particles(start_services) -> None:  # 
                                        now=datetime.now(UTC), exclude=set(),
                                        names=(user.name, "Nara"), limit=3)
         assert ids[40] in {i for m in found for i in m.message_ids}, question
+
+
+def test_what_counts_as_strong_comes_from_the_embedder(start_services) -> None:  # noqa: ANN001
+    """The "clearly related" line is the embedder's: moved, it changes which memories
+    are marked strong, with the same model and index."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    from hearth.engines.embed import PROFILES, OnnxEmbedder
+    from hearth.memory.recall import Recaller
+
+    services = start_services()
+    user = services.user
+    conversation = services.chat.start_conversation(user, 1)
+    said = {2: "My cat is called Miso.", 6: "The cat has not been eating much lately.",
+            10: "I am moving to Lisbon next month."}
+    services.chat.import_messages(user, conversation.id, history(60, time.time() - 9 * DAY, said))
+    profile = PROFILES[services.memory.embedder.name]
+    assert services.memory.recaller.embedder.strong_similarity == profile.strong_similarity
+
+    def strong(line: float) -> set[str]:
+        embedder = OnnxEmbedder(services.memory.embedder.model_dir,
+                                replace(profile, strong_similarity=line))
+        recaller = Recaller(store=services.store, index=services.memory.index, embedder=embedder)
+        found = recaller.recall("What was my cat's name?", user_id=user.id, character_id=1,
+                                now=datetime.now().astimezone(), exclude=set(), names=("", ""))
+        return {r.text for r in found if r.strong}
+
+    everything, usual, nothing = strong(-1.0), strong(profile.strong_similarity), strong(1.01)
+    assert said[2] in usual
+    # Above any line: the top of both the dense and the word lists is strong regardless.
+    assert nothing <= usual < everything

@@ -111,3 +111,35 @@ def test_edited_and_deleted_messages_follow_in_the_index(start_services) -> None
     # DELETE /api/messages/{id}: it leaves the index too.
     services.conversations.delete_message(user, reply)
     assert indexed_text(reply) is None and indexed_text(said) is not None
+
+
+def test_a_new_embedder_rebuilds_the_index_by_itself(llama, embedder, multilingual,  # noqa: ANN001
+                                                     tmp_path, caplog) -> None:  # noqa: ANN001
+    """An index built by MiniLM is rebuilt at the next start with the configured e5,
+    with progress logged, and Korean recall then finds the right memory."""
+    from hearth.engines.llm import ModelOwner
+    from hearth.memory.index import LEGACY_EMBEDDER
+    from hearth.services import Services
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    said = {2: "내 고양이 이름은 나비야.", 4: "다음 달에 부산으로 이사 가."}
+    old = Services.start(settings, model=ModelOwner(llama, queue_size=4), embedder=embedder)
+    user = old.user
+    conversation = old.chat.start_conversation(user, 1)
+    old.chat.import_messages(user, conversation.id, history(40, time.time() - 9 * DAY, said))
+    old.memory.reindex()
+    assert old.memory.index.stamp().embedder == LEGACY_EMBEDDER == embedder.name
+    old.close()
+
+    new = Services.start(settings, model=ModelOwner(llama, queue_size=4), embedder=multilingual)
+    with caplog.at_level("INFO", logger="hearth.memory.service"):
+        assert new.memory.sync() == len(new.store.messages.ids())  # what start-up runs
+    assert "built by the all-MiniLM-L6-v2 embedder" in caplog.text
+    assert new.memory.index.stamp().embedder == multilingual.name
+    assert new.memory.sync() == 0  # stamped: the next start only catches up
+    query = multilingual.embed(["우리 고양이 이름이 뭐였더라?"], query=True)[0]
+    (best, similarity), = new.memory.index.nearest(query, user_id=user.id, character_id=1, k=1)
+    assert new.memory.index.get([best])[0].text == said[2]
+    assert similarity >= multilingual.strong_similarity
+    new.close()

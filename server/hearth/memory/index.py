@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 KINDS = ("message", "summary", "fact")
 _PAGE = 5000  # ids per page when listing the collection
 _STAMP_COLLECTION = "hearth_stamp"  # on a Chroma server: what the index was built from
+LEGACY_EMBEDDER = "all-MiniLM-L6-v2"  # what built indexes whose stamp does not say
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,14 @@ class MemoryItem:
 
 @dataclass(frozen=True)
 class Stamp:
-    """What the index was built from: the database's restore generation, and whether
-    that build finished. An index made before stamps existed reads as `Stamp()`."""
+    """What the index was built from: the database's restore generation, whether that
+    build finished, and which embedder made its vectors (a different one's are
+    meaningless beside them, even of the same size). An index made before stamps
+    existed reads as `Stamp()`, made by the only embedder there was then."""
 
     generation: str = ""
     complete: bool = True
+    embedder: str = LEGACY_EMBEDDER
 
 
 @dataclass(frozen=True)
@@ -347,7 +351,8 @@ class MemoryIndex:
                 _STAMP_COLLECTION, embedding_function=None).metadata or {}
             if "generation" not in meta:  # never built here, or wiped: rebuild from SQLite
                 return Stamp(complete=False)
-            return Stamp(str(meta["generation"]), bool(meta.get("complete", False)))
+            return Stamp(str(meta["generation"]), bool(meta.get("complete", False)),
+                         str(meta.get("embedder", LEGACY_EMBEDDER)))
         try:
             return Stamp(**json.loads((self.path / self.STAMP_FILE).read_text()))
         except FileNotFoundError:
@@ -360,7 +365,8 @@ class MemoryIndex:
         if self.url:
             self._client.get_or_create_collection(
                 _STAMP_COLLECTION, embedding_function=None
-            ).modify(metadata={"generation": stamp.generation, "complete": stamp.complete})
+            ).modify(metadata={"generation": stamp.generation, "complete": stamp.complete,
+                               "embedder": stamp.embedder})
             return
         path = self.path / self.STAMP_FILE
         partial = path.with_suffix(".partial")

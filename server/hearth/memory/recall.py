@@ -26,8 +26,9 @@ from hearth.store import Store
 
 RRF_K = 60
 MIN_CANDIDATES = 24
-STRONG_SIMILARITY = 0.4  # cosine (all-MiniLM-L6-v2) above which a memory is clearly related
-STRONG_RANK = 3  # ...or in the top this many of both the dense and the lexical lists
+# Clearly related: above the embedder's strong similarity, or in the top this many
+# of both the dense and the lexical lists.
+STRONG_RANK = 3
 TIME_OVERFETCH = 8  # dense candidates scanned for memories of a named time
 SHORT_WORDS = 12  # a recalled message this short brings its neighbouring turn along
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|me|my|mine|myself)\b")
@@ -132,7 +133,7 @@ class Recaller:
         # Names of the two speakers are in nearly every memory, and the time phrase is
         # handled by `span`: neither should steer the search for content.
         text = search_text(query, names, span.phrase if span else "")
-        embedding = self.embedder.embed([text or query])[0]
+        embedding = self.embedder.embed([text or query], query=True)[0]
         dense = self.index.nearest(embedding, k=candidates, **owner)
         dense_ids = [i for i, _ in dense]
         fts = lexical_query(text)
@@ -173,7 +174,7 @@ class Recaller:
             best.sort(key=lambda i: found[i].role not in (role, None))
         # Clearly on topic: close in meaning, near the top of both retrievers, or of the
         # named time.
-        strong = ({i for i, similarity in dense if similarity >= STRONG_SIMILARITY}
+        strong = ({i for i, similarity in dense if similarity >= self.embedder.strong_similarity}
                   | (set(dense_ids[:STRONG_RANK]) & set(lexical_ids[:STRONG_RANK]))
                   | set(timed_ids))
         result = [

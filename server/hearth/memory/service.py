@@ -33,7 +33,6 @@ from hearth.store import Fact, Message, Store
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_SIMILARITY = 0.9
 _FACT_FILLER = frozenset({"speaker", "user", "person", "they", "she", "he", "likes", "has"})
 # Meta key that `hearth restore` changes: the index records the one it was built from.
 RESTORE_GENERATION = "restore_generation"
@@ -102,9 +101,12 @@ class Memory:
             role=message.role, importance=min(1.0, len(message.content) / 400),
         )
 
-    def index_messages(self, ids: Sequence[int]) -> None:
-        """Embed and index these messages (each text once, in batches)."""
+    def index_messages(self, ids: Sequence[int], *, progress: bool = False) -> None:
+        """Embed and index these messages (each text once, in batches); `progress` logs
+        how far it has got (a rebuild of a long history takes minutes)."""
         for start in range(0, len(ids), 512):
+            if progress and start:
+                log.info("indexing memories: %d of %d messages", start, len(ids))
             rows = self.store.messages.owned(ids=list(ids[start : start + 512]))
             items = [self._message_item(r.message, r.user_id, r.character_id) for r in rows
                      if r.message.content.strip()]
@@ -147,22 +149,27 @@ class Memory:
         if not stamp.complete or stamp.generation != database_generation(self.store):
             log.info("memory index was built from other data; rebuilding it")
             return self.reindex()
+        if stamp.embedder != self.embedder.name:
+            log.info("memory index was built by the %s embedder, %s is configured: "
+                     "rebuilding it", stamp.embedder, self.embedder.name)
+            return self.reindex()
         return self.catch_up()
 
     def reindex(self) -> int:
         """Rebuild the whole index from SQLite: messages, facts and summaries."""
         # Read before the data: a restore landing mid-rebuild leaves a stamp that differs.
         generation = database_generation(self.store)
-        self.index.set_stamp(Stamp(generation, complete=False))
+        self.index.set_stamp(Stamp(generation, complete=False, embedder=self.embedder.name))
         self.index.reset()
         ids = self.store.messages.ids()
-        self.index_messages(ids)
+        self.index_messages(ids, progress=True)
         for user_id in self.store.people.ids():
             for fact in self.store.facts.list(user_id=user_id):
                 self._index_fact(fact)
         for conversation_id in self.store.summaries.conversation_ids():
             self._index_summary(conversation_id)
-        self.index.set_stamp(Stamp(generation))
+        self.index.set_stamp(Stamp(generation, embedder=self.embedder.name))
+        log.info("memory index rebuilt with %s: %d messages", self.embedder.name, len(ids))
         return len(ids)
 
     def _index_fact(self, fact: Fact) -> None:
@@ -202,7 +209,7 @@ class Memory:
             return None
         if existing:
             vectors = self.embedder.embed([text] + [f.text for f in existing])
-            if float(np.max(vectors[1:] @ vectors[0])) >= DUPLICATE_SIMILARITY:
+            if float(np.max(vectors[1:] @ vectors[0])) >= self.embedder.duplicate_similarity:
                 return None
         fact = self.store.facts.add(user_id=user_id, character_id=character_id, text=text,
                                     source_message_ids=source_message_ids, said_at=said_at)

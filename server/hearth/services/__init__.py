@@ -17,8 +17,8 @@ from hearth.accounts import Accounts, is_loopback
 from hearth.characters import normalise_data
 from hearth.chat import Chat
 from hearth.choices import Choices
-from hearth.config import Settings
-from hearth.engines.embed import Embedder, MiniLMEmbedder
+from hearth.config import MODELS_DIR, Settings
+from hearth.engines.embed import Embedder, load_embedder
 from hearth.engines.llm import ModelOwner, load_model
 from hearth.engines.stt import SpeechToText, load_transcriber
 from hearth.engines.voices import Voices, load_voices
@@ -130,7 +130,8 @@ def open_memory(settings: Settings, store: Store, *, model: ModelOwner | None = 
                 embedder: Embedder | None = None) -> Memory:
     """The memory index over `store`. Without a chat model it indexes, recalls and forgets,
     but writes no summaries or facts (the CLI's case). Close it with `memory.index.close()`."""
-    embedder = embedder or MiniLMEmbedder(settings.memory.embedder_dir)
+    embedder = embedder or load_embedder(settings.memory.embedder, settings.memory.embedder_dir,
+                                         MODELS_DIR)
     index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
                         database=settings.memory.chroma_database)
     return Memory(store=store, index=index, embedder=embedder, model=model, settings=settings)
