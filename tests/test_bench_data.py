@@ -49,6 +49,12 @@ def test_conversations_and_splits(samples: list[dict]) -> None:
     assert {s["language"] for s in samples} == {"ko"}
 
 
+def test_each_split_has_a_long_conversation(samples: list[dict]) -> None:
+    # LoCoMo-sized (12+ sessions), so that recent turns alone cannot hold the answers.
+    long = {s["split"] for s in samples if len(_sessions(s["conversation"])) >= 12}
+    assert long == {"dev", "heldout"}
+
+
 def test_sessions_are_dated_in_order_and_numbered(bench: ModuleType,
                                                   samples: list[dict]) -> None:
     for sample in samples:
@@ -83,5 +89,5 @@ def test_questions_point_at_existing_evidence(bench: ModuleType, samples: list[d
                        for e in evidence), qa
             categories.add(qa["category"])
             asked += 1
-    assert asked >= 60
+    assert asked >= 150
     assert categories == set(bench.CATEGORIES)
