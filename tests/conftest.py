@@ -61,7 +61,7 @@ def embedder() -> MiniLMEmbedder:
 
 
 @pytest.fixture(scope="session")
-def multilingual() -> OnnxEmbedder:
+def multilingual_embedder() -> OnnxEmbedder:
     """multilingual-e5-small, for other languages and for switching embedders."""
     if not (MULTILINGUAL_EMBEDDER_DIR / "model.onnx").is_file():
         pytest.fail(f"{MULTILINGUAL_EMBEDDER_DIR} is missing: run "
@@ -77,7 +77,7 @@ def transcriber() -> Transcriber:
 
 
 @pytest.fixture(scope="session")
-def multilingual() -> Transcriber:
+def multilingual_whisper() -> Transcriber:
     """The multilingual Whisper (base), loaded once."""
     if not DEFAULT_STT_MULTILINGUAL_MODEL.is_dir():
         pytest.fail(f"{DEFAULT_STT_MULTILINGUAL_MODEL} is missing: "

@@ -113,8 +113,8 @@ def test_edited_and_deleted_messages_follow_in_the_index(start_services) -> None
     assert indexed_text(reply) is None and indexed_text(said) is not None
 
 
-def test_a_new_embedder_rebuilds_the_index_by_itself(llama, embedder, multilingual,  # noqa: ANN001
-                                                     tmp_path, caplog) -> None:  # noqa: ANN001
+def test_a_new_embedder_rebuilds_the_index_by_itself(  # noqa: ANN001
+        llama, embedder, multilingual_embedder, tmp_path, caplog) -> None:  # noqa: ANN001
     """An index built by MiniLM is rebuilt at the next start with the configured e5,
     with progress logged, and Korean recall then finds the right memory."""
     from hearth.engines.llm import ModelOwner
@@ -132,14 +132,15 @@ def test_a_new_embedder_rebuilds_the_index_by_itself(llama, embedder, multilingu
     assert old.memory.index.stamp().embedder == LEGACY_EMBEDDER == embedder.name
     old.close()
 
-    new = Services.start(settings, model=ModelOwner(llama, queue_size=4), embedder=multilingual)
+    new = Services.start(settings, model=ModelOwner(llama, queue_size=4),
+                         embedder=multilingual_embedder)
     with caplog.at_level("INFO", logger="hearth.memory.service"):
         assert new.memory.sync() == len(new.store.messages.ids())  # what start-up runs
     assert "built by the all-MiniLM-L6-v2 embedder" in caplog.text
-    assert new.memory.index.stamp().embedder == multilingual.name
+    assert new.memory.index.stamp().embedder == multilingual_embedder.name
     assert new.memory.sync() == 0  # stamped: the next start only catches up
-    query = multilingual.embed(["우리 고양이 이름이 뭐였더라?"], query=True)[0]
+    query = multilingual_embedder.embed(["우리 고양이 이름이 뭐였더라?"], query=True)[0]
     (best, similarity), = new.memory.index.nearest(query, user_id=user.id, character_id=1, k=1)
     assert new.memory.index.get([best])[0].text == said[2]
-    assert similarity >= multilingual.strong_similarity
+    assert similarity >= multilingual_embedder.strong_similarity
     new.close()
