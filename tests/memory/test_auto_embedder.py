@@ -129,8 +129,14 @@ def test_a_korean_profile_switches_memory_to_e5_by_itself(
         assert memory._switch is None
 
         with caplog.at_level("INFO", logger="hearth.memory.service"):
-            r = client.patch("/api/me", json={"language": "ko"})
-            assert r.status_code == 200, r.text
+            with memory._writing:  # holds the switch at its first write into the new index
+                r = client.patch("/api/me", json={"language": "ko"})
+                assert r.status_code == 200, r.text
+                assert memory._switch is not None and memory._switch.is_alive()
+                found = client.get("/api/memory/search", params={  # served meanwhile
+                    "q": "What is my dog called?", "character_id": 1}).json()
+                assert found[0]["text"] == ENGLISH[2]
+                assert memory.embedder.name == DEFAULT_EMBEDDER
             switched(memory)
         assert memory.embedder.name == MULTILINGUAL_EMBEDDER
         assert "building its memory index beside the one in use" in caplog.text

@@ -209,19 +209,21 @@ class Memory:
             self.index.set_stamp(Stamp(generation, complete=False, embedder=self.embedder.name))
             self.index.reset()
             n = self._fill(self.index)
+            if n is None:
+                return 0  # shut down: the stamp says incomplete, the next start rebuilds
             self.index.set_stamp(Stamp(generation, embedder=self.embedder.name))
             self.index.drop_others()
         log.info("memory index rebuilt with %s: %d messages", self.embedder.name, n)
         return n
 
-    def _fill(self, index: MemoryIndex, batch: int = 128) -> int:
+    def _fill(self, index: MemoryIndex, batch: int = 128) -> int | None:
         """Index all SQLite holds into `index`, logging progress; each batch is read and
         written under the write lock, so a live write lands wholly before or after it.
-        Stops early when Hearth shuts down."""
+        Returns how many messages, or None when Hearth shut down meanwhile."""
         ids = self.store.messages.ids()
         for start in range(0, len(ids), batch):
             if self._stop.is_set():
-                break
+                return None
             if start and start % (8 * batch) == 0:
                 log.info("indexing memories with %s: %d of %d messages", index.embedder.name,
                          start, len(ids))
@@ -270,7 +272,7 @@ class Memory:
                 try:
                     n = self._fill(new)
                     with self._writing:
-                        if self._stop.is_set() or generation != database_generation(self.store):
+                        if n is None or generation != database_generation(self.store):
                             new.reset()  # shut down, or a restore replaced the data
                             return
                         self.catch_up(new)
