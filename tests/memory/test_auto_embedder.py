@@ -193,3 +193,15 @@ def test_a_named_embedder_is_never_switched(household: Any, tmp_path: Path) -> N
 def test_auto_with_an_embedder_dir_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory.embedder_dir holds one model"):
         make_settings(tmp_path, {"embedder": "auto", "embedder_dir": str(tmp_path)})
+
+
+def test_a_korean_character_switches_memory(household: Any, tmp_path: Path) -> None:
+    with household(tmp_path / "data", {"embedder": "auto"}) as (client, services):
+        r = client.post("/api/characters", json={"name": "Sam"})  # no language: no switch
+        assert r.status_code == 201, r.text
+        assert services.memory._switch is None
+        r = client.post("/api/characters", json={
+            "name": "나래", "extensions": {"hearth": {"language": "ko-KR"}}})
+        assert r.status_code == 201, r.text
+        switched(services.memory)
+        assert services.memory.embedder.name == MULTILINGUAL_EMBEDDER
