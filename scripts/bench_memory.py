@@ -20,7 +20,8 @@ How the person is named (--person, one or more; each imports the conversations a
   unnamed  "User", never named: what a fresh single-user install knows
 
 --embedder runs the whole benchmark once per embedder named (default: the configured
-one), each in a fresh index, and reports them side by side ("embedder/person").
+one; "auto" is settled from the data's language up front), each in a fresh index, and
+reports them side by side ("embedder/person").
 
     python scripts/bench_memory.py --locomo ../shared/data/locomo-dev.json [--window 4096] \
         [--person speaker profile]
@@ -53,7 +54,8 @@ from hearth.characters import normalise_data
 from hearth.chat import ImportItem
 from hearth.config import load_settings
 from hearth.context import ContextBuilder, Window
-from hearth.engines.embed import PROFILES
+from hearth.engines.embed import DEFAULT_EMBEDDER, PROFILES
+from hearth.memory.embedder_choice import AUTO, MULTILINGUAL_EMBEDDER
 from hearth.memory.recall import Recalled
 from hearth.services import Services
 
@@ -136,6 +138,11 @@ def main() -> int:
                 server={"allowed_hosts": ["testserver"]},  # the in-process client's host name
                 memory={"embedder": embedder} if embedder else {},
             )
+            if settings.memory.embedder == AUTO:  # what auto settles on for this data, from
+                # the start: a switch in the background would land mid-benchmark
+                foreign = any(s.get("language", "en") != "en" for s in data)
+                settings.memory.embedder = MULTILINGUAL_EMBEDDER if foreign else DEFAULT_EMBEDDER
+                print(f"memory.embedder = auto: {settings.memory.embedder}")  # noqa: T201
             services = Services.start(settings)
             api = TestClient(create_app(settings, services))
             api.__enter__()

@@ -19,7 +19,7 @@ from hearth.config import (
     Settings,
     load_settings,
 )
-from hearth.engines.embed import MiniLMEmbedder, OnnxEmbedder
+from hearth.engines.embed import DEFAULT_EMBEDDER, MiniLMEmbedder, OnnxEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.engines.stt import Transcriber
 from hearth.services import Services
@@ -35,11 +35,13 @@ def make_settings(data_dir: Path, memory: dict[str, Any] | None = None, **llm: A
     TestClient names its server "testserver", so that name is known too (the Host checks
     are tested with names that are not). Characters do not write first on their own: what
     a test stores at past times could fall due on the wall clock mid-test; the tests of
-    that schedule turn it on."""
+    that schedule turn it on. Memory keeps the English embedder the `embedder` fixture holds
+    (not "auto": a test in Korean would load the multilingual one); the tests of "auto"
+    ask for it."""
     return load_settings(
         data_dir=data_dir,
         llm={"n_ctx": TEST_N_CTX, "temperature": 0.0, "seed": 7, "max_reply_tokens": 96, **llm},
-        memory=memory or {},
+        memory={"embedder": DEFAULT_EMBEDDER, **(memory or {})},
         server={"allowed_hosts": [TEST_CLIENT_HOST]},
         relationship={"enabled": False},
     )

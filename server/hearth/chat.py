@@ -460,6 +460,7 @@ class Chat:
         )
         if self.memory is not None:
             self.memory.index_messages(ids)
+            self.memory.follow_language()  # a history in another language may need e5
         new = set(ids)
         said = [m for m in self.store.messages.list(conversation.id) if m.id in new]
         self._note_plans(user, conversation, said)

@@ -153,15 +153,16 @@ class LLMSettings(BaseModel):
 
 
 class MemorySettings(BaseModel):
-    embedder: Literal["multilingual-e5-small", "all-MiniLM-L6-v2"] = Field(
-        "all-MiniLM-L6-v2", description="Sentence embedder for recall: all-MiniLM-L6-v2 "
-        "(English only; ~1 point better English recall, ~2x faster) or multilingual-e5-small "
-        "(about 100 languages: choose it for Korean, Japanese, ...). Changing it rebuilds "
-        "the memory index at the next start."
+    embedder: Literal["auto", "multilingual-e5-small", "all-MiniLM-L6-v2"] = Field(
+        "auto", description="Sentence embedder for recall. auto: all-MiniLM-L6-v2 (English "
+        "only, better and ~2x faster on English) until a person's or a character's language "
+        "is not English or most recent messages are in other scripts, then "
+        "multilingual-e5-small (about 100 languages), switched to by itself. A name forces "
+        "that embedder; changing it rebuilds the memory index at the next start."
     )
     embedder_dir: Path | None = Field(
-        None, description="Folder with the embedder's model.onnx + tokenizer.json; "
-        "empty: its folder under models/."
+        None, description="Folder with the embedder's model.onnx + tokenizer.json (with an "
+        "embedder named, not auto); empty: its folder under models/."
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(
@@ -197,6 +198,13 @@ class MemorySettings(BaseModel):
     @classmethod
     def _expand(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path is not None else None
+
+    @model_validator(mode="after")
+    def _dir_names_one_embedder(self) -> MemorySettings:
+        if self.embedder == "auto" and self.embedder_dir is not None:
+            raise ValueError("memory.embedder_dir holds one model: set memory.embedder to its "
+                             "name (all-MiniLM-L6-v2 or multilingual-e5-small), or unset the dir")
+        return self
 
     @field_validator("chroma_url")
     @classmethod

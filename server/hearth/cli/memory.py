@@ -29,7 +29,7 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, Store, Memory]
     try:
         yield settings, store, memory
     finally:
-        memory.index.close()
+        memory.close()
         store.close()
 
 

@@ -82,7 +82,7 @@ def remove(args: argparse.Namespace) -> int:
             n = People(accounts, memory).remove(user.id)
         finally:
             if memory is not None:
-                memory.index.close()
+                memory.close()
         out(f"removed {args.name} and their {n} messages")
     return 0
 

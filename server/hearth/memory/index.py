@@ -11,9 +11,11 @@ download a model, so collections are opened with `embedding_function=None`.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -103,8 +105,11 @@ def _item(id: str, text: str | None, meta: dict[str, Any]) -> MemoryItem:
     )
 
 
-def _collection_name(user_id: int, character_id: int) -> str:
-    return f"u{int(user_id)}_c{int(character_id)}"
+def namespace_of(embedder: str) -> str:
+    """The prefix of an embedder's collections: each embedder's vectors live apart, so a
+    new embedder's index can be built beside the one in use. MiniLM's have none (indexes
+    made before there was a choice)."""
+    return "" if embedder == LEGACY_EMBEDDER else f"{embedder}."
 
 
 def _matches(item: MemoryItem, kinds: Sequence[str] | None, since: float | None,
@@ -128,7 +133,8 @@ class MemoryIndex:
     def __init__(self, path: Path, embedder: Embedder, *, url: str = "",
                  database: str = "hearth") -> None:
         """Embedded under `path`; or, with `url` (e.g. "http://nas:8001"), in `database`
-        on that Chroma server, created on first use."""
+        on that Chroma server, created on first use. The collections are the embedder's
+        (`namespace_of`); the stamp is shared by all."""
         try:
             import chromadb
             from chromadb.config import Settings
@@ -139,6 +145,7 @@ class MemoryIndex:
         self.path = Path(path)
         self.url = url
         self.embedder = embedder
+        self.namespace = namespace_of(embedder.name)
         settings = Settings(anonymized_telemetry=False, allow_reset=True)
         if url:
             self._client: ClientAPI = _server_client(url, database, settings)
@@ -148,6 +155,17 @@ class MemoryIndex:
         self._max_batch = self._client.get_max_batch_size()
         self._collections: dict[str, Collection] = {}
         self._sizes: dict[str, int] = {}  # count() costs ~10 ms at 100k: kept up to date here
+
+    def beside(self, embedder: Embedder) -> MemoryIndex:
+        """Another embedder's index in the same store, sharing this one's client (Chroma
+        allows one per path in a process): built while this one serves, then swapped in."""
+        other = copy.copy(self)
+        other.embedder, other.namespace = embedder, namespace_of(embedder.name)
+        other._collections, other._sizes = {}, {}
+        return other
+
+    def _collection_name(self, user_id: int, character_id: int) -> str:
+        return f"{self.namespace}u{int(user_id)}_c{int(character_id)}"
 
     def close(self) -> None:
         """Release the on-disk store (Chroma shares one system per path in a process)."""
@@ -176,8 +194,11 @@ class MemoryIndex:
     def _all(self) -> list[Collection]:
         return [c for name in self._names() if (c := self._open(name, create=False)) is not None]
 
-    def _names(self) -> list[str]:
-        return [c.name for c in self._client.list_collections() if c.name != _STAMP_COLLECTION]
+    def _names(self, *, others: bool = False) -> list[str]:
+        """This embedder's collections (`others`: every other embedder's)."""
+        ours = re.compile(re.escape(self.namespace) + r"u\d+_c\d+")
+        return [c.name for c in self._client.list_collections()
+                if c.name != _STAMP_COLLECTION and bool(ours.fullmatch(c.name)) != others]
 
     def add(self, items: Sequence[MemoryItem], embeddings: np.ndarray | None = None) -> None:
         """Insert or replace items by id. Texts are embedded here unless `embeddings` is given."""
@@ -195,7 +216,7 @@ class MemoryIndex:
         last = {item.id: i for i, item in enumerate(items)}
         owners: dict[str, list[int]] = {}
         for i in sorted(last.values()):
-            name = _collection_name(items[i].user_id, items[i].character_id)
+            name = self._collection_name(items[i].user_id, items[i].character_id)
             owners.setdefault(name, []).append(i)
         for name, rows in owners.items():
             collection = self._open(name, create=True)
@@ -236,7 +257,7 @@ class MemoryIndex:
         vector = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
         if vector.shape[1] != self.embedder.dim:
             raise ValueError(f"expected a {self.embedder.dim}-d query, got {vector.shape[1]}")
-        collection = self._open(_collection_name(user_id, character_id), create=False)
+        collection = self._open(self._collection_name(user_id, character_id), create=False)
         if collection is None:
             return []
         filtered = kinds is not None or since is not None or until is not None
@@ -268,7 +289,7 @@ class MemoryIndex:
         Without documents and metadata: fetching those costs more than the search
         itself, and SQLite, the record, has them.
         """
-        collection = self._open(_collection_name(user_id, character_id), create=False)
+        collection = self._open(self._collection_name(user_id, character_id), create=False)
         size = self._sizes.get(collection.name, 0) if collection is not None else 0
         if collection is None or size == 0 or k <= 0:
             return []
@@ -307,7 +328,7 @@ class MemoryIndex:
 
     def drop_user(self, user_id: int) -> None:
         """Forget every memory of this user, with every character."""
-        self._drop(lambda name: name.startswith(f"u{int(user_id)}_"))
+        self._drop(lambda name: name.startswith(f"{self.namespace}u{int(user_id)}_"))
 
     def _drop(self, chosen: Callable[[str], bool]) -> None:
         for name in self._names():
@@ -339,7 +360,13 @@ class MemoryIndex:
             self._client.delete_collection(name)
         self._collections.clear()
         self._sizes.clear()
-        log.info("memory index at %s reset", self.path)
+        log.info("memory index at %s reset", self.url or self.path)
+
+    def drop_others(self) -> None:
+        """Drop every other embedder's collections (after a switch to this one)."""
+        for name in self._names(others=True):
+            self._client.delete_collection(name)
+            log.info("dropped %s, left by another embedder", name)
 
     # -- what the index was built from -------------------------------------------
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from hearth.engines.llm import (
     Token,
 )
 from hearth.memory import ids as memory_ids
+from hearth.memory.embedder_choice import MULTILINGUAL_EMBEDDER, household_embedder
 from hearth.memory.index import MemoryIndex, MemoryItem, Stamp
 from hearth.memory.recall import STOPWORDS, Recalled, Recaller
 from hearth.memory.words import cjk_terms, first_person, is_cjk, normal, words
@@ -75,20 +77,42 @@ def parse_facts(text: str) -> list[str]:
 
 
 class Memory:
+    CHECK_EVERY = 100  # messages indexed between two looks at the household's language
+
     def __init__(
         self, *, store: Store, index: MemoryIndex, embedder: Embedder,
         model: ModelOwner | None, settings: Settings,
+        load: Callable[[str], Embedder] | None = None,
     ) -> None:
-        """`model` writes summaries and facts; without one, memory indexes and recalls only."""
+        """`model` writes summaries and facts; without one, memory indexes and recalls only.
+        `load` (memory.embedder = "auto") loads another embedder when the household's
+        language calls for it (`follow_language`)."""
         self.store = store
         self.index = index
         self.embedder = embedder
         self.model = model
         self.settings = settings
-        self.recaller = Recaller(
-            store=store, index=index, embedder=embedder,
-            candidates=settings.memory.recall_candidates,
-        )
+        self.recaller = self._recaller(index, embedder)
+        self._load = load
+        self._writing = threading.RLock()  # every index write, and the swap to a new index
+        self._rebuilding = threading.RLock()  # one rebuild at a time
+        self._building: MemoryIndex | None = None  # built beside: index writes go there too
+        self._state = threading.Condition()  # guards the two below
+        self._readers = 0  # recalls running (on the index they started with)
+        self._switch: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._unchecked = 0  # messages indexed since the language was last looked at
+
+    def _recaller(self, index: MemoryIndex, embedder: Embedder) -> Recaller:
+        return Recaller(store=self.store, index=index, embedder=embedder,
+                        candidates=self.settings.memory.recall_candidates)
+
+    def close(self) -> None:
+        """Stop a switch in progress (it is redone at the next start), then the index."""
+        self._stop.set()
+        if self._switch is not None:
+            self._switch.join()
+        self.index.close()
 
     # -- the index -------------------------------------------------------------
 
@@ -101,42 +125,62 @@ class Memory:
             role=message.role, importance=min(1.0, len(message.content) / 400),
         )
 
-    def index_messages(self, ids: Sequence[int], *, progress: bool = False) -> None:
-        """Embed and index these messages (each text once, in batches); `progress` logs
-        how far it has got (a rebuild of a long history takes minutes)."""
+    def _message_items(self, ids: Sequence[int]) -> list[MemoryItem]:
+        rows = self.store.messages.owned(ids=list(ids))
+        return [self._message_item(r.message, r.user_id, r.character_id) for r in rows
+                if r.message.content.strip()]
+
+    def _targets(self) -> list[MemoryIndex]:
+        """Where a write goes: the index in use, and the one being built beside it."""
+        return [self.index] + ([self._building] if self._building is not None else [])
+
+    def index_messages(self, ids: Sequence[int]) -> None:
+        """Embed and index these messages as SQLite has them now (each text once, in
+        batches); now and then, look at the household's language again."""
         for start in range(0, len(ids), 512):
-            if progress and start:
-                log.info("indexing memories: %d of %d messages", start, len(ids))
-            rows = self.store.messages.owned(ids=list(ids[start : start + 512]))
-            items = [self._message_item(r.message, r.user_id, r.character_id) for r in rows
-                     if r.message.content.strip()]
-            if items:
-                self.index.add(items)
+            with self._writing:
+                items = self._message_items(ids[start : start + 512])
+                for index in self._targets():
+                    index.add(items)
+        self._unchecked += len(ids)
+        if self._unchecked >= self.CHECK_EVERY:
+            self._unchecked = 0
+            self.follow_language()
 
     def forget(self, message_ids: Sequence[int]) -> None:
         if message_ids:
-            self.index.delete([memory_ids.message(i) for i in message_ids])
+            with self._writing:
+                for index in self._targets():
+                    index.delete([memory_ids.message(i) for i in message_ids])
 
     def forget_conversation(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """A deleted conversation's messages and its summary leave the index too."""
-        self.index.delete([*map(memory_ids.message, message_ids),
-                           memory_ids.summary(conversation_id)])
+        with self._writing:
+            for index in self._targets():
+                index.delete([*map(memory_ids.message, message_ids),
+                              memory_ids.summary(conversation_id)])
 
     def forget_character(self, character_id: int) -> None:
-        self.index.drop_character(character_id)
+        with self._writing:
+            for index in self._targets():
+                index.drop_character(character_id)
 
     def forget_user(self, user_id: int) -> None:
-        self.index.drop_user(user_id)
+        with self._writing:
+            for index in self._targets():
+                index.drop_user(user_id)
 
-    def catch_up(self) -> int:
+    def catch_up(self, index: MemoryIndex | None = None) -> int:
         """Index what SQLite has and the index lacks (after a crash); returns how many."""
-        have = self.index.indexed_ids("message")
+        index = index or self.index
+        have = index.indexed_ids("message")
         ids = self.store.messages.ids()
         missing = [i for i in ids if memory_ids.message(i) not in have]
         stale = have - {memory_ids.message(i) for i in ids}
         if stale:
-            self.index.delete(sorted(stale))
-        self.index_messages(missing)
+            index.delete(sorted(stale))
+        for start in range(0, len(missing), 512):
+            index.add(self._message_items(missing[start : start + 512]))
         if missing or stale:
             log.info("memory index caught up: %d added, %d removed", len(missing), len(stale))
         return len(missing)
@@ -145,50 +189,131 @@ class Memory:
         """Bring the index in step at start-up or after a restore: rebuild it if it was
         built from other data (a restore since) or its last rebuild was cut short, else
         catch up. Returns how many messages were indexed."""
-        stamp = self.index.stamp()
-        if not stamp.complete or stamp.generation != database_generation(self.store):
-            log.info("memory index was built from other data; rebuilding it")
-            return self.reindex()
-        if stamp.embedder != self.embedder.name:
-            log.info("memory index was built by the %s embedder, %s is configured: "
-                     "rebuilding it", stamp.embedder, self.embedder.name)
-            return self.reindex()
-        return self.catch_up()
+        with self._rebuilding:
+            stamp = self.index.stamp()
+            if not stamp.complete or stamp.generation != database_generation(self.store):
+                log.info("memory index was built from other data; rebuilding it")
+                return self.reindex()
+            if stamp.embedder != self.embedder.name:
+                log.info("memory index was built by the %s embedder, %s is configured: "
+                         "rebuilding it", stamp.embedder, self.embedder.name)
+                return self.reindex()
+            self.index.drop_others()  # left by a switch cut short
+            return self.catch_up()
 
     def reindex(self) -> int:
         """Rebuild the whole index from SQLite: messages, facts and summaries."""
-        # Read before the data: a restore landing mid-rebuild leaves a stamp that differs.
-        generation = database_generation(self.store)
-        self.index.set_stamp(Stamp(generation, complete=False, embedder=self.embedder.name))
-        self.index.reset()
+        with self._rebuilding:
+            # Read before the data: a restore landing mid-rebuild leaves a stamp that differs.
+            generation = database_generation(self.store)
+            self.index.set_stamp(Stamp(generation, complete=False, embedder=self.embedder.name))
+            self.index.reset()
+            n = self._fill(self.index)
+            if n is None:
+                return 0  # shut down: the stamp says incomplete, the next start rebuilds
+            self.index.set_stamp(Stamp(generation, embedder=self.embedder.name))
+            self.index.drop_others()
+        log.info("memory index rebuilt with %s: %d messages", self.embedder.name, n)
+        return n
+
+    def _fill(self, index: MemoryIndex, batch: int = 128) -> int | None:
+        """Index all SQLite holds into `index`, logging progress; each batch is read and
+        written under the write lock, so a live write lands wholly before or after it.
+        Returns how many messages, or None when Hearth shut down meanwhile."""
         ids = self.store.messages.ids()
-        self.index_messages(ids, progress=True)
-        for user_id in self.store.people.ids():
-            for fact in self.store.facts.list(user_id=user_id):
-                self._index_fact(fact)
-        for conversation_id in self.store.summaries.conversation_ids():
-            self._index_summary(conversation_id)
-        self.index.set_stamp(Stamp(generation, embedder=self.embedder.name))
-        log.info("memory index rebuilt with %s: %d messages", self.embedder.name, len(ids))
+        for start in range(0, len(ids), batch):
+            if self._stop.is_set():
+                return None
+            if start and start % (8 * batch) == 0:
+                log.info("indexing memories with %s: %d of %d messages", index.embedder.name,
+                         start, len(ids))
+            with self._writing:
+                index.add(self._message_items(ids[start : start + batch]))
+        with self._writing:
+            for user_id in self.store.people.ids():
+                for fact in self.store.facts.list(user_id=user_id):
+                    self._index_fact(fact, index)
+            for conversation_id in self.store.summaries.conversation_ids():
+                self._index_summary(conversation_id, index)
         return len(ids)
 
-    def _index_fact(self, fact: Fact) -> None:
-        self.index.add([MemoryItem(
+    # -- following the household's language ------------------------------------------
+
+    def follow_language(self) -> None:
+        """With memory.embedder = "auto": when the household's language now calls for
+        another embedder, switch to it in the background. Only towards the multilingual
+        one: never back while running, so a household does not flap between them."""
+        if self._load is None or self.embedder.name == MULTILINGUAL_EMBEDDER:
+            return
+        if household_embedder(self.store) != MULTILINGUAL_EMBEDDER:
+            return
+        with self._state:
+            if self._switch is None or not self._switch.is_alive():
+                self._switch = threading.Thread(
+                    target=self._switch_to, args=(MULTILINGUAL_EMBEDDER,),
+                    name="memory-switch", daemon=True)
+                self._switch.start()
+
+    def _switch_to(self, name: str) -> None:
+        """Build `name`'s index beside the one in use (which keeps serving), then swap."""
+        assert self._load is not None
+        try:
+            with self._rebuilding:
+                if self.embedder.name == name or self._stop.is_set():
+                    return
+                embedder = self._load(name)
+                generation = database_generation(self.store)
+                new = self.index.beside(embedder)
+                log.info("the household's language calls for %s: building its memory index "
+                         "beside the one in use", name)
+                new.reset()  # what a switch cut short left
+                with self._writing:
+                    self._building = new  # live writes reach it from now on
+                try:
+                    n = self._fill(new)
+                    with self._writing:
+                        if n is None or generation != database_generation(self.store):
+                            new.reset()  # shut down, or a restore replaced the data
+                            return
+                        self.catch_up(new)
+                        new.set_stamp(Stamp(generation, embedder=name))
+                        with self._state:
+                            self.index, self.embedder = new, embedder
+                            self.recaller = self._recaller(new, embedder)
+                finally:
+                    with self._writing:
+                        self._building = None
+                with self._state:  # recalls that started on the old index finish first
+                    self._state.wait_for(lambda: self._readers == 0)
+                new.drop_others()
+                log.info("memory switched to %s: %d messages re-indexed", name, n)
+        except Exception:
+            log.exception("switching memory to %s failed; %s stays", name, self.embedder.name)
+
+    def _index_fact(self, fact: Fact, index: MemoryIndex | None = None) -> None:
+        item = MemoryItem(
             id=memory_ids.fact(fact.id), text=fact.text, user_id=fact.user_id,
             character_id=fact.character_id, kind="fact", ts=fact.said_at,
             message_ids=tuple(fact.source_message_ids), importance=1.0,
-        )])
+        )
+        with self._writing:
+            for target in [index] if index else self._targets():
+                target.add([item])
 
-    def _index_summary(self, conversation_id: int) -> None:
-        summary = self.store.summaries.find(conversation_id)
-        rows = self.store.messages.owned(ids=[summary.upto_message_id]) if summary else []
-        if summary and rows:
+    def _index_summary(self, conversation_id: int, index: MemoryIndex | None = None) -> None:
+        with self._writing:
+            summary = self.store.summaries.find(conversation_id)
+            rows = self.store.messages.owned(ids=[summary.upto_message_id]) if summary else []
+            if not (summary and rows):
+                return
             last = rows[0]
-            self.index.add([MemoryItem(
+            item = MemoryItem(
                 id=memory_ids.summary(conversation_id), text=summary.text, user_id=last.user_id,
                 character_id=last.character_id, kind="summary", ts=last.message.created_at,
                 conversation_id=conversation_id, importance=0.5,
-            )])
+            )
+            for target in [index] if index else self._targets():
+                target.add([item])
 
     # -- recall ------------------------------------------------------------------
 
@@ -196,8 +321,16 @@ class Memory:
         self, query: str, *, user_id: int, character_id: int, now: datetime,
         exclude: set[str], names: tuple[str, str], limit: int = 150,
     ) -> list[Recalled]:
-        return self.recaller.recall(query, user_id=user_id, character_id=character_id,
-                                    now=now, exclude=exclude, limit=limit, names=names)
+        with self._state:  # a switch drops the old index once no recall is left on it
+            self._readers += 1
+            recaller = self.recaller
+        try:
+            return recaller.recall(query, user_id=user_id, character_id=character_id,
+                                   now=now, exclude=exclude, limit=limit, names=names)
+        finally:
+            with self._state:
+                self._readers -= 1
+                self._state.notify_all()
 
     # -- facts ---------------------------------------------------------------------
 
@@ -223,7 +356,9 @@ class Memory:
 
     def delete_fact(self, fact_id: int, *, user_id: int) -> None:
         self.store.facts.delete(fact_id, user_id=user_id)
-        self.index.delete([memory_ids.fact(fact_id)])
+        with self._writing:
+            for index in self._targets():
+                index.delete([memory_ids.fact(fact_id)])
 
     async def _generate(self, messages: list[ChatMessage], max_tokens: int) -> str:
         """Background generation with the chat model; raises Preempted if a user came first."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -24,6 +25,7 @@ from hearth.engines.stt import SpeechToText, load_transcriber
 from hearth.engines.voices import Voices, load_voices
 from hearth.feed import Feed
 from hearth.jobs import Jobs
+from hearth.memory.embedder_choice import AUTO, household_embedder
 from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
 from hearth.relationship.outreach import Outreach
@@ -73,9 +75,11 @@ class Services:
 
     @classmethod
     def start(
-        cls, settings: Settings, model: ModelOwner | None = None, embedder: Embedder | None = None
+        cls, settings: Settings, model: ModelOwner | None = None, embedder: Embedder | None = None,
+        embedders: Sequence[Embedder] = (),
     ) -> Services:
-        """Open the store and index, load the models (or share already loaded ones)."""
+        """Open the store and index, load the models (or share already loaded ones: see
+        `open_memory`)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.db_path)
         seed_default_character(store)
@@ -85,7 +89,8 @@ class Services:
                                queue_per_user=settings.llm.queue_per_user)
         memory = None
         if settings.memory.enabled:
-            memory = open_memory(settings, store, model=model, embedder=embedder)
+            memory = open_memory(settings, store, model=model, embedder=embedder,
+                                 embedders=embedders)
         jobs = Jobs()
         feed = Feed()
         chat = Chat(store=store, model=model, settings=settings, memory=memory, jobs=jobs,
@@ -119,7 +124,7 @@ class Services:
     def close(self) -> None:
         self.feed.close()
         if self.memory is not None:
-            self.memory.index.close()
+            self.memory.close()
         close_model = getattr(self.model.model, "close", None)  # a remote model's connections
         if close_model is not None:
             close_model()
@@ -127,14 +132,24 @@ class Services:
 
 
 def open_memory(settings: Settings, store: Store, *, model: ModelOwner | None = None,
-                embedder: Embedder | None = None) -> Memory:
+                embedder: Embedder | None = None, embedders: Sequence[Embedder] = ()) -> Memory:
     """The memory index over `store`. Without a chat model it indexes, recalls and forgets,
-    but writes no summaries or facts (the CLI's case). Close it with `memory.index.close()`."""
-    embedder = embedder or load_embedder(settings.memory.embedder, settings.memory.embedder_dir,
-                                         MODELS_DIR)
+    but writes no summaries or facts (the CLI's case). Close it with `memory.close()`.
+
+    The embedder is the configured one, or with "auto" the one the household's languages
+    call for (`household_embedder`); `embedder` is used as is instead, and `embedders`
+    before loading one (tests share them)."""
+    loaded = {e.name: e for e in embedders}
+
+    def load(name: str) -> Embedder:
+        return loaded.get(name) or load_embedder(name, settings.memory.embedder_dir, MODELS_DIR)
+
+    auto = settings.memory.embedder == AUTO
+    embedder = embedder or load(household_embedder(store) if auto else settings.memory.embedder)
     index = MemoryIndex(settings.index_path, embedder, url=settings.memory.chroma_url,
                         database=settings.memory.chroma_database)
-    return Memory(store=store, index=index, embedder=embedder, model=model, settings=settings)
+    return Memory(store=store, index=index, embedder=embedder, model=model, settings=settings,
+                  load=load if auto else None)
 
 
 def seed_default_character(store: Store) -> None:

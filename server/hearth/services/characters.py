@@ -93,7 +93,7 @@ class Characters:
         data = cards.normalise_data(_card_data(body))
         self._check_card(data)
         self._check_voice(data)
-        return self.store.characters.create(data=data, avatar=None)
+        return self._followed(self.store.characters.create(data=data, avatar=None))
 
     def import_card(self, raw: bytes) -> Character:
         """A character from a V1/V2/V3 card file, PNG (its image becomes the avatar) or JSON.
@@ -103,7 +103,7 @@ class Characters:
                                 max_image_bytes=limits.max_image_bytes,
                                 max_image_side=limits.max_image_side)
         self._check_card(card.data)
-        return self.store.characters.create(data=card.data, avatar=card.avatar)
+        return self._followed(self.store.characters.create(data=card.data, avatar=card.avatar))
 
     def update(self, character_id: int, patch: dict[str, Any]) -> Character:
         """Change the fields in `patch` (`extensions` merge-patched); the rest stays."""
@@ -114,7 +114,13 @@ class Characters:
         if current.lore_keys_off and data["character_book"] != current.data["character_book"]:
             # An edited lorebook gets its keys tried again (one search's time bound each).
             self.store.characters.turn_on_lore_keys(character_id)
-        return self.store.characters.update(character_id, data=data)
+        return self._followed(self.store.characters.update(character_id, data=data))
+
+    def _followed(self, character: Character) -> Character:
+        """A card in another language may call for another embedder in memory."""
+        if self.memory is not None and cards.language_of(character.data):
+            self.memory.follow_language()
+        return character
 
     def delete(self, character_id: int) -> None:
         """Delete the character with every conversation anyone held with it, and forget them."""

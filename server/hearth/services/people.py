@@ -36,4 +36,7 @@ class People:
         checked = check(fields)
         if self.check_persona is not None and checked.get("persona"):
             self.check_persona(str(checked["persona"]))
-        return self.accounts.store.people.set_profile(user_id, **checked)
+        user = self.accounts.store.people.set_profile(user_id, **checked)
+        if self.memory is not None and "language" in checked:
+            self.memory.follow_language()  # a new language may need another embedder
+        return user

@@ -153,6 +153,12 @@ class Messages(Repository):
     def ids(self) -> builtins.list[int]:
         return [r[0] for r in self.db.all("SELECT id FROM messages ORDER BY id")]
 
+    def recent_texts(self, limit: int) -> builtins.list[str]:
+        """The last `limit` messages' texts that are not blank, newest first."""
+        return [r[0] for r in self.db.all(
+            "SELECT text FROM (SELECT id, json_extract(swipes, '$[' || swipe_index || ']') "
+            "AS text FROM messages) WHERE trim(text) != '' ORDER BY id DESC LIMIT ?", limit)]
+
     def edit(
         self, message: Message, *, content: str | None = None, swipe_index: int | None = None,
         status: str | None = None,
