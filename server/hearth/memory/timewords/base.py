@@ -29,6 +29,20 @@ def month_span(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), add_months(date(year, month, 1), 1)
 
 
+def month_part(year: int, month: int, days: tuple[int, int] | None) -> tuple[date, date]:
+    """A month, or the days `days` (first, last) of it: the start, middle or end of it."""
+    start, end = month_span(year, month)
+    if days is None:
+        return start, end
+    return date(year, month, days[0]), min(end, start + timedelta(days=days[1]))
+
+
+def year_span(m: re.Match[str], c: Ctx) -> Span | None:
+    """A year written in digits (the `y` group), within reason."""
+    year = int(m["y"])
+    return (date(year, 1, 1), date(year + 1, 1, 1)) if 1900 <= year <= 2100 else None
+
+
 SEASON_START = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
 
 

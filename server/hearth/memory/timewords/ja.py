@@ -27,11 +27,12 @@ from hearth.memory.timewords.base import (
     Span,
     ago,
     calendar_unit,
-    month_span,
+    month_part,
     rolling,
     rule,
     season_span,
     weekday_back,
+    year_span,
 )
 
 __all__ = ["LANGUAGE"]
@@ -115,17 +116,8 @@ def _month(m: re.Match[str], c: Ctx) -> Span | None:
     year = int(m["y"]) if m["y"] else _year_of(m["rel"], c)
     if year is None:
         year = c.recent_month_year(month, strictly_before=False)
-    start, end = month_span(year, month)
-    if m["part"]:
-        first, last = _PART_DAYS[m["part"]]
-        start = date(year, month, first)
-        end = min(end, date(year, month, 1) + timedelta(days=last))
-    return start, end
+    return month_part(year, month, _PART_DAYS.get(m["part"] or ""))
 
-
-def _year(m: re.Match[str], c: Ctx) -> Span | None:
-    year = int(m["y"])
-    return (date(year, 1, 1), date(year + 1, 1, 1)) if 1900 <= year <= 2100 else None
 
 
 def _season(m: re.Match[str], c: Ctx) -> Span | None:
@@ -153,7 +145,7 @@ RULES = [
          r"(?!\s*\d)(?:の?(?P<part>上旬|中旬|下旬|初旬|初め|末))?", _month),
     rule(rf"(?:(?<!\d)(?P<y>\d{{4}})\s*年の?|{_REL_YEAR}の|この|今年の)(?P<s>[春夏秋冬])",
          _season),
-    rule(r"(?<!\d)(?P<y>\d{4})\s*年", _year),
+    rule(r"(?<!\d)(?P<y>\d{4})\s*年", year_span),
     rule(rf"(?P<which>先々週|先週|今週)の?{_WD}", _week_day),
     rule(r"先週末", _calendar("weekend", 1)),
     rule(r"今週末|週末", _calendar("weekend", 0)),

@@ -33,11 +33,12 @@ from hearth.memory.timewords.base import (
     Span,
     ago,
     calendar_unit,
-    month_span,
+    month_part,
     rolling,
     rule,
     season_span,
     weekday_back,
+    year_span,
 )
 
 __all__ = ["LANGUAGE"]
@@ -141,17 +142,8 @@ def _month(m: re.Match[str], c: Ctx) -> Span | None:
     year = int(m["y"]) if m["y"] else _year_of(m["rel"], c)
     if year is None:
         year = c.recent_month_year(month, strictly_before=m["rel"] == "지난")
-    start, end = month_span(year, month)
-    if m["part"]:
-        first, last = _PART_DAYS[m["part"]]
-        start = date(year, month, first)
-        end = min(end, date(year, month, 1) + timedelta(days=last))
-    return start, end
+    return month_part(year, month, _PART_DAYS.get(m["part"] or ""))
 
-
-def _year(m: re.Match[str], c: Ctx) -> Span | None:
-    year = int(m["y"])
-    return (date(year, 1, 1), date(year + 1, 1, 1)) if 1900 <= year <= 2100 else None
 
 
 def _season(m: re.Match[str], c: Ctx) -> Span | None:
@@ -184,7 +176,7 @@ RULES = [
          r"(?<!\d)(?P<m>\d{1,2})\s*월(?!\s*\d)(?:\s*(?P<part>초순|중순|하순|초|말))?", _month),
     rule(rf"(?:(?<!\d)(?P<y>\d{{4}})\s*년\s*|{_NB}(?P<rel>재작년|작년|지난해|지난|올해|올|이번)\s*)"
          r"(?P<s>봄|여름|가을|겨울)", _season),
-    rule(r"(?<!\d)(?P<y>\d{4})\s*년", _year),
+    rule(r"(?<!\d)(?P<y>\d{4})\s*년", year_span),
     rule(rf"{_NB}(?P<which>지지난|지난|저번|이번|금)\s*주\s*{_WD}", _week_day),
     rule(rf"{_NB}(?:지지난|저저번)\s*주말", _calendar("weekend", 2)),
     rule(rf"{_NB}(?:지지난|저저번)\s*{_WEEK}", _calendar("week", 2)),
