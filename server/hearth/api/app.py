@@ -21,6 +21,7 @@ from hearth.api.origins import HostAndOriginCheck
 from hearth.api.routes import (
     accounts,
     characters,
+    completions,
     conversations,
     events,
     health,
@@ -180,7 +181,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (
         accounts.private, characters.router, conversations.router, conversations.messages_router,
         memory.router, relationship.router, speech.router, transcriptions.router,
-        openai_chat.router, events.router,
+        openai_chat.router, completions.router, events.router,
     ):
         app.include_router(router, dependencies=[Depends(get_user)])
 

@@ -60,6 +60,9 @@ class LlamaModel:
     def render(self, messages: list[ChatMessage]) -> Prompt:
         return self.vocab.render(messages)
 
+    def render_text(self, text: str) -> Prompt:
+        return self.vocab.render_text(text)
+
     def count(self, text: str) -> int:
         return self.vocab.count(text)
 

@@ -48,6 +48,11 @@ class ModelOwner:
         prompt = self.model.render(messages)
         return replace(prompt, messages=tuple(messages), generation=generation)
 
+    def render_text(self, text: str) -> Prompt:
+        """A client's own prompt, as it is (text completion)."""
+        generation = self.generation
+        return replace(self.model.render_text(text), generation=generation)
+
     def swap(self, model: ChatModel) -> ChatModel:
         """Put `model` in place of the current one between two generations (blocks until
         the running one ends) and return the old one. Its parked KV caches go with it;
@@ -59,9 +64,11 @@ class ModelOwner:
 
     def _current(self, prompt: Prompt) -> Prompt:
         """`prompt` as the current model renders it (call holding `_running`)."""
-        if prompt.generation == self.generation or not prompt.messages:
+        if prompt.generation == self.generation:
             return prompt
-        return self.render(list(prompt.messages))
+        if prompt.raw:
+            return self.render_text(prompt.text)
+        return self.render(list(prompt.messages)) if prompt.messages else prompt
 
     def count(self, text: str) -> int:
         return self.model.count(text)

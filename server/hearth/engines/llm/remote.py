@@ -75,6 +75,9 @@ class RemoteModel:
     def render(self, messages: list[ChatMessage]) -> Prompt:
         return self.vocab.render(messages, for_server=True)
 
+    def render_text(self, text: str) -> Prompt:
+        return self.vocab.render_text(text)
+
     def count(self, text: str) -> int:
         return self.vocab.count(text)
 

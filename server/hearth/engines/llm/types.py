@@ -45,6 +45,7 @@ class Prompt:
     # waited while the model was switched is rendered again for the new one.
     messages: tuple[ChatMessage, ...] = ()
     generation: int = 0
+    raw: bool = False  # a client's own text, no chat template (`render_text`)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class ChatModel(Protocol):
     n_ctx: int
 
     def render(self, messages: list[ChatMessage]) -> Prompt: ...
+
+    def render_text(self, text: str) -> Prompt: ...
 
     def count(self, text: str) -> int: ...
 

@@ -89,6 +89,15 @@ class Vocab:
             stop = [stop] if stop else []
         return Prompt(text=text, tokens=tokens, stop=tuple(stop))
 
+    def render_text(self, text: str) -> Prompt:
+        """A prompt the client built itself, taken as it is (no chat template). Special
+        tokens in it are read as such; the BOS goes in front when the model wants one,
+        once (a prompt that starts with it already is not given a second). The text is
+        what a server that tokenizes the usual way is sent."""
+        text = text.removeprefix(self.bos_text)
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        return Prompt(text=text, tokens=tokens, raw=True)
+
     def count(self, text: str) -> int:
         """Exact token count of `text` with the model's tokenizer (no BOS)."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
