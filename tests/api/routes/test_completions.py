@@ -5,6 +5,7 @@ KoboldCpp endpoints SillyTavern's text-completion modes call. Nothing is stored.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -182,3 +183,20 @@ def test_koboldcpp_endpoints(live: Live, greedy: str) -> None:
     assert live.api.get("/api/v1/model").json() == {"result": first}
     version = live.api.get("/api/extra/version").json()
     assert version["result"] == "KoboldCpp" and version["version"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_stops_generation(live: Live, stream: bool) -> None:
+    body = {"prompt": "Once upon a time, in a land far away, there lived", "n_predict": -1,
+            "temperature": 0.0, "stream": stream}  # -1: the whole window, ~2000 tokens
+    used = len(live.services.model.render_text(body["prompt"]).tokens)
+    if stream:
+        with live.api.stream("POST", "/completion", json=body) as r:
+            assert next(r.iter_lines()).startswith("data: ")
+    else:
+        with pytest.raises(httpx.TimeoutException):
+            live.api.post("/completion", json=body, timeout=0.5)
+    while not live.services.model.idle:
+        time.sleep(0.02)
+    # What the KV cache holds is what was generated: far from the window's end.
+    assert live.services.model.model._llama.n_tokens < used + (TEST_N_CTX - used) // 2
