@@ -48,6 +48,9 @@ SLOW = {  # operations that generate, synthesise, transcribe or embed: examples 
     "POST /api/conversations/{conversation_id}/import": 10,
     "POST /api/conversations/{conversation_id}/context": 10,
     "POST /v1/chat/completions": 4,
+    "POST /v1/completions": 4,
+    "POST /completion": 3,  # n_predict -1 fills the window: a few examples only
+    "POST /api/v1/generate": 3,
 }
 # Run last: deletions, which take away what the others work on, and accounts, which
 # once made would turn every request without a token into a 401.
@@ -101,6 +104,10 @@ def _plausible_bodies(known: dict[str, Any]) -> dict[str, st.SearchStrategy[Any]
             "messages": st.lists(st.fixed_dictionaries({
                 "role": st.sampled_from(["system", "user", "assistant"]),
                 "content": words | st.text(max_size=80)}), min_size=1, max_size=3),
+            "stream": st.booleans(), "max_tokens": st.integers(1, 8),
+            "stop": st.lists(st.text(min_size=1, max_size=3), max_size=4)}),
+        "POST /v1/completions": st.fixed_dictionaries({
+            "model": st.just("ember"), "prompt": words | st.text(max_size=200),
             "stream": st.booleans(), "max_tokens": st.integers(1, 8),
             "stop": st.lists(st.text(min_size=1, max_size=3), max_size=4)}),
     }

@@ -130,6 +130,7 @@ def test_what_does_not_fit_is_refused_not_cut(live: Live) -> None:
     bad = [({"model": "nobody", "prompt": "Hi"}, 404, "GET /v1/models"),
            ({"model": "ember", "prompt": ["a", "b"]}, 422, "one per request"),
            ({"model": "ember", "prompt": ""}, 422, "empty"),
+           ({"model": "ember", "prompt": "Hi", "n": 2}, 422, "n = 1"),
            ({"model": "ember", "prompt": "Hi", "stop": ["x"] * 17}, 422, "stop")]
     for body, status, words in bad:
         assert_error(live.api.post("/v1/completions", json=body), status, words)

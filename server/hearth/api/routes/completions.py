@@ -144,7 +144,7 @@ class CompletionIn(Sampling):
     stop: str | list[str] | None = Field(None, description=f"Up to {MAX_STOP} strings.")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(1, ge=1, le=1, description="Only 1.")
+    n: int = Field(1, ge=1, description="Only 1.")
 
     @field_validator("stop")
     @classmethod
@@ -165,6 +165,9 @@ async def create_completion(request: Request, services: ServicesDep, user: Curre
     """OpenAI's text completion: `prompt` continued as it is (no chat template) and nothing
     stored. With `stream`, Server-Sent Events of `text_completion` objects and
     `data: [DONE]`; `stream_options.include_usage` adds a last chunk with `usage`."""
+    if body.n != 1:
+        raise InvalidInput("n: Hearth gives one completion per request; send n = 1 or leave it "
+                           "out")
     model, _ = _find_model(services, body.model)
     job = await _prepare(services, user, body.text(), body, body.stop or [], body.max_tokens,
                          "max_tokens")
