@@ -17,7 +17,7 @@ from tests.sillytavern.conftest import PACKAGE, Hearth, SillyTavern, sillytavern
 
 MODEL = "ember"
 # SillyTavern's default main prompt, as its prompt manager sends it for Ember and "User".
-MAIN_PROMPT = ("Write Ember's next reply in a fictional chat between Ember and User.")
+MAIN_PROMPT = "Write Ember's next reply in a fictional chat between Ember and User."
 
 
 def ember(hearth: Hearth) -> dict[str, Any]:
