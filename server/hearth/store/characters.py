@@ -12,10 +12,11 @@ from typing import Any
 from hearth.errors import NotFound
 from hearth.store.db import Repository
 from hearth.store.messages import forget_text
+from hearth.store.model_ids import free_model_id
 from hearth.store.records import Character
 
 _COLUMNS = (
-    "id, name, card, avatar IS NOT NULL AS has_avatar, created_at, updated_at, "
+    "id, name, model_id, card, avatar IS NOT NULL AS has_avatar, created_at, updated_at, "
     "(SELECT json_group_array(key) FROM lore_keys_off WHERE character_id = characters.id) "
     "AS lore_keys_off"
 )
@@ -25,6 +26,7 @@ def character_of(row: sqlite3.Row) -> Character:
     return Character(
         id=row["id"],
         name=row["name"],
+        model_id=row["model_id"],
         data=json.loads(row["card"]),
         has_avatar=row["has_avatar"],
         created_at=row["created_at"],
@@ -42,9 +44,10 @@ class Characters(Repository):
         now = time.time()
         with self.db.tx() as db:
             cur = db.execute(
-                "INSERT INTO characters (name, card, avatar, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (data["name"], json.dumps(data, ensure_ascii=False), avatar, now, now),
+                "INSERT INTO characters (name, card, avatar, created_at, updated_at, model_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (data["name"], json.dumps(data, ensure_ascii=False), avatar, now, now,
+                 free_model_id(db, data["name"])),
             )
         return self.get(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -61,6 +64,10 @@ class Characters(Repository):
             "ORDER BY id LIMIT 1",
             unicodedata.normalize("NFC", name),  # names are stored NFC
         )
+        return character_of(row) if row else None
+
+    def find_by_model_id(self, model_id: str) -> Character | None:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM characters WHERE model_id = ?", model_id)
         return character_of(row) if row else None
 
     def get_by_name(self, name: str) -> Character:

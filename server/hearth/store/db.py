@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hearth.store.model_ids import give_model_ids
 from hearth.store.private import private_database
 
 SCHEMA = """
@@ -50,8 +51,10 @@ CREATE TABLE IF NOT EXISTS characters (
     card TEXT NOT NULL,            -- the card's V3 `data` object, as JSON
     avatar BLOB,                   -- PNG bytes, or NULL for a generated placeholder
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    model_id TEXT                  -- its id on /v1/models, given once (store/characters.py)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS characters_model_id ON characters(model_id);
 CREATE TABLE IF NOT EXISTS conversations (
     id INTEGER PRIMARY KEY,
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -189,6 +192,10 @@ class Database:
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
         if columns and "reason" not in columns:
             self._db.execute("ALTER TABLE messages ADD COLUMN reason TEXT")
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(characters)")}
+        if columns and "model_id" not in columns:
+            self._db.execute("ALTER TABLE characters ADD COLUMN model_id TEXT")
+            give_model_ids(self._db)  # in creation order: first-comers keep the plain slug
 
     def _index_grams(self) -> None:
         """Fill the trigram index of a database made before it (or a new, empty one)."""

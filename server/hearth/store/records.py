@@ -66,6 +66,7 @@ class Character:
     # Lorebook regex keys that ran out of time on a message: they stay off until the
     # lorebook changes (see lorebook.KeyRules).
     lore_keys_off: tuple[str, ...] = ()
+    model_id: str = ""  # its id on /v1/models: given once, kept through renames
 
 
 @dataclass(frozen=True)

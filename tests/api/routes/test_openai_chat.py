@@ -7,6 +7,7 @@ a native one.
 
 from __future__ import annotations
 
+import json
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -97,11 +98,21 @@ def test_models_are_the_characters(house: House) -> None:
     with pytest.raises(openai.NotFoundError, match="GET /v1/models"):
         ai.models.retrieve("nobody-here")
 
-    # Two characters with one name: each gets its id appended.
-    ids = [house.alice.api.post("/api/characters", json={"name": "Basil"}).json()["id"]
-           for _ in range(2)]
-    listed = {m.id for m in ai.models.list()}
-    assert {f"basil-{i}" for i in ids} <= listed and "basil" not in listed
+    # A namesake gets a new id; the first one's id never moves, not even on a rename.
+    api = house.alice.api
+    first = api.post("/api/characters", json={"name": "Basil"}).json()["id"]
+    assert ai.models.retrieve("basil").model_extra["character_id"] == first
+    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "BASIL"}}
+    second = api.post("/api/characters/import",
+                      files={"file": ("basil.json", json.dumps(card).encode())})
+    assert second.status_code == 201, second.text
+    listed = {m.id: m.model_extra["character_id"] for m in ai.models.list()}
+    assert listed["basil"] == first and listed["basil-2"] == second.json()["id"]
+    assert api.patch(f"/api/characters/{first}", json={"name": "Rosemary"}).status_code == 200
+    assert ai.models.retrieve("basil").model_extra["name"] == "Rosemary"
+    assert ai.models.retrieve("Basil-2").id == "basil-2"  # any case finds it
+    # The ids namesakes had before ids were stored ("basil-7") still find them.
+    assert ai.models.retrieve(f"basil-{second.json()['id']}").id == "basil-2"
 
 
 def test_model_ids_are_nfc(house: House) -> None:

@@ -15,7 +15,6 @@ import json
 import re
 import time
 import unicodedata
-from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -31,7 +30,7 @@ from hearth.chat import ReplyDelta, TurnEvent, TurnFinished, TurnStarted
 from hearth.engines.llm import Usage
 from hearth.errors import InvalidInput, NotFound
 from hearth.services import Services
-from hearth.store import Character
+from hearth.store import Character, model_ids
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -43,7 +42,8 @@ MAX_STOP = 4  # stop sequences, as OpenAI allows
 
 
 class ModelOut(BaseModel):
-    id: str = Field(description="The character's name as a slug; the character's id works too.")
+    id: str = Field(description="The character's name as a slug, given once and kept; the "
+                    "character's number works too.")
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "hearth"
@@ -56,31 +56,26 @@ class ModelList(BaseModel):
     data: list[ModelOut]
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"\W+", "-", unicodedata.normalize("NFC", name).casefold()).strip("-_")
-
-
 def models(services: Services) -> dict[str, Character]:
-    """Model id -> character. The id is the name's slug ("Ember" -> "ember"); characters
-    whose names give the same slug get their id appended ("ember-2", "ember-7")."""
-    characters = services.characters.all()
-    taken = Counter(_slug(c.name) for c in characters)
-    found: dict[str, Character] = {}
-    for c in characters:
-        slug = _slug(c.name)
-        found.setdefault(slug if slug and taken[slug] == 1 else f"{slug or 'character'}-{c.id}", c)
-    return found
+    """Model id -> character. Each character's id is given when it is made and kept
+    (`hearth.store.model_ids`): its name's slug, with a number for a later namesake."""
+    return {c.model_id: c for c in services.characters.all()}
 
 
 def _find_model(services: Services, model: str) -> tuple[str, Character]:
-    known = models(services)
     model = unicodedata.normalize("NFC", model)  # ids are NFC: an NFD "나래" finds "나래"
-    if model in known:
-        return model, known[model]
-    for model_id, character in known.items():
-        if model == str(character.id):
-            return model_id, character
-    raise NotFound(f"no model {model!r}: each character is a model; list them at GET /v1/models")
+    store = services.store.characters
+    found = store.find_by_model_id(model) or store.find_by_model_id(model.casefold())
+    if found is None and model.isdigit():  # the character's number
+        found = next((c for c in services.characters.all() if c.id == int(model)), None)
+    if found is None and (old := re.fullmatch(r"(.+)-(\d+)", model)):
+        # Ids before they were stored: namesakes had their number appended ("basil-7").
+        c = next((c for c in services.characters.all() if c.id == int(old[2])), None)
+        found = c if c is not None and model_ids.slug(c.name) == old[1] else None
+    if found is None:
+        raise NotFound(f"no model {model!r}: each character is a model; list them at "
+                       "GET /v1/models")
+    return found.model_id, found
 
 
 def _model_out(model_id: str, c: Character) -> ModelOut:
