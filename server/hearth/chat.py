@@ -97,12 +97,17 @@ class Chat:
         self, *, max_tokens: int | None = None, temperature: float | None = None,
         top_p: float | None = None, stop: Sequence[str] = (), seed: int | None = None,
     ) -> SamplingParams:
-        """The configured sampling with a client's choices. A reply never gets more tokens
-        than the window keeps for it (llm.max_reply_tokens)."""
+        """The configured sampling with a client's choices. A `max_tokens` above the reply
+        reserve (llm.max_reply_tokens) is honoured when the turn's prompt leaves room for
+        it, and refused otherwise (`check_reply_room`)."""
         base = self._params()
+        if max_tokens is not None and max_tokens >= self.model.n_ctx:
+            raise InvalidInput(
+                f"max_tokens: {max_tokens} tokens cannot fit; the model's whole window is "
+                f"{self.model.n_ctx} tokens, prompt included. Ask for fewer (or leave it out)")
         return replace(
             base,
-            max_tokens=min(max_tokens or base.max_tokens, base.max_tokens),
+            max_tokens=max_tokens or base.max_tokens,
             temperature=base.temperature if temperature is None else temperature,
             top_p=base.top_p if top_p is None else top_p,
             stop=tuple(s for s in stop if s),
@@ -228,6 +233,18 @@ class Chat:
         return self.build(user, conversation, history, self.check_content(content),
                           now or time.time())
 
+    def check_reply_room(self, window: Window, params: SamplingParams | None) -> None:
+        """Refuse a `max_tokens` the packed window has no room for, before anything is stored
+        (the window always keeps the reply reserve free; what the prompt leaves beyond it
+        is free too)."""
+        free = self.model.n_ctx - window.tokens
+        if params is not None and params.max_tokens > free:
+            raise InvalidInput(
+                f"max_tokens: {params.max_tokens} tokens do not fit; this turn's prompt takes "
+                f"{window.tokens} of the model's {self.model.n_ctx}-token window, so at most "
+                f"{free} are free for the reply. Ask for {free} or fewer (or leave max_tokens "
+                f"out for the {self.settings.llm.max_reply_tokens} of llm.max_reply_tokens)")
+
     def check_content(self, content: str) -> str:
         if not content.strip():
             raise InvalidInput("the message is empty; write something to send")
@@ -258,6 +275,7 @@ class Chat:
         now = time.time()
         # Recall and packing run off the event loop; they refuse before anything is stored.
         window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
+        self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
         stored = self._stored(user.id, self.store.messages.add(
             conversation_id=conversation.id, role="user", content=content, created_at=now))

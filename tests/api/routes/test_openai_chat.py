@@ -8,6 +8,7 @@ a native one.
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from hearth.engines.embed import MiniLMEmbedder
 from hearth.engines.llm import LlamaModel, ModelOwner
 from hearth.services import Services
 from tests.api.routes.test_bad_input import snapshot
-from tests.conftest import make_settings
+from tests.conftest import TEST_N_CTX, make_settings
 from tests.utils.live import ThreadServer
 from tests.utils.speech import RATE, SpeechMaker, pcm16, word_error_rate
 
@@ -202,6 +203,22 @@ def test_max_tokens_ends_with_length(house: House) -> None:
     assert messages(house.alice, cid)[-1]["content"] == done.choices[0].message.content
 
 
+def test_max_tokens_above_the_reserve_is_honoured_or_refused(house: House) -> None:
+    """The reply reserve is 48 tokens here: more is given when the window has room."""
+    alice = house.alice
+    cid, done = ask(alice, "Please tell me a very long story about a dragon and a lighthouse.",
+                    max_tokens=120, user="long-story")
+    assert 48 < done.usage.completion_tokens <= 120, done.usage
+    assert messages(alice, cid)[-1]["content"] == done.choices[0].message.content
+    # Not more than the window holds beside this turn's prompt: refused, saying how many fit.
+    before = messages(alice, cid)
+    with pytest.raises(openai.UnprocessableEntityError) as caught:
+        ask(alice, "One more, please.", max_tokens=TEST_N_CTX - 1, user="long-story")
+    free = re.search(r"at most (\d+) are free", caught.value.message)
+    assert free and 48 <= int(free[1]) < TEST_N_CTX - 1, caught.value.message
+    assert messages(alice, cid) == before
+
+
 def test_stop_sequences_cut_the_reply(house: House) -> None:
     alice = house.alice
     cid, stream = ask(alice, "Tell me three things you like about autumn.", stream=True,
@@ -272,6 +289,7 @@ BAD = [
     ({"temperature": 7}, openai.UnprocessableEntityError, "temperature"),
     ({"stop": ["a", "b", "c", "d", "e"]}, openai.UnprocessableEntityError, "stop"),
     ({"max_tokens": 0}, openai.UnprocessableEntityError, "max_tokens"),
+    ({"max_tokens": 100_000}, openai.UnprocessableEntityError, "cannot fit"),
     ({"extra_headers": {HEADER: "not-a-number"}}, openai.UnprocessableEntityError, HEADER),
     ({"extra_headers": {HEADER: "999999"}}, openai.NotFoundError, "no conversation"),
 ]

@@ -129,7 +129,9 @@ class ChatCompletionIn(BaseModel):
         "keeps the conversation's history and memories itself.")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1, description="At most llm.max_reply_tokens.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Default llm.max_reply_tokens; more is honoured when the turn's "
+        "prompt leaves room for it in the window, else refused (422, saying how many fit).")
     max_completion_tokens: int | None = Field(None, ge=1, description="Same as max_tokens.")
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
