@@ -51,8 +51,10 @@ class ReplyDelta:
 
 @dataclass(frozen=True)
 class TurnFinished:
-    message: Message
+    message: Message  # the reply as stored; for an answer that is not stored, as it would be
     usage: Usage
+    added: str | None = None  # a continuation: only the text it added to `message`
+    stored: bool = True
 
 
 TurnEvent = TurnStarted | ReplyDelta | TurnFinished
@@ -308,6 +310,52 @@ class Chat:
             async for event in events:
                 yield event
 
+    async def continue_reply(self, user: User, conversation_id: int,
+                             params: SamplingParams | None = None) -> TurnStream:
+        """More of the last reply: the model goes on from its text, which grows in place
+        (the events carry only the new text, in `TurnFinished.added`)."""
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
+        history = self.store.messages.list(conversation_id)
+        if not history or history[-1].role != "assistant":
+            raise Conflict("the conversation does not end with a reply to continue; send a "
+                           "message instead")
+        if len(history) == 1:
+            raise Conflict("only the greeting is here; send a message first")
+        target = history[-1]
+        window = await asyncio.to_thread(self.build, user, conversation, history[:-1], None,
+                                         time.time())
+        window = replace(window, prompt=self.model.render(window.messages, target.content))
+        self.check_reply_room(window, params)
+        self.model.check_capacity(user.id)
+        yield TurnStarted(None, window)
+        async with aclosing(self._reply(window, conversation, target, params,
+                                        extend=True)) as events:
+            async for event in events:
+                if isinstance(event, TurnFinished) and self.memory is not None:
+                    memory, ids = self.memory, [target.id]
+                    self.jobs.submit("index", lambda: asyncio.to_thread(memory.index_messages,
+                                                                        ids))
+                yield event
+
+    async def answer_once(self, user: User, conversation_id: int, instruction: str,
+                          params: SamplingParams | None = None) -> TurnStream:
+        """Answer `instruction` (a client's system prompt: impersonate, a summary, a test)
+        from the conversation's window, last in the prompt; nothing is stored."""
+        instruction = self.check_content(instruction)
+        conversation = self.store.conversations.get(conversation_id, user_id=user.id)
+        history = self.store.messages.list(conversation_id)
+        now = time.time()
+        turn = replace(self._turn(user, conversation, history, None, now),
+                       instruction=instruction)
+        window = await asyncio.to_thread(self.context.build, turn)
+        self.check_reply_room(window, params)
+        self.model.check_capacity(user.id)
+        yield TurnStarted(None, window)
+        async with aclosing(self._reply(window, conversation, None, params,
+                                        store=False)) as events:
+            async for event in events:
+                yield event
+
     def _note_plans(self, user: User, conversation: Conversation,
                     messages: Sequence[Message]) -> None:
         """Find the dated plans in what the user said (plain rules: milliseconds)."""
@@ -328,8 +376,10 @@ class Chat:
 
     async def _reply(
         self, window: Window, conversation: Conversation, target: Message | None,
-        params: SamplingParams | None = None,
+        params: SamplingParams | None = None, *, extend: bool = False, store: bool = True,
     ) -> TurnStream:
+        """Stream the reply and store it: a new message, a new swipe of `target`, or with
+        `extend` more text on `target`'s shown one; with `store=False`, nowhere."""
         parts: list[str] = []
         usage: Usage | None = None
         stored: Message | None = None
@@ -350,10 +400,21 @@ class Chat:
             complete = usage is not None and usage.finish_reason != "cancelled"
             # A restore replaced the data meanwhile: its ids now name other conversations.
             restored = database_generation(self.store) != generation
-            if restored:
+            status = "complete" if complete else "interrupted"
+            added = "".join(parts).rstrip()  # a continuation's text goes on from its start
+            if not store:
+                stored = Message(0, conversation.id, "assistant", [text], 0, status,
+                                 time.time(), time.time())
+            elif restored:
                 log.warning("the data was restored during a reply; the reply is not stored")
+            elif extend and target is not None:
+                if added or complete:
+                    stored = self.store.messages.edit(target, content=target.content + added,
+                                                      status=status)
+                    self._stored(conversation.user_id, stored)
+                else:
+                    stored = target
             elif text or complete:
-                status = "complete" if complete else "interrupted"
                 if target is None:
                     stored = self.store.messages.add(
                         conversation_id=conversation.id, role="assistant", content=text,
@@ -362,11 +423,11 @@ class Chat:
                 else:
                     stored = self.store.messages.add_swipe(target.id, content=text, status=status)
                 self._stored(conversation.user_id, stored)
-        if restored:
+        if restored and store:
             raise Conflict("the data was restored from a backup while this reply was being "
                            "written, so it was not stored; send your message again")
         assert stored is not None and usage is not None
-        yield TurnFinished(stored, usage)
+        yield TurnFinished(stored, usage, added=added if extend else None, stored=store)
 
     async def reach_out(self, user: User, conversation: Conversation, *, reason: dict,
                         instruction: str, now: float | None = None) -> Message | None:

@@ -8,12 +8,13 @@ become the format's error frame, and a client that leaves closes the turn.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Protocol, TypeVar
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from hearth.chat import TurnEvent, TurnFinished, TurnStarted, TurnStream
@@ -22,6 +23,7 @@ from hearth.errors import HearthError
 log = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DISCONNECT_POLL_S = 0.25  # how often a non-streamed turn looks for a client that left
 
 Reply_co = TypeVar("Reply_co", covariant=True)
 Reply = TypeVar("Reply")
@@ -46,13 +48,34 @@ class WireFormat(Protocol[Reply_co]):
 
 
 async def respond(events: TurnStream, wire: WireFormat[Reply], *, stream: bool,
-                  headers: dict[str, str] | None = None) -> Response | Reply:
+                  headers: dict[str, str] | None = None,
+                  request: Request | None = None) -> Response | Reply:
+    """With `request`, a client that leaves before a whole (non-streamed) reply is ready
+    closes the turn too, as a stream's does."""
     # Pull the first event here: errors raised before anything is stored become a 4xx.
     first = await anext(events)
     assert isinstance(first, TurnStarted)
     if stream:
         return StreamingResponse(_stream(first, events, wire), media_type="text/event-stream",
                                  headers={**(headers or {}), **STREAM_HEADERS})
+    whole = asyncio.ensure_future(_whole(first, events, wire))
+    try:
+        while request is not None:
+            done, _ = await asyncio.wait({whole}, timeout=DISCONNECT_POLL_S)
+            if done:
+                break
+            if await request.is_disconnected():
+                log.info("the client left before the reply was ready; generation stopped")
+                return Response(status_code=499)  # nobody reads it
+        return await whole
+    finally:
+        if not whole.done():
+            whole.cancel()  # closes the turn: the reply so far is kept, `interrupted`
+            with suppress(asyncio.CancelledError):
+                await whole
+
+
+async def _whole(first: TurnStarted, events: TurnStream, wire: WireFormat[Reply]) -> Reply:
     async with aclosing(events):
         async for event in events:
             if isinstance(event, TurnFinished):

@@ -278,8 +278,8 @@ def test_the_conversation_header(house: House) -> None:
 
 BAD = [
     ({"model": "nobody"}, openai.NotFoundError, "GET /v1/models"),
-    ({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]},
-     openai.UnprocessableEntityError, "must be the user's"),
+    ({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "content": "42"}]},
+     openai.UnprocessableEntityError, "'assistant' (continue that reply)"),
     ({"messages": []}, openai.UnprocessableEntityError, "messages"),
     ({"messages": [{"role": "user", "content": "   "}]}, openai.UnprocessableEntityError,
      "empty"),

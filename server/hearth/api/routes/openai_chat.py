@@ -1,9 +1,10 @@
 """OpenAI-compatible chat: `GET /v1/models` and `POST /v1/chat/completions`.
 
-Every character is a model. A request is one new turn of a Hearth conversation:
-only the last message of `messages` is read (it must be the user's), because
-Hearth keeps the real history and the memories. The reply is built, streamed,
-stored and remembered exactly as a native turn (`Chat.send`). Which conversation
+Every character is a model. Only the last message of `messages` is read, because
+Hearth keeps the real history and the memories. A user's message is one new turn,
+built, streamed, stored and remembered exactly as a native turn (`Chat.send`); an
+assistant's continues the stored last reply (`Chat.continue_reply`); a system one is
+answered once and not stored (`Chat.answer_once`). Which conversation
 the turn joins is `Chat.conversation_for`: the `X-Hearth-Conversation` header,
 else the `user` field as the name of a thread, else the latest conversation with
 the character. The response says which in its own `X-Hearth-Conversation` header.
@@ -15,10 +16,12 @@ import json
 import re
 import time
 import unicodedata
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +38,10 @@ from hearth.store import Character, model_ids
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 CONVERSATION_HEADER = "X-Hearth-Conversation"
+NOTE_HEADER = "X-Hearth-Note"
+# What the last message's role asks for: a new turn, more of the last reply, or an
+# answer that is not stored (SillyTavern's impersonate, quiet prompts, summaries).
+ROLES = {"user": "turn", "assistant": "continue", "system": "once", "developer": "once"}
 MAX_STOP = 4  # stop sequences, as OpenAI allows
 
 
@@ -125,7 +132,8 @@ class ChatCompletionIn(BaseModel):
 
     model: str = Field(description="A model id from GET /v1/models: which character answers.")
     messages: list[ChatMessageIn] = Field(
-        min_length=1, description="Only the last one is read: the user's new turn. Hearth "
+        min_length=1, description="Only the last one is read: the user's new turn, an "
+        "assistant reply to continue, or a system prompt to answer once (not stored). Hearth "
         "keeps the conversation's history and memories itself.")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -155,21 +163,28 @@ class ChatCompletionIn(BaseModel):
             raise ValueError(f"at most {MAX_STOP} stop sequences")
         return [_utf8(s) for s in stops]
 
-    def new_turn(self) -> str:
-        """The text of the last message, which must be the user's."""
+    def last_text(self) -> tuple[str, list[str]]:
+        """The last message's text, and notes on what of it was left out (images)."""
         last = self.messages[-1]
-        if last.role != "user":
+        if last.role not in ROLES:
             raise InvalidInput(
-                f"the last message has the role {last.role!r}; it must be the user's new "
-                "turn (Hearth keeps the history itself, so send just that one)")
+                f"the last message has the role {last.role!r}; send 'user' (a new turn), "
+                "'assistant' (continue that reply) or 'system' (answer it once, storing nothing)")
+        notes = []
         if isinstance(last.content, list):
-            if any(p.type != "text" for p in last.content):
-                raise InvalidInput("only text content parts are understood; send the turn as text")
-            text = "".join(p.text or "" for p in last.content)
+            dropped = Counter(p.type for p in last.content if p.type != "text")
+            text = "".join(p.text or "" for p in last.content if p.type == "text")
+            if dropped:
+                kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))
+                notes.append(f"dropped {kinds} part(s) of the last message: this model reads "
+                             "text only")
+                if not text.strip():
+                    raise InvalidInput("the last message has no text, only parts this model "
+                                       "cannot read (images); send text with them")
         else:
             text = last.content or ""
         try:
-            return _utf8(text)
+            return _utf8(text), notes
         except ValueError as e:
             raise InvalidInput(f"the last message {e}") from None
 
@@ -206,15 +221,21 @@ class ChatCompletionOut(BaseModel):
     model: str
     choices: list[Choice]
     usage: CompletionUsage
+    notes: list[str] = Field(
+        default_factory=list, description="What Hearth did with the request beyond the "
+        "usual (also in the X-Hearth-Note header), e.g. image parts dropped.")
 
 
 STREAM_DOC = (
     "One new turn of a Hearth conversation with the character `model`; it is stored like a "
-    "native turn. The conversation: the `X-Hearth-Conversation` header, else the one named "
+    "native turn. A last message from `assistant` continues the stored last reply instead "
+    "(the response carries only the new text); one from `system` is answered once from the "
+    "conversation's window and nothing is stored. The conversation: the `X-Hearth-Conversation` header, else the one named "
     "by `user`, else your latest with the character (each started when missing); the response "
     "names it in its own `X-Hearth-Conversation` header. With `stream`, Server-Sent Events of "
     "`chat.completion.chunk` objects and `data: [DONE]`; with `stream_options.include_usage`, "
-    "a last chunk with empty `choices` carries `usage`."
+    "a last chunk with empty `choices` carries `usage`. `X-Hearth-Note` (and `notes`) say "
+    "what was left out, such as image parts."
 )
 
 
@@ -230,12 +251,20 @@ class OpenAIChunks:
     """OpenAI's wire format: `chat.completion.chunk` objects, a last one with `usage` when
     asked for, and `data: [DONE]`; or one `chat.completion` without a stream."""
 
-    def __init__(self, model: str, include_usage: bool, headers: dict[str, str]) -> None:
+    def __init__(self, model: str, include_usage: bool, headers: dict[str, str], *,
+                 notes: list[str], continuing: bool = False) -> None:
         self.model = model
         self.include_usage = include_usage
         self.headers = headers
+        self.notes = notes
         self.head: dict[str, Any] = {}
-        self.said = False  # the stored reply starts at its first non-space
+        # The stored reply starts at its first non-space; a continuation's text goes on
+        # from the reply's end as it is (a leading space included).
+        self.said = continuing
+        self.id = f"chatcmpl-{uuid.uuid4().hex[:16]}"  # a turn's: its user message's
+
+    def _id(self, first: TurnStarted) -> str:
+        return self.id if first.user_message is None else f"chatcmpl-{first.user_message.id}"
 
     def _chunk(self, delta: dict[str, str], finish_reason: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
@@ -243,8 +272,7 @@ class OpenAIChunks:
 
     def frames(self, event: TurnEvent) -> Iterator[str]:
         if isinstance(event, TurnStarted):
-            assert event.user_message is not None
-            self.head = {"id": f"chatcmpl-{event.user_message.id}",
+            self.head = {"id": self._id(event),
                          "object": "chat.completion.chunk", "created": int(time.time()),
                          "model": self.model}
             if self.include_usage:
@@ -268,11 +296,11 @@ class OpenAIChunks:
         yield "data: [DONE]\n\n"
 
     def reply(self, first: TurnStarted, last: TurnFinished) -> Response:
-        assert first.user_message is not None
+        content = last.message.content if last.added is None else last.added
         out = ChatCompletionOut(
-            id=f"chatcmpl-{first.user_message.id}", created=int(time.time()), model=self.model,
-            usage=CompletionUsage.of(last.usage),
-            choices=[Choice(message=CompletionMessage(content=last.message.content),
+            id=self._id(first), created=int(time.time()), model=self.model,
+            usage=CompletionUsage.of(last.usage), notes=self.notes,
+            choices=[Choice(message=CompletionMessage(content=content),
                             finish_reason=_finish_reason(last.usage))])
         return JSONResponse(out.model_dump(), headers=self.headers)
 
@@ -282,7 +310,7 @@ class OpenAIChunks:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def create_chat_completion(
-    services: ServicesDep, user: CurrentUser, body: ChatCompletionIn,
+    services: ServicesDep, user: CurrentUser, body: ChatCompletionIn, request: Request,
     conversation_id: Annotated[Id | None, Header(
         alias=CONVERSATION_HEADER, description="The conversation to continue (yours, with "
         "this character).")] = None,
@@ -291,7 +319,10 @@ async def create_chat_completion(
         raise InvalidInput("n: Hearth gives one reply per turn; send n = 1 or leave it out")
     model, character = _find_model(services, body.model)
     chat = services.chat
-    content = chat.check_content(body.new_turn())
+    text, notes = body.last_text()
+    kind = ROLES[body.messages[-1].role]
+    if kind != "continue":
+        text = chat.check_content(text)
     params = chat.sampling(
         max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
         top_p=body.top_p, stop=body.stop or (), seed=body.seed)
@@ -299,8 +330,21 @@ async def create_chat_completion(
     conversation = await run_in_threadpool(
         chat.conversation_for, user, character.id, conversation_id=conversation_id,
         thread=body.user)
+    if kind == "turn":
+        events = chat.send(user, conversation.id, text, params)
+    elif kind == "continue":
+        stored = await run_in_threadpool(chat.store.messages.list, conversation.id)
+        if stored and stored[-1].role == "assistant" and stored[-1].content != text.strip():
+            notes.append(f"continued the stored reply (message {stored[-1].id}), which "
+                         "differs from the last message sent")
+        events = chat.continue_reply(user, conversation.id, params)
+    else:
+        notes.append("answered once from the conversation's window; nothing was stored")
+        events = chat.answer_once(user, conversation.id, text, params)
     headers = {CONVERSATION_HEADER: str(conversation.id)}
+    if notes:
+        headers[NOTE_HEADER] = "; ".join(notes)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    wire = OpenAIChunks(model, include_usage, headers)
-    return await respond(chat.send(user, conversation.id, content, params), wire,
-                         stream=body.stream, headers=headers)
+    wire = OpenAIChunks(model, include_usage, headers, notes=notes,
+                        continuing=kind == "continue")
+    return await respond(events, wire, stream=body.stream, headers=headers, request=request)

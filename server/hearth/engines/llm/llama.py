@@ -57,8 +57,8 @@ class LlamaModel:
         self._parked = ParkedCaches(kv_sessions, self._full_window_state_bytes())
         self.vocab = Vocab(self._llama, self.path.name)
 
-    def render(self, messages: list[ChatMessage]) -> Prompt:
-        return self.vocab.render(messages)
+    def render(self, messages: list[ChatMessage], reply_start: str = "") -> Prompt:
+        return self.vocab.render(messages, reply_start=reply_start)
 
     def render_text(self, text: str) -> Prompt:
         return self.vocab.render_text(text)

@@ -42,11 +42,12 @@ class ModelOwner:
     def n_ctx(self) -> int:
         return self.model.n_ctx
 
-    def render(self, messages: list[ChatMessage]) -> Prompt:
+    def render(self, messages: list[ChatMessage], reply_start: str = "") -> Prompt:
         # Tokenizing reads the vocabulary only, so it may run beside a generation.
         generation = self.generation  # read first: a swap sets the model, then the count
-        prompt = self.model.render(messages)
-        return replace(prompt, messages=tuple(messages), generation=generation)
+        prompt = self.model.render(messages, reply_start)
+        return replace(prompt, messages=tuple(messages), generation=generation,
+                       reply_start=reply_start)
 
     def render_text(self, text: str) -> Prompt:
         """A client's own prompt, as it is (text completion)."""
@@ -68,7 +69,9 @@ class ModelOwner:
             return prompt
         if prompt.raw:
             return self.render_text(prompt.text)
-        return self.render(list(prompt.messages)) if prompt.messages else prompt
+        if not prompt.messages:
+            return prompt
+        return self.render(list(prompt.messages), prompt.reply_start)
 
     def count(self, text: str) -> int:
         return self.model.count(text)

@@ -72,8 +72,8 @@ class RemoteModel:
     def close(self) -> None:
         self._client.close()
 
-    def render(self, messages: list[ChatMessage]) -> Prompt:
-        return self.vocab.render(messages, for_server=True)
+    def render(self, messages: list[ChatMessage], reply_start: str = "") -> Prompt:
+        return self.vocab.render(messages, reply_start=reply_start, for_server=True)
 
     def render_text(self, text: str) -> Prompt:
         return self.vocab.render_text(text)

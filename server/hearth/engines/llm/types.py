@@ -46,6 +46,7 @@ class Prompt:
     messages: tuple[ChatMessage, ...] = ()
     generation: int = 0
     raw: bool = False  # a client's own text, no chat template (`render_text`)
+    reply_start: str = ""  # the reply's text so far, after the generation prompt (continue)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class ChatModel(Protocol):
 
     n_ctx: int
 
-    def render(self, messages: list[ChatMessage]) -> Prompt: ...
+    def render(self, messages: list[ChatMessage], reply_start: str = "") -> Prompt:
+        """The prompt for `messages`, the reply opened with `reply_start` (to go on from)."""
+        ...
 
     def render_text(self, text: str) -> Prompt: ...
 

@@ -74,13 +74,15 @@ class Vocab:
             return ""
         return self._llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
 
-    def render(self, messages: list[ChatMessage], *, for_server: bool = False) -> Prompt:
-        """The prompt for `messages`. `for_server`: as text for a server that tokenizes it
-        the usual way (BOS added when the model wants one), with the tokens it will see."""
+    def render(self, messages: list[ChatMessage], *, reply_start: str = "",
+               for_server: bool = False) -> Prompt:
+        """The prompt for `messages`, the reply opened with `reply_start` (the model goes on
+        from it). `for_server`: as text for a server that tokenizes it the usual way (BOS
+        added when the model wants one), with the tokens it will see."""
         result = self._formatter(
             messages=[{"role": m.role, "content": m.content} for m in messages]
         )
-        text, add_bos = result.prompt, not result.added_special
+        text, add_bos = result.prompt + reply_start, not result.added_special
         if for_server:
             text, add_bos = text.removeprefix(self.bos_text), True  # the server adds the BOS
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
