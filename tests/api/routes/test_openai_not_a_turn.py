@@ -34,6 +34,10 @@ def test_image_parts_are_dropped_with_a_note(house: House) -> None:
     stored = messages(alice, cid)
     assert [m["content"] for m in stored[-2:]] == [
         "Look at my garden! Do you like the roses?", done.choices[0].message.content]
+    # A part type of the client's own making is named safely (the note is a header).
+    odd = [{"type": "text", "text": "And this?"}, {"type": "vidéo\r\nX-Evil: 1"}]
+    _, note, _ = create(alice, [{"role": "user", "content": odd}], user="photos", max_tokens=4)
+    assert "1 other part" in note
     # Text turns carry no note.
     _, note, done = create(alice, [{"role": "user", "content": "Thanks!"}], user="photos",
                            max_tokens=4)

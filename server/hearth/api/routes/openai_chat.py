@@ -172,7 +172,9 @@ class ChatCompletionIn(BaseModel):
                 "'assistant' (continue that reply) or 'system' (answer it once, storing nothing)")
         notes = []
         if isinstance(last.content, list):
-            dropped = Counter(p.type for p in last.content if p.type != "text")
+            # Named in a header: a type that is not a plain word is counted as "other".
+            dropped = Counter(p.type if re.fullmatch(r"[a-z_]{1,32}", p.type) else "other"
+                              for p in last.content if p.type != "text")
             text = "".join(p.text or "" for p in last.content if p.type == "text")
             if dropped:
                 kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))
