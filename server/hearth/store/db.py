@@ -177,6 +177,8 @@ class Database:
         self._db.executescript(SCHEMA)
         if new_grams:
             self._index_grams()
+        with self.tx() as db:  # characters from before stored model ids, in creation order
+            give_model_ids(db)
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier version up to SCHEMA (columns only added)."""
@@ -195,7 +197,6 @@ class Database:
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(characters)")}
         if columns and "model_id" not in columns:
             self._db.execute("ALTER TABLE characters ADD COLUMN model_id TEXT")
-            give_model_ids(self._db)  # in creation order: first-comers keep the plain slug
 
     def _index_grams(self) -> None:
         """Fill the trigram index of a database made before it (or a new, empty one)."""
