@@ -339,7 +339,7 @@ class Chat:
 
     async def answer_once(self, user: User, conversation_id: int, instruction: str,
                           params: SamplingParams | None = None) -> TurnStream:
-        """Answer `instruction` (a client's system prompt: impersonate, a summary, a test)
+        """Answer `instruction` (a client's system prompt: impersonate, a summary, a quiet prompt)
         from the conversation's window, last in the prompt; nothing is stored."""
         instruction = self.check_content(instruction)
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
