@@ -198,16 +198,20 @@ def test_content_limits_refuse_before_anything_is_stored(start_services) -> None
     assert store.messages.list(conversation.id) == before
 
 
-def test_sampling_takes_a_clients_choices_within_the_reply_reserve(start_services) -> None:  # noqa: ANN001
+def test_sampling_honours_a_clients_choices(start_services) -> None:  # noqa: ANN001
+    """A client's max_tokens above the reply reserve is honoured, never silently cut (the
+    turn's own prompt is checked against it later); more than the whole window is refused."""
     services = start_services(max_reply_tokens=48)
     chat = services.chat
     configured = chat.sampling()
     assert configured.max_tokens == 48 and configured.temperature == 0.0 and configured.seed == 7
-    chosen = chat.sampling(max_tokens=1000, temperature=0.5, top_p=0.5, stop=["", "\n"], seed=3)
-    assert chosen.max_tokens == 48, "never more than the window keeps for the reply"
+    chosen = chat.sampling(max_tokens=300, temperature=0.5, top_p=0.5, stop=["", "\n"], seed=3)
+    assert chosen.max_tokens == 300
     assert (chosen.temperature, chosen.top_p, chosen.seed) == (0.5, 0.5, 3)
     assert chosen.stop == ("\n",)
     assert chat.sampling(max_tokens=20).max_tokens == 20
+    with pytest.raises(InvalidInput, match="max_tokens"):
+        chat.sampling(max_tokens=services.model.n_ctx)
 
 
 def test_a_named_thread_keeps_its_conversation(start_services) -> None:  # noqa: ANN001
