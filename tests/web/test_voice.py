@@ -63,7 +63,8 @@ def conversation(api: httpx.Client, character: int) -> int:
 
 def open_chat(page: Any, web_server: WebServer, conversation: int) -> None:
     page.goto(f"{web_server.url}/#/chat/{conversation}")
-    page.wait_for_selector("#chat-view:not([hidden]) #composer-input")
+    # As long as the call waits below: on a busy box the three loads can take a while.
+    page.wait_for_selector("#chat-view:not([hidden]) #composer-input", timeout=60_000)
 
 
 def spoken_message(page: Any, sentence: str) -> str | None:
