@@ -125,6 +125,24 @@ class Language:
 
 # --- spans every language means the same by ---------------------------------
 
+def days_back(back_lo: int, back_hi: int) -> Handler:
+    """A rule's handler for days back_hi..back_lo before today (0 = today), inclusive."""
+
+    def handler(m: re.Match[str], c: Ctx) -> Span:
+        return c.today - timedelta(days=back_hi), c.today - timedelta(days=back_lo - 1)
+
+    return handler
+
+
+def calendar_back(unit: str, back: int) -> Handler:
+    """A rule's handler for the calendar week/month/... `back` units before this one."""
+
+    def handler(m: re.Match[str], c: Ctx) -> Span:
+        return calendar_unit(c, unit, back)
+
+    return handler
+
+
 def ago(c: Ctx, unit: str, lo: int, hi: int, *, exact: bool = False) -> Span:
     """``N units ago`` (N from lo to hi): the day itself; about a week, month or year
     around it; for hours and minutes a window around the instant."""

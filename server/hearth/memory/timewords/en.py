@@ -8,13 +8,13 @@ from datetime import date, timedelta
 
 from hearth.memory.timewords.base import (
     Ctx,
-    Handler,
     Language,
     Rule,
     Span,
     add_months,
     ago,
     calendar_unit,
+    days_back,
     month_span,
     rolling,
     rule,
@@ -183,15 +183,6 @@ def _weekday(m: re.Match[str], c: Ctx) -> Span:
     return c.day((c.today.weekday() - wd) % 7 or 7)
 
 
-def _fixed(back_lo: int, back_hi: int) -> Handler:
-    """Days back_hi..back_lo before today (0 = today), inclusive."""
-
-    def handler(m: re.Match[str], c: Ctx) -> Span:
-        return c.today - timedelta(days=back_hi), c.today - timedelta(days=back_lo - 1)
-
-    return handler
-
-
 # --- rules, most specific first ---------------------------------------------
 
 RULES: list[Rule] = [
@@ -227,13 +218,12 @@ RULES: list[Rule] = [
     rule(rf"\b(?P<trig>back\s+in|in|during|since|throughout|the\s+year|year|early|mid|late)"
           rf"[\s-]+{_YEAR}(?![-/.:]\d)", _year),
     rule(rf"\b(?:(?P<mod>on|last|this\s+past|this|past|since)\s+)?{_WD}", _weekday),
-    rule(r"\b(?:yesterday|last\s+night)\b", _fixed(1, 1)),
+    rule(r"\b(?:yesterday|last\s+night)\b", days_back(1, 1)),
     rule(r"\b(?:(?:earlier\s+)?today|tonight|this\s+(?:morning|afternoon|evening))\b",
-          _fixed(0, 0)),
-    rule(r"\bthe\s+other\s+(?:day|night)\b", _fixed(1, 14)),
-    rule(r"\b(?:recently|lately|of\s+late)\b", _fixed(0, 13)),
+          days_back(0, 0)),
+    rule(r"\bthe\s+other\s+(?:day|night)\b", days_back(1, 14)),
+    rule(r"\b(?:recently|lately|of\s+late)\b", days_back(0, 13)),
 ]
-
 
 
 LANGUAGE = Language("en", RULES, None, since_before=_SINCE_BEFORE)

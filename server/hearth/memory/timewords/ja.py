@@ -22,11 +22,11 @@ from datetime import date, timedelta
 
 from hearth.memory.timewords.base import (
     Ctx,
-    Handler,
     Language,
     Span,
     ago,
-    calendar_unit,
+    calendar_back,
+    days_back,
     month_part,
     rolling,
     rule,
@@ -74,13 +74,6 @@ def _rolling(m: re.Match[str], c: Ctx) -> Span:
     return rolling(c, _UNITS[m["unit"]], _count(m["n"])[1])
 
 
-def _calendar(unit: str, back: int) -> Handler:
-    def handler(m: re.Match[str], c: Ctx) -> Span:
-        return calendar_unit(c, unit, back)
-
-    return handler
-
-
 def _week_day(m: re.Match[str], c: Ctx) -> Span:
     back = {"先々週": 2, "先週": 1, "今週": 0}[m["which"]]
     return weekday_back(c, _WEEKDAYS.index(m["wd"]), weeks_back=back)
@@ -88,13 +81,6 @@ def _week_day(m: re.Match[str], c: Ctx) -> Span:
 
 def _weekday(m: re.Match[str], c: Ctx) -> Span:
     return weekday_back(c, _WEEKDAYS.index(m["wd"]))
-
-
-def _fixed(back_lo: int, back_hi: int) -> Handler:
-    def handler(m: re.Match[str], c: Ctx) -> Span:
-        return c.today - timedelta(days=back_hi), c.today - timedelta(days=back_lo - 1)
-
-    return handler
 
 
 def _year_of(rel: str | None, c: Ctx) -> int | None:
@@ -119,7 +105,6 @@ def _month(m: re.Match[str], c: Ctx) -> Span | None:
     return month_part(year, month, _PART_DAYS.get(m["part"] or ""))
 
 
-
 def _season(m: re.Match[str], c: Ctx) -> Span | None:
     name = _SEASONS[m["s"]]
     if m["y"]:
@@ -138,7 +123,7 @@ RULES = [
          rf"|毎(?:日|週|月|年|朝|晩)|{_ANY_WD}(?:ごと|毎)", None),
     rule(rf"(?:(?<!\d)(?P<y>\d{{4}})\s*年\s*|{_REL_YEAR}の?)?(?<!\d)(?P<m>\d{{1,2}})\s*月\s*"
          r"(?P<d>\d{1,2})\s*日", _date),
-    rule(r"一昨日|おととい", _fixed(2, 2)),
+    rule(r"一昨日|おととい", days_back(2, 2)),
     rule(rf"{_COUNT}\s*{_UNIT}{_ABOUT}前", _ago),
     rule(rf"(?:ここ|この|過去|最近の?)\s*{_COUNT}\s*{_UNIT}間?", _rolling),
     rule(rf"(?:(?<!\d)(?P<y>\d{{4}})\s*年\s*|{_REL_YEAR}の?)?(?<!\d)(?P<m>\d{{1,2}})\s*月"
@@ -147,22 +132,22 @@ RULES = [
          _season),
     rule(r"(?<!\d)(?P<y>\d{4})\s*年", year_span),
     rule(rf"(?P<which>先々週|先週|今週)の?{_WD}", _week_day),
-    rule(r"先週末", _calendar("weekend", 1)),
-    rule(r"今週末|週末", _calendar("weekend", 0)),
-    rule(r"先々週", _calendar("week", 2)),
-    rule(r"先週", _calendar("week", 1)),
-    rule(r"今週", _calendar("week", 0)),
-    rule(r"先々月", _calendar("month", 2)),
-    rule(r"先月", _calendar("month", 1)),
-    rule(r"今月", _calendar("month", 0)),
-    rule(r"一昨年|おととし", _calendar("year", 2)),
-    rule(r"去年|昨年", _calendar("year", 1)),
-    rule(r"今年|本年", _calendar("year", 0)),
+    rule(r"先週末", calendar_back("weekend", 1)),
+    rule(r"今週末|週末", calendar_back("weekend", 0)),
+    rule(r"先々週", calendar_back("week", 2)),
+    rule(r"先週", calendar_back("week", 1)),
+    rule(r"今週", calendar_back("week", 0)),
+    rule(r"先々月", calendar_back("month", 2)),
+    rule(r"先月", calendar_back("month", 1)),
+    rule(r"今月", calendar_back("month", 0)),
+    rule(r"一昨年|おととし", calendar_back("year", 2)),
+    rule(r"去年|昨年", calendar_back("year", 1)),
+    rule(r"今年|本年", calendar_back("year", 0)),
     rule(_WD, _weekday),
-    rule(r"昨日|きのう|昨夜|昨晩|ゆうべ", _fixed(1, 1)),
-    rule(r"今日|きょう|今朝|今晩|今夜|さっき|先ほど", _fixed(0, 0)),
-    rule(r"先日|この前|この間", _fixed(1, 14)),
-    rule(r"最近|この頃|近頃|このところ", _fixed(0, 13)),
+    rule(r"昨日|きのう|昨夜|昨晩|ゆうべ", days_back(1, 1)),
+    rule(r"今日|きょう|今朝|今晩|今夜|さっき|先ほど", days_back(0, 0)),
+    rule(r"先日|この前|この間", days_back(1, 14)),
+    rule(r"最近|この頃|近頃|このところ", days_back(0, 13)),
 ]
 
 LANGUAGE = Language("ja", RULES, re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),

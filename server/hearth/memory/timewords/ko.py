@@ -28,11 +28,11 @@ from datetime import date, timedelta
 
 from hearth.memory.timewords.base import (
     Ctx,
-    Handler,
     Language,
     Span,
     ago,
-    calendar_unit,
+    calendar_back,
+    days_back,
     month_part,
     rolling,
     rule,
@@ -99,13 +99,6 @@ def _rolling(m: re.Match[str], c: Ctx) -> Span:
     return rolling(c, _UNITS[m["unit"]], _count(m["n"])[1])
 
 
-def _calendar(unit: str, back: int) -> Handler:
-    def handler(m: re.Match[str], c: Ctx) -> Span:
-        return calendar_unit(c, unit, back)
-
-    return handler
-
-
 def _week_day(m: re.Match[str], c: Ctx) -> Span:
     back = {"지지난": 2, "지난": 1, "저번": 1, "이번": 0, "금": 0}[m["which"]]
     return weekday_back(c, _WEEKDAYS.index(m["wd"]), weeks_back=back)
@@ -113,13 +106,6 @@ def _week_day(m: re.Match[str], c: Ctx) -> Span:
 
 def _weekday(m: re.Match[str], c: Ctx) -> Span:
     return weekday_back(c, _WEEKDAYS.index(m["wd"]), this_week=m["mod"] == "이번")
-
-
-def _fixed(back_lo: int, back_hi: int) -> Handler:
-    def handler(m: re.Match[str], c: Ctx) -> Span:
-        return c.today - timedelta(days=back_hi), c.today - timedelta(days=back_lo - 1)
-
-    return handler
 
 
 def _year_of(rel: str | None, c: Ctx) -> int | None:
@@ -143,7 +129,6 @@ def _month(m: re.Match[str], c: Ctx) -> Span | None:
     if year is None:
         year = c.recent_month_year(month, strictly_before=m["rel"] == "지난")
     return month_part(year, month, _PART_DAYS.get(m["part"] or ""))
-
 
 
 def _season(m: re.Match[str], c: Ctx) -> Span | None:
@@ -178,25 +163,25 @@ RULES = [
          r"(?P<s>봄|여름|가을|겨울)", _season),
     rule(r"(?<!\d)(?P<y>\d{4})\s*년", year_span),
     rule(rf"{_NB}(?P<which>지지난|지난|저번|이번|금)\s*주\s*{_WD}", _week_day),
-    rule(rf"{_NB}(?:지지난|저저번)\s*주말", _calendar("weekend", 2)),
-    rule(rf"{_NB}(?:지지난|저저번)\s*{_WEEK}", _calendar("week", 2)),
-    rule(rf"{_NB}(?:지지난|저저번)\s*달", _calendar("month", 2)),
-    rule(rf"{_NB}(?:지난|저번)\s*주말", _calendar("weekend", 1)),
-    rule(rf"{_NB}(?:이번\s*)?주말", _calendar("weekend", 0)),
-    rule(rf"{_NB}(?:지난|저번)\s*{_WEEK}", _calendar("week", 1)),
-    rule(rf"{_NB}(?:이번\s*{_WEEK}|금주)", _calendar("week", 0)),
-    rule(rf"{_NB}(?:지난|저번)\s*달", _calendar("month", 1)),
-    rule(rf"{_NB}이번\s*달", _calendar("month", 0)),
-    rule(rf"{_NB}재작년", _calendar("year", 2)),
-    rule(rf"{_NB}(?:작년|지난해)", _calendar("year", 1)),
-    rule(rf"{_NB}(?:올해|금년)", _calendar("year", 0)),
+    rule(rf"{_NB}(?:지지난|저저번)\s*주말", calendar_back("weekend", 2)),
+    rule(rf"{_NB}(?:지지난|저저번)\s*{_WEEK}", calendar_back("week", 2)),
+    rule(rf"{_NB}(?:지지난|저저번)\s*달", calendar_back("month", 2)),
+    rule(rf"{_NB}(?:지난|저번)\s*주말", calendar_back("weekend", 1)),
+    rule(rf"{_NB}(?:이번\s*)?주말", calendar_back("weekend", 0)),
+    rule(rf"{_NB}(?:지난|저번)\s*{_WEEK}", calendar_back("week", 1)),
+    rule(rf"{_NB}(?:이번\s*{_WEEK}|금주)", calendar_back("week", 0)),
+    rule(rf"{_NB}(?:지난|저번)\s*달", calendar_back("month", 1)),
+    rule(rf"{_NB}이번\s*달", calendar_back("month", 0)),
+    rule(rf"{_NB}재작년", calendar_back("year", 2)),
+    rule(rf"{_NB}(?:작년|지난해)", calendar_back("year", 1)),
+    rule(rf"{_NB}(?:올해|금년)", calendar_back("year", 0)),
     rule(rf"{_NB}(?:(?P<mod>지난|저번|이번)\s*)?{_WD}", _weekday),
-    rule(rf"{_NB}(?:그저께|그제|엊그저께)", _fixed(2, 2)),
-    rule(rf"{_NB}엊그제", _fixed(1, 3)),
-    rule(rf"{_NB}(?:어제|어젯밤|어저께)", _fixed(1, 1)),
-    rule(rf"{_NB}(?:오늘|아까|방금|금일)", _fixed(0, 0)),
-    rule(rf"{_NB}(?:얼마\s*전|일전에)", _fixed(1, 14)),
-    rule(rf"{_NB}(?:최근|요즘|요새|근래)", _fixed(0, 13)),
+    rule(rf"{_NB}(?:그저께|그제|엊그저께)", days_back(2, 2)),
+    rule(rf"{_NB}엊그제", days_back(1, 3)),
+    rule(rf"{_NB}(?:어제|어젯밤|어저께)", days_back(1, 1)),
+    rule(rf"{_NB}(?:오늘|아까|방금|금일)", days_back(0, 0)),
+    rule(rf"{_NB}(?:얼마\s*전|일전에)", days_back(1, 14)),
+    rule(rf"{_NB}(?:최근|요즘|요새|근래)", days_back(0, 13)),
 ]
 
 LANGUAGE = Language("ko", RULES, re.compile(r"[가-힣]"),
