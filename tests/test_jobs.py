@@ -171,3 +171,22 @@ def test_after_close_a_new_event_loop_gets_its_own_worker() -> None:
 def test_submit_needs_a_running_event_loop() -> None:
     with pytest.raises(RuntimeError):
         Jobs().submit("index", recorder([], "index"))
+
+
+def test_a_job_submitted_from_a_thread_runs_on_the_workers_loop() -> None:
+    """A sync route runs in a worker thread with no loop of its own (an edit queues fact
+    extraction from there): the job is handed to the worker's loop."""
+    log: list[str] = []
+
+    async def main() -> None:
+        jobs = Jobs()
+        jobs.submit("a", recorder(log, "a"))
+        # The hand-over is queued on the loop before the thread's return is.
+        await asyncio.to_thread(jobs.submit, "b", recorder(log, "b"))
+        await jobs.join()
+        await jobs.close()
+
+    asyncio.run(main())
+    assert log == ["a start", "a end", "b start", "b end"]
+    with pytest.raises(RuntimeError, match="no event loop"):
+        Jobs().submit("c", recorder(log, "c"))  # no loop anywhere: an error, not a lost job

@@ -33,12 +33,22 @@ class Jobs:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[_Queued] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the worker's
 
     def submit(self, name: str, run: Job) -> None:
-        """Queue a job; the worker starts with the first job, on the running loop."""
+        """Queue a job; the worker starts with the first job, on the running loop. From a
+        thread with no loop (a sync route runs in one) the job goes to the worker's loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None:
+                raise RuntimeError(f"job {name}: no event loop runs the background jobs") from None
+            self._loop.call_soon_threadsafe(self.submit, name, run)
+            return
         if self._queue is None:
             self._queue = asyncio.Queue()
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker = loop.create_task(self._work())
+            self._loop = loop
         self._queue.put_nowait(_Queued(name, run))
 
     async def join(self) -> None:
@@ -51,7 +61,7 @@ class Jobs:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
-        self._queue, self._worker = None, None
+        self._queue, self._worker, self._loop = None, None, None
 
     async def _work(self) -> None:
         assert self._queue is not None
