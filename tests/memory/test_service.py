@@ -89,6 +89,7 @@ def test_deleted_conversations_and_characters_leave_the_index(start_services) ->
 
 def test_edited_and_deleted_messages_follow_in_the_index(start_services) -> None:  # noqa: ANN001
     services = start_services()
+    services.settings.memory.background = False  # no loop here to extract facts again on
     user, index = services.user, services.memory.index
     conversation = services.conversations.start(user, 1).conversation
     said, reply = services.chat.import_messages(user, conversation.id, [
@@ -111,6 +112,138 @@ def test_edited_and_deleted_messages_follow_in_the_index(start_services) -> None
     # DELETE /api/messages/{id}: it leaves the index too.
     services.conversations.delete_message(user, reply)
     assert indexed_text(reply) is None and indexed_text(said) is not None
+
+
+def _said(services, conversation_id: int, *texts: str) -> list[int]:  # noqa: ANN001
+    """Import user lines (each answered), a day ago; returns the user lines' ids."""
+    start = time.time() - DAY
+    items = []
+    for n, text in enumerate(texts):
+        items += [ImportItem("user", text, start + 20 * n),
+                  ImportItem("assistant", "I see.", start + 20 * n + 5)]
+    ids = services.chat.import_messages(services.user, conversation_id, items)
+    return ids[::2]
+
+
+def _fact(services, text: str, sources: list[int]):  # noqa: ANN001, ANN202
+    fact = services.memory.add_fact(user_id=services.user.id, character_id=1, text=text,
+                                    source_message_ids=sources, said_at=time.time() - DAY)
+    assert fact is not None
+    return fact
+
+
+def test_facts_follow_an_edited_or_deleted_message(start_services) -> None:  # noqa: ANN001
+    """A fact goes with the last message it came from, in SQLite and in the index; one
+    with another source keeps that one; one added by hand (no source) stays; an edit
+    extracts facts again from the new words, in the background."""
+    services = start_services()
+    user, store, index = services.user, services.store, services.memory.index
+    conversation = services.conversations.start(user, 1).conversation
+    tortoise, garden, boat = _said(services, conversation.id, "My tortoise is called Pebble.",
+                                   "I grow tomatoes in my garden.", "I sail a small boat.")
+    pebble = _fact(services, "Olive's tortoise is called Pebble.", [tortoise])
+    tomatoes = _fact(services, "Olive grows tomatoes in a garden.", [garden, tortoise])
+    sailing = _fact(services, "Olive sails a small boat.", [boat])
+    by_hand = _fact(services, "Olive is allergic to cats.", [])
+
+    def facts() -> dict[int, list[int]]:
+        return {f.id: f.source_message_ids for f in store.facts.list(user_id=user.id)}
+
+    def indexed(fact_id: int) -> tuple[int, ...] | None:
+        found = index.get([memory_ids.fact(fact_id)])
+        return found[0].message_ids if found else None
+
+    async def edit() -> None:
+        services.conversations.edit_message(user, tortoise, content="My tortoise is called Rocky.")
+        assert pebble.id not in facts()  # at once, before the new words are read
+        await services.jobs.join()
+        await services.jobs.close()
+
+    asyncio.run(edit())
+    now = facts()
+    assert pebble.id not in now and indexed(pebble.id) is None
+    assert now[tomatoes.id] == [garden] and indexed(tomatoes.id) == (garden,)
+    assert now[sailing.id] == [boat] and now[by_hand.id] == []
+    # What was extracted again (the small model may find nothing) came from the new words.
+    new = {i: s for i, s in now.items() if i not in {tomatoes.id, sailing.id, by_hand.id}}
+    assert all(s == [tortoise] for s in new.values())
+    assert all("Pebble" not in store.facts.get(i, user_id=user.id).text for i in new)
+
+    services.conversations.delete_message(user, boat)
+    services.conversations.delete_message(user, garden)
+    left = facts()
+    assert sailing.id not in left and tomatoes.id not in left and by_hand.id in left
+    assert indexed(sailing.id) is None and indexed(tomatoes.id) is None
+    assert indexed(by_hand.id) == ()
+
+
+def test_the_same_words_or_an_assistant_message_extract_nothing_again(start_services) -> None:  # noqa: ANN001
+    services = start_services()
+    user, store = services.user, services.store
+    conversation = services.conversations.start(user, 1).conversation
+    (said,) = _said(services, conversation.id, "My tortoise is called Pebble.")
+    pebble = _fact(services, "Olive's tortoise is called Pebble.", [said])
+    greeting = store.messages.list(conversation.id)[0]
+
+    # No job is queued (none could be: no loop runs here), and the fact stays.
+    services.conversations.edit_message(user, said, content="My tortoise is called Pebble.")
+    services.conversations.edit_message(user, said, swipe_index=0)
+    services.conversations.edit_message(user, greeting.id, content="Hello again!")
+    assert [f.id for f in store.facts.list(user_id=user.id)] == [pebble.id]
+
+
+def test_a_summary_covering_a_changed_message_goes_and_the_next_turn_packs_afresh(  # noqa: ANN001
+        start_services) -> None:
+    services = start_services(max_reply_tokens=16)
+    services.settings.memory.background = False
+    user, store, memory = services.user, services.store, services.memory
+    covered = services.conversations.start(user, 1).conversation
+    other = services.conversations.start(user, 1).conversation
+    early, late = _said(services, covered.id, "I visited Lisbon last spring.",
+                        "We ate custard tarts there.")
+    (elsewhere,) = _said(services, other.id, "I like rainy days.")
+    for conversation, upto in ((covered, early + 1), (other, elsewhere)):
+        store.summaries.set(conversation.id, text="Olive told Ember about a trip.",
+                            upto_message_id=upto)
+        memory._index_summary(conversation.id)
+    replies(services, user, [(covered.id, "Do you remember my trip?")])
+    assert store.windows.find(covered.id) is not None
+
+    def summarised(conversation_id: int) -> bool:
+        return bool(memory.index.get([memory_ids.summary(conversation_id)]))
+
+    # Changes after what a summary covers leave it; one inside it drops it and the window
+    # state, so the next turn packs afresh.
+    services.conversations.edit_message(user, late, content="We ate sardines there.")
+    services.conversations.delete_message(user, elsewhere + 1)
+    assert store.summaries.find(covered.id) is not None and summarised(covered.id)
+    assert store.summaries.find(other.id) is not None and summarised(other.id)
+    services.conversations.edit_message(user, early, content="I visited Porto last spring.")
+    assert store.summaries.find(covered.id) is None and not summarised(covered.id)
+    assert store.windows.find(covered.id) is None
+    services.conversations.delete_message(user, elsewhere)
+    assert store.summaries.find(other.id) is None and not summarised(other.id)
+
+    (finished,) = replies(services, user, [(covered.id, "Where did I go last spring?")])
+    assert finished.message.content and finished.message.status == "complete"
+    assert store.windows.find(covered.id) is not None
+
+
+def test_with_memory_off_edits_and_deletes_still_drop_a_stale_summary(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"enabled": False})
+    user, store = services.user, services.store
+    assert services.memory is None
+    conversation = services.conversations.start(user, 1).conversation
+    early, late = _said(services, conversation.id, "I visited Lisbon.", "I ate tarts.")
+    store.summaries.set(conversation.id, text="A trip.", upto_message_id=early + 1)
+    services.conversations.edit_message(user, late, content="I ate sardines.")
+    services.conversations.delete_message(user, late + 1)
+    assert store.summaries.find(conversation.id) is not None
+    services.conversations.edit_message(user, early, content="I visited Porto.")
+    assert store.summaries.find(conversation.id) is None
+    services.conversations.delete_message(user, early)
+    assert [m.content for m in store.messages.list(conversation.id)][1:] == [
+        "I see.", "I ate sardines."]
 
 
 def test_a_new_embedder_rebuilds_the_index_by_itself(  # noqa: ANN001

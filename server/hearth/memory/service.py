@@ -76,6 +76,33 @@ def parse_facts(text: str) -> list[str]:
     return facts
 
 
+def drop_drawn_from(store: Store, message: Message) -> tuple[list[str], list[Fact]]:
+    """Drop from SQLite what memory drew from a message that was edited or deleted.
+
+    The message leaves each fact's sources; a fact with no source left goes (one added
+    by hand never had any, and stays). A summary that covers the message goes, with the
+    window state frozen with it, so the next turn packs afresh and its summary job
+    rebuilds the summary from the messages as they are now. Returns the memory ids that
+    went and the facts that kept other sources, for the index.
+    """
+    gone, kept = [], []
+    for fact in store.facts.from_message(message.id):
+        sources = [i for i in fact.source_message_ids if i != message.id]
+        if sources:
+            kept.append(store.facts.set_sources(fact.id, user_id=fact.user_id,
+                                                source_message_ids=sources))
+        else:
+            store.facts.delete(fact.id, user_id=fact.user_id)
+            gone.append(memory_ids.fact(fact.id))
+    conversation_id = message.conversation_id
+    summary = store.summaries.find(conversation_id)
+    if summary is not None and message.id <= summary.upto_message_id:
+        store.summaries.delete(conversation_id)
+        store.windows.delete(conversation_id)
+        gone.append(memory_ids.summary(conversation_id))
+    return gone, kept
+
+
 class Memory:
     CHECK_EVERY = 100  # messages indexed between two looks at the household's language
 
@@ -152,6 +179,18 @@ class Memory:
             with self._writing:
                 for index in self._targets():
                     index.delete([memory_ids.message(i) for i in message_ids])
+
+    def said_changed(self, message: Message) -> None:
+        """A message was edited or deleted: the facts and summary drawn from it follow,
+        in SQLite and in the index (`drop_drawn_from`). Extracting facts from the new
+        words is the caller's, in the background."""
+        with self._writing:  # and not between a fact extraction's check and its writes
+            gone, kept = drop_drawn_from(self.store, message)
+            for fact in kept:
+                self._index_fact(fact)  # the item names its sources
+            if gone:
+                for index in self._targets():
+                    index.delete(gone)
 
     def forget_conversation(self, conversation_id: int, message_ids: Sequence[int]) -> None:
         """A deleted conversation's messages and its summary leave the index too."""
@@ -386,13 +425,18 @@ class Memory:
         ], max_tokens=96)
         answer = re.sub(r"\b[Tt]he speaker\b", user, answer)
         stored = []
-        for text in parse_facts(answer):
-            if not grounded(text, message.content):
-                continue
-            fact = self.add_fact(user_id=user_id, character_id=character_id, text=text,
-                                 source_message_ids=[message.id], said_at=message.created_at)
-            if fact is not None:
-                stored.append(fact)
+        with self._writing:
+            now = self.store.messages.owned(ids=[message.id])
+            if not now or now[0].message.content != message.content:
+                return []  # edited or deleted meanwhile: an edit extracts again
+            for text in parse_facts(answer):
+                if not grounded(text, message.content):
+                    continue
+                fact = self.add_fact(user_id=user_id, character_id=character_id, text=text,
+                                     source_message_ids=[message.id],
+                                     said_at=message.created_at)
+                if fact is not None:
+                    stored.append(fact)
         return stored
 
     # -- rolling summary -----------------------------------------------------------

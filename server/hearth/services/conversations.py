@@ -1,7 +1,8 @@
 """A person's conversations and their messages, with the memory index kept in step.
 
 Every change to what was said goes through here, so the index never holds a
-message the database no longer has, nor an old wording of an edited one.
+message the database no longer has, nor an old wording of an edited one; and the
+facts and summary drawn from a changed message follow it (`Memory.said_changed`).
 The turn itself (a new message and its reply) is `Chat`'s.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from hearth.chat import Chat
 from hearth.errors import InvalidInput
-from hearth.memory.service import Memory
+from hearth.memory.service import Memory, drop_drawn_from
 from hearth.store import Conversation, Message, Store, Summary, User
 
 
@@ -19,8 +20,6 @@ from hearth.store import Conversation, Message, Store, Summary, User
 class StartedConversation:
     conversation: Conversation
     messages: list[Message]  # the character's greeting, with its alternatives as swipes
-
-
 
 
 @dataclass
@@ -72,11 +71,31 @@ class Conversations:
         edited = self.store.messages.edit(message, content=content, swipe_index=swipe_index)
         if self.memory is not None:
             self.memory.index_messages([edited.id])
+        if edited.content != message.content:  # only the shown words count
+            self._said_changed(message)
+            self._extract_facts(user, edited)
         return edited
 
     def delete_message(self, user: User, message_id: int) -> None:
-        """Delete one message; it leaves the index too."""
-        self.store.messages.get(message_id, user_id=user.id)
+        """Delete one message; it leaves the index, and what memory drew from it goes."""
+        message = self.store.messages.get(message_id, user_id=user.id)
         self.store.messages.delete(message_id)
         if self.memory is not None:
             self.memory.forget([message_id])
+        self._said_changed(message)
+
+    def _said_changed(self, message: Message) -> None:
+        if self.memory is not None:
+            self.memory.said_changed(message)
+        else:  # memory off keeps no index, but a stale summary would still be shown
+            drop_drawn_from(self.store, message)
+
+    def _extract_facts(self, user: User, message: Message) -> None:
+        """Facts from a user message's new words, in the background as after a turn."""
+        memory = self.memory
+        if memory is None or message.role != "user" or not self.chat.settings.memory.background:
+            return
+        conversation = self.store.conversations.get(message.conversation_id, user_id=user.id)
+        self.chat.jobs.submit("facts", lambda: memory.extract_facts(
+            message, user=user.shown_name, user_id=user.id,
+            character_id=conversation.character_id))

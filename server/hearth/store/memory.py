@@ -57,6 +57,22 @@ class Facts(Repository):
             )
         return [fact_of(r) for r in rows]
 
+    def from_message(self, message_id: int) -> list[Fact]:
+        """The facts that name this message among their sources."""
+        rows = self.db.all(
+            "SELECT * FROM facts WHERE EXISTS (SELECT 1 FROM json_each(source_message_ids) "
+            "WHERE value = ?) ORDER BY id", message_id)
+        return [fact_of(r) for r in rows]
+
+    def set_sources(self, fact_id: int, *, user_id: int,
+                    source_message_ids: Sequence[int]) -> Fact:
+        with self.db.tx() as db:
+            db.execute(
+                "UPDATE facts SET source_message_ids = ?, updated_at = ? "
+                "WHERE id = ? AND user_id = ?",
+                (json.dumps(list(source_message_ids)), time.time(), fact_id, user_id))
+        return self.get(fact_id, user_id=user_id)
+
     def update(self, fact_id: int, *, user_id: int, text: str) -> Fact:
         with self.db.tx() as db:
             db.execute("UPDATE facts SET text = ?, updated_at = ? WHERE id = ? AND user_id = ?",
@@ -81,6 +97,10 @@ class Summaries(Repository):
                 "updated_at) VALUES (?, ?, ?, ?)",
                 (conversation_id, text, upto_message_id, time.time()),
             )
+
+    def delete(self, conversation_id: int) -> None:
+        with self.db.tx() as db:
+            db.execute("DELETE FROM summaries WHERE conversation_id = ?", (conversation_id,))
 
     def conversation_ids(self) -> list[int]:
         """The conversations that have a summary."""
@@ -118,3 +138,8 @@ class Windows(Repository):
                 "summary) VALUES (?, ?, ?, ?)",
                 (conversation_id, start_message_id, profile, summary),
             )
+
+    def delete(self, conversation_id: int) -> None:
+        """Forget how the window was packed: the next turn packs it afresh."""
+        with self.db.tx() as db:
+            db.execute("DELETE FROM windows WHERE conversation_id = ?", (conversation_id,))

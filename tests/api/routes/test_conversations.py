@@ -118,3 +118,36 @@ def test_client_disconnect_cancels_generation(client: httpx.Client, server) -> N
     assert server.services.model.count(reply["content"]) < limit
     r = client.post(url, json={"content": "Are you still there?", "stream": False})
     assert r.status_code == 200 and r.json()["status"] == "complete"
+
+
+def test_facts_follow_an_edited_then_deleted_message(client: httpx.Client, server) -> None:  # noqa: ANN001
+    """PATCH drops the facts of the old words and extracts again in the background (from
+    the sync route's thread); DELETE drops them; a fact added by hand stays."""
+    conversation = new_conversation(client)
+    r = client.post(f"/api/conversations/{conversation['id']}/import", json={"messages": [
+        {"role": "user", "content": "My tortoise is called Pebble.",
+         "created_at": "2025-05-01T10:00:00"},
+        {"role": "assistant", "content": "What a lovely name.",
+         "created_at": "2025-05-01T10:00:05"}]})
+    said = r.json()["message_ids"][0]
+    pebble = server.services.memory.add_fact(
+        user_id=server.services.user.id, character_id=conversation["character_id"],
+        text="User's tortoise is called Pebble.", source_message_ids=[said], said_at=time.time())
+    by_hand = client.post("/api/facts", json={"character_id": conversation["character_id"],
+                                              "text": "User is allergic to hazelnuts."}).json()
+
+    def facts() -> dict[int, list[int]]:
+        return {f["id"]: f["source_message_ids"] for f in client.get("/api/facts").json()}
+
+    new = "My name is Dana, I work as a nurse in Porto and I have two cats."
+    r = client.patch(f"/api/messages/{said}", json={"content": new})
+    assert r.status_code == 200, r.text
+    assert pebble.id not in facts()
+    deadline = time.monotonic() + 60  # the background extraction, on the real model
+    while time.monotonic() < deadline and [said] not in facts().values():
+        time.sleep(0.2)
+    assert [said] in facts().values(), "facts should be extracted from the new words"
+
+    assert client.delete(f"/api/messages/{said}").status_code == 204
+    left = facts()
+    assert [said] not in left.values() and left[by_hand["id"]] == []
