@@ -11,9 +11,9 @@ export CMAKE_ARGS := -DGGML_CUDA=on
 export HEARTH_LLM__N_GPU_LAYERS ?= -1
 endif
 
-.PHONY: setup system gpu models sillytavern run test bench clean
+.PHONY: setup system gpu models llama sillytavern run test bench clean
 
-setup: system $(STAMP) gpu models sillytavern
+setup: system $(STAMP) gpu models llama sillytavern
 
 system:
 	@bash scripts/system_deps.sh
@@ -38,6 +38,10 @@ endif
 
 models:
 	@$(BIN)/python scripts/install_models.py
+
+# A native llama.cpp build can crash on some CPUs: probe it, rebuild it portable if so.
+llama: models
+	@$(BIN)/python scripts/check_llama.py
 
 # SillyTavern (npm) for tests/sillytavern; never fails the build (those tests skip instead).
 sillytavern:
