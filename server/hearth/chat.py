@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from hearth import lorebook
 from hearth.characters import substitute
@@ -34,6 +35,7 @@ from hearth.relationship.plan_book import PlanBook
 from hearth.store import Conversation, Message, Store, User
 
 log = logging.getLogger(__name__)
+Card = dict[str, Any]  # a Character Card's fields (`data` of a V2 card)
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,10 @@ class Chat:
     # -- the window ----------------------------------------------------------------
 
     def _turn(self, user: User, conversation: Conversation, history: Sequence[Message],
-              content: str | None, now: float) -> Turn:
+              content: str | None, now: float, card: Card | None = None) -> Turn:
         store = self.store
         character = store.characters.get(conversation.character_id)
-        card = character.data
+        card = card or character.data
         keys = lorebook.KeyRules(
             timeout=self.settings.memory.lorebook_regex_ms / 1000,
             off=frozenset(character.lore_keys_off),
@@ -223,8 +225,8 @@ class Chat:
         return recall
 
     def build(self, user: User, conversation: Conversation, history: Sequence[Message],
-              content: str | None, now: float) -> Window:
-        turn = self._turn(user, conversation, history, content, now)
+              content: str | None, now: float, card: Card | None = None) -> Window:
+        turn = self._turn(user, conversation, history, content, now, card)
         return self.context.build(turn, recall=self._recall_for(user, conversation))
 
     def window(self, user: User, conversation_id: int, content: str, now: float | None = None
@@ -268,15 +270,18 @@ class Chat:
         await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
 
     async def send(self, user: User, conversation_id: int, content: str,
-                   params: SamplingParams | None = None) -> TurnStream:
+                   params: SamplingParams | None = None, card: Card | None = None
+                   ) -> TurnStream:
         """Store the user's message, then stream and store the reply (sampled with `params`,
-        by default the configured ones)."""
+        by default the configured ones; with `card`, a client's card speaks instead of the
+        character's own, for this turn only)."""
         content = self.check_content(content)
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
         history = self.store.messages.list(conversation.id)
         now = time.time()
         # Recall and packing run off the event loop; they refuse before anything is stored.
-        window = await asyncio.to_thread(self.build, user, conversation, history, content, now)
+        window = await asyncio.to_thread(self.build, user, conversation, history, content, now,
+                                         card)
         self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
         stored = self._stored(user.id, self.store.messages.add(
@@ -291,7 +296,9 @@ class Chat:
                     self._after(user, conversation, stored, event.message)
                 yield event
 
-    async def regenerate(self, user: User, conversation_id: int) -> TurnStream:
+    async def regenerate(self, user: User, conversation_id: int,
+                         params: SamplingParams | None = None, card: Card | None = None
+                         ) -> TurnStream:
         """A new alternative for the last reply (kept as a swipe), or a reply to a lone user
         message."""
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
@@ -303,15 +310,17 @@ class Chat:
             raise Conflict("only the greeting is here; send a message first")
         answered = history[:-1] if target is not None else history
         window = await asyncio.to_thread(self.build, user, conversation, answered, None,
-                                         time.time())
+                                         time.time(), card)
+        self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
         yield TurnStarted(None, window)
-        async with aclosing(self._reply(window, conversation, target)) as events:
+        async with aclosing(self._reply(window, conversation, target, params)) as events:
             async for event in events:
                 yield event
 
     async def continue_reply(self, user: User, conversation_id: int,
-                             params: SamplingParams | None = None) -> TurnStream:
+                             params: SamplingParams | None = None, card: Card | None = None
+                             ) -> TurnStream:
         """More of the last reply: the model goes on from its text, which grows in place
         (the events carry only the new text, in `TurnFinished.added`)."""
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
@@ -323,7 +332,7 @@ class Chat:
             raise Conflict("only the greeting is here; send a message first")
         target = history[-1]
         window = await asyncio.to_thread(self.build, user, conversation, history[:-1], None,
-                                         time.time())
+                                         time.time(), card)
         window = replace(window, prompt=self.model.render(window.messages, target.content))
         self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
@@ -338,14 +347,15 @@ class Chat:
                 yield event
 
     async def answer_once(self, user: User, conversation_id: int, instruction: str,
-                          params: SamplingParams | None = None) -> TurnStream:
+                          params: SamplingParams | None = None, card: Card | None = None
+                          ) -> TurnStream:
         """Answer `instruction` (a client's system prompt: impersonate, a summary, a quiet prompt)
         from the conversation's window, last in the prompt; nothing is stored."""
         instruction = self.check_content(instruction)
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
         history = self.store.messages.list(conversation_id)
         now = time.time()
-        turn = replace(self._turn(user, conversation, history, None, now),
+        turn = replace(self._turn(user, conversation, history, None, now, card),
                        instruction=instruction)
         window = await asyncio.to_thread(self.context.build, turn)
         self.check_reply_room(window, params)

@@ -77,6 +77,12 @@ class ServerSettings(BaseModel):
         4, ge=1, le=1000, description="Voice WebSockets one person may have open at once; "
         "the next is closed with code 4429."
     )
+    client_card: Literal["character", "client"] = Field(
+        "character", description="Who speaks when an OpenAI-style client sends its own system "
+        "prompt or card (SillyTavern does): 'character', Hearth's character card (the client's "
+        "system text is set aside, with a note); 'client', the client's system text stands in "
+        "for the card for that turn. Hearth's memory of the person is used either way."
+    )
 
 
 class LLMSettings(BaseModel):

@@ -30,6 +30,7 @@ from hearth.memory.index import MemoryIndex
 from hearth.memory.service import Memory
 from hearth.relationship.outreach import Outreach
 from hearth.services.characters import Characters
+from hearth.services.client_history import ClientHistory
 from hearth.services.conversations import Conversations
 from hearth.services.memories import Memories
 from hearth.services.people import People
@@ -53,6 +54,7 @@ class Services:
     choices: Choices  # the model and default voice in use: `hearth ... use` replaces it
     feed: Feed  # stored messages, live, to each person's listening clients
     conversations: Conversations = field(init=False)
+    history: ClientHistory = field(init=False)  # stateful clients' chats, followed
     characters: Characters = field(init=False)
     people: People = field(init=False)
     memories: Memories = field(init=False)
@@ -66,6 +68,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.conversations = Conversations(self.store, self.chat, self.memory)
+        self.history = ClientHistory(self.store, self.chat, self.conversations)
         self.characters = Characters(self.store, self.memory, self.settings, self.speaker,
                                      check_fit=self.chat.context.check_card)
         self.people = People(self.accounts, self.memory,

@@ -51,16 +51,23 @@ def live(llama: LlamaModel, embedder: MiniLMEmbedder,
 
 
 @pytest.fixture(scope="module")
-def greedy(live: Live) -> str:
-    """The greedy continuation of PROMPT, N tokens long, non-streamed."""
-    done = live.ai.completions.create(model="ember", prompt=PROMPT, max_tokens=N,
-                                      temperature=0.0)
-    assert done.object == "text_completion" and done.model == "ember"
-    assert done.choices[0].finish_reason == "length" and done.usage.completion_tokens == N
-    assert done.usage.prompt_tokens == len(live.services.model.render_text(PROMPT).tokens)
-    text = done.choices[0].text
-    assert text.strip() and "<|im_start|>" not in text
-    return text
+def greedy(live: Live) -> tuple[str, ...]:
+    """The greedy continuations of PROMPT, N tokens long, non-streamed: as the prompt is
+    first evaluated, and with it already in llama.cpp's cache. The two may part after a
+    few words: a prompt evaluated in one batch and its last token evaluated alone round
+    differently on some CPU builds (a portable AVX2 one here), and greedy decoding
+    follows the rounding where two tokens are nearly tied."""
+    texts = []
+    for _ in range(2):
+        done = live.ai.completions.create(model="ember", prompt=PROMPT, max_tokens=N,
+                                          temperature=0.0)
+        assert done.object == "text_completion" and done.model == "ember"
+        assert done.choices[0].finish_reason == "length" and done.usage.completion_tokens == N
+        assert done.usage.prompt_tokens == len(live.services.model.render_text(PROMPT).tokens)
+        texts.append(done.choices[0].text)
+        assert texts[-1].strip() and "<|im_start|>" not in texts[-1]
+    assert texts[0].split()[:2] == texts[1].split()[:2]  # the stop tests cut there
+    return tuple(texts)
 
 
 def sse(api: httpx.Client, path: str, body: dict) -> list[str]:
@@ -72,7 +79,8 @@ def sse(api: httpx.Client, path: str, body: dict) -> list[str]:
     return [line.removeprefix("data: ") for line in lines]
 
 
-def test_streamed_equals_whole_and_nothing_is_stored(live: Live, greedy: str) -> None:
+def test_streamed_equals_whole_and_nothing_is_stored(live: Live,
+                                                     greedy: tuple[str, ...]) -> None:
     before = snapshot(live.api)
     stream = live.ai.completions.create(model="ember", prompt=[PROMPT], max_tokens=N,
                                         temperature=0.0, stream=True,
@@ -81,7 +89,7 @@ def test_streamed_equals_whole_and_nothing_is_stored(live: Live, greedy: str) ->
     assert all(c.object == "text_completion" and c.id == chunks[0].id for c in chunks)
     pieces = [c.choices[0].text for c in chunks if c.choices and c.choices[0].text]
     assert len(pieces) >= 5, "the text comes piece by piece"
-    assert "".join(pieces) == greedy
+    assert "".join(pieces) in greedy
     finish = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finish[-1] == "length" and not any(finish[:-1])
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == N
@@ -92,24 +100,25 @@ def test_streamed_equals_whole_and_nothing_is_stored(live: Live, greedy: str) ->
     assert snapshot(live.api) == before  # no conversation, no message
 
 
-def test_stop_cuts_and_max_tokens_holds(live: Live, greedy: str) -> None:
+def test_stop_cuts_and_max_tokens_holds(live: Live, greedy: tuple[str, ...]) -> None:
+    text = greedy[0]
     # Stop at the greedy text's second word: the same text, cut just before it.
-    words = greedy.split()
-    assert len(words) >= 2, greedy
-    cut = greedy.index(words[1], len(words[0]))
+    words = text.split()
+    assert len(words) >= 2, text
+    cut = text.index(words[1], len(words[0]))
     for stream in (False, True):
         done = live.ai.completions.create(model="ember", prompt=PROMPT, max_tokens=N,
                                           temperature=0.0, stop=[words[1], "\u2603"],
                                           stream=stream)
         chunks = list(done) if stream else [done]
-        text = "".join(c.choices[0].text for c in chunks if c.choices)
-        assert text == greedy[:cut]
+        said = "".join(c.choices[0].text for c in chunks if c.choices)
+        assert said == text[:cut]
         assert chunks[-1].choices[0].finish_reason == "stop"
 
     short = live.ai.completions.create(model="ember", prompt=PROMPT, max_tokens=3,
                                        temperature=0.0)
     assert short.usage.completion_tokens == 3 and short.choices[0].finish_reason == "length"
-    assert greedy.startswith(short.choices[0].text)
+    assert text.startswith(short.choices[0].text)
 
 
 def test_what_does_not_fit_is_refused_not_cut(live: Live) -> None:
@@ -149,36 +158,38 @@ def test_a_key_is_needed(live: Live) -> None:
         assert r.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_llamacpp_completion(live: Live, greedy: str) -> None:
+def test_llamacpp_completion(live: Live, greedy: tuple[str, ...]) -> None:
+    text = greedy[0]
     body = {"prompt": PROMPT, "n_predict": N, "temperature": 0.0, "seed": -1,
             "cache_prompt": True}  # fields Hearth does not use are ignored
     r = live.api.post("/completion", json=body)
     assert r.status_code == 200, r.text
     done = r.json()
-    assert done["content"] == greedy and done["stop"] is True
+    assert done["content"] in greedy and done["stop"] is True
     assert done["tokens_predicted"] == N and done["stopped_limit"] is True
     assert done["model"] == "ember"
 
     data = [json.loads(d) for d in sse(live.api, "/completion", {**body, "stream": True})]
     assert all(d["stop"] is False for d in data[:-1]) and data[-1]["stop"] is True
-    assert "".join(d["content"] for d in data) == greedy
+    assert "".join(d["content"] for d in data) in greedy
 
-    words = greedy.split()
+    words = text.split()
     cut = live.api.post("/completion", json={**body, "stop": [words[1]]}).json()
-    assert cut["content"] == greedy[:greedy.index(words[1], len(words[0]))]
+    assert cut["content"] == text[:text.index(words[1], len(words[0]))]
     assert cut["stopped_limit"] is False
 
 
-def test_koboldcpp_endpoints(live: Live, greedy: str) -> None:
+def test_koboldcpp_endpoints(live: Live, greedy: tuple[str, ...]) -> None:
+    text = greedy[0]
     r = live.api.post("/api/v1/generate", json={
         "prompt": PROMPT, "max_length": N, "temperature": 0.0, "max_context_length": 2048,
         "rep_pen": 1.1})
     assert r.status_code == 200, r.text
-    assert r.json()["results"][0]["text"] == greedy
-    words = greedy.split()
+    assert r.json()["results"][0]["text"] in greedy
+    words = text.split()
     r = live.api.post("/api/v1/generate", json={
         "prompt": PROMPT, "max_length": N, "temperature": 0.0, "stop_sequence": [words[1]]})
-    assert r.json()["results"][0]["text"] == greedy[:greedy.index(words[1], len(words[0]))]
+    assert r.json()["results"][0]["text"] == text[:text.index(words[1], len(words[0]))]
 
     first = live.ai.models.list().data[0].id
     assert live.api.get("/api/v1/model").json() == {"result": first}

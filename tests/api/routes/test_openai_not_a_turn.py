@@ -67,10 +67,13 @@ def test_an_assistant_message_last_continues_the_stored_reply(house: House) -> N
     assert streamed.strip()
     assert messages(alice, cid)[-1]["content"] == start + added + streamed.rstrip()
 
-    # A client whose copy differs is told which text was continued.
+    # A client whose copy differs (its person edited the reply) has its copy continued:
+    # the stored reply is edited to it first, and the note says so.
     history[-1]["content"] = "Something else entirely."
-    _, note, _ = create(alice, history, user="continue", max_tokens=2)
-    assert f"message {stored[-1]['id']}" in note
+    _, note, more = create(alice, history, user="continue", max_tokens=2)
+    assert f"edited message {stored[-1]['id']}" in note
+    assert messages(alice, cid)[-1]["content"] == (
+        "Something else entirely." + more.choices[0].message.content)
 
 
 def test_nothing_to_continue_is_a_conflict(house: House) -> None:

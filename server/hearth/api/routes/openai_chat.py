@@ -30,19 +30,24 @@ from hearth.api.deps import CurrentUser, ServicesDep
 from hearth.api.schemas import Id
 from hearth.api.streaming import respond
 from hearth.chat import ReplyDelta, TurnEvent, TurnFinished, TurnStarted
+from hearth.client_history import Sent
 from hearth.engines.llm import Usage
 from hearth.errors import InvalidInput, NotFound
+from hearth.relationship.profile import ProfileFields
 from hearth.services import Services
-from hearth.store import Character, model_ids
+from hearth.store import Character, User, model_ids
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 CONVERSATION_HEADER = "X-Hearth-Conversation"
 NOTE_HEADER = "X-Hearth-Note"
+HISTORY_HEADER = "X-Hearth-History"  # what following the client's history changed
 # What the last message's role asks for: a new turn, more of the last reply, or an
 # answer that is not stored (SillyTavern's impersonate, quiet prompts, summaries).
 ROLES = {"user": "turn", "assistant": "continue", "system": "once", "developer": "once"}
 MAX_STOP = 4  # stop sequences, as OpenAI allows
+DEFAULT_NAMES = ("User", "user", "You", "{{user}}")  # clients' placeholders, not names
+PERSONA = re.compile(r"\bfictional chat between .{1,80}? and ([^.\n]{1,60})\.")
 
 
 # -- models ---------------------------------------------------------------------------
@@ -121,6 +126,12 @@ class ContentPart(BaseModel):
 class ChatMessageIn(BaseModel):
     role: str
     content: str | list[ContentPart] | None = None
+    name: str | None = Field(None, max_length=200)
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
 
 
 class StreamOptions(BaseModel):
@@ -162,6 +173,29 @@ class ChatCompletionIn(BaseModel):
         if len(stops) > MAX_STOP:
             raise ValueError(f"at most {MAX_STOP} stop sequences")
         return [_utf8(s) for s in stops]
+
+    def sent(self) -> list[Sent]:
+        """The conversation as the client has it: its user and assistant messages."""
+        try:
+            return [Sent(m.role, _utf8(m.text())) for m in self.messages
+                    if m.role in ("user", "assistant")]
+        except ValueError as e:
+            raise InvalidInput(f"a message {e}") from None
+
+    def system_text(self) -> str:
+        """The client's own prompt: its system messages before the last message."""
+        return "\n\n".join(m.text().strip() for m in self.messages[:-1]
+                           if m.role in ("system", "developer") and m.text().strip())
+
+    def user_name(self) -> str | None:
+        """The name the client calls its person by: `name` on its user messages, or the
+        user in SillyTavern's default main prompt ("... a fictional chat between Seraphina
+        and Alex.")."""
+        named = [m.name for m in self.messages if m.role == "user" and m.name]
+        if named:
+            return named[-1].strip() or None
+        found = PERSONA.search(self.system_text())
+        return found[1].strip() if found else None
 
     def last_text(self) -> tuple[str, list[str]]:
         """The last message's text, and notes on what of it was left out (images)."""
@@ -307,6 +341,32 @@ class OpenAIChunks:
         return JSONResponse(out.model_dump(), headers=self.headers)
 
 
+def _learn_name(services: Services, user: User, name: str | None, notes: list[str]) -> User:
+    """A name the client gives its person becomes their shown name, unless they chose one."""
+    if not name or user.display_name or name in (user.name, *DEFAULT_NAMES):
+        return user
+    try:
+        user = services.people.set_profile(user.id, ProfileFields(display_name=name))
+    except InvalidInput:
+        return user  # not a name the profile takes: the client's business
+    notes.append(f"your profile's display name is now {name!r}, as the client calls you "
+                 "(change it at PATCH /api/me)")
+    return user
+
+
+def _card(services: Services, character: Character, system: str, notes: list[str]
+          ) -> dict[str, Any] | None:
+    """The card for this request: the client's system text in place of the character's
+    when server.client_card is 'client'; else None (the character's own)."""
+    if not system:
+        return None
+    if services.settings.server.client_card == "client":
+        return {"name": character.name, "system_prompt": system}
+    notes.append(f"{character.name}'s own card spoke; the client's system prompt was set aside "
+                 "(server.client_card = 'client' uses it instead)")
+    return None
+
+
 @router.post(
     "/chat/completions", response_model=ChatCompletionOut, description=STREAM_DOC,
     responses={200: {"content": {"text/event-stream": {}}}},
@@ -329,21 +389,25 @@ async def create_chat_completion(
         max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
         top_p=body.top_p, stop=body.stop or (), seed=body.seed)
     services.model.check_capacity(user.id)  # before a new conversation is started
-    conversation = await run_in_threadpool(
-        chat.conversation_for, user, character.id, conversation_id=conversation_id,
-        thread=body.user)
-    if kind == "turn":
-        events = chat.send(user, conversation.id, text, params)
-    elif kind == "continue":
-        stored = await run_in_threadpool(chat.store.messages.list, conversation.id)
-        if stored and stored[-1].role == "assistant" and stored[-1].content != text.strip():
-            notes.append(f"continued the stored reply (message {stored[-1].id}), which "
-                         "differs from the last message sent")
-        events = chat.continue_reply(user, conversation.id, params)
+    user = await run_in_threadpool(_learn_name, services, user, body.user_name(), notes)
+    card = _card(services, character, body.system_text(), notes)
+    placed = await run_in_threadpool(
+        services.history.place, user, character.id, body.sent(), kind=kind,
+        conversation_id=conversation_id, thread=body.user)
+    conversation = placed.conversation
+    notes += placed.notes
+    if placed.plan.regenerate is not None:
+        events = chat.regenerate(user, conversation.id, params, card)
+    elif kind == "turn":
+        events = chat.send(user, conversation.id, text, params, card)
+    elif kind == "continue":  # the client's copy of the reply is stored by now
+        events = chat.continue_reply(user, conversation.id, params, card)
     else:
         notes.append("answered once from the conversation's window; nothing was stored")
-        events = chat.answer_once(user, conversation.id, text, params)
+        events = chat.answer_once(user, conversation.id, text, params, card)
     headers = {CONVERSATION_HEADER: str(conversation.id)}
+    if placed.notes:
+        headers[HISTORY_HEADER] = "; ".join(placed.notes)
     if notes:
         headers[NOTE_HEADER] = "; ".join(notes)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
