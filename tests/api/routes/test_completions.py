@@ -191,6 +191,14 @@ def test_koboldcpp_endpoints(live: Live, greedy: tuple[str, ...]) -> None:
         "prompt": PROMPT, "max_length": N, "temperature": 0.0, "stop_sequence": [words[1]]})
     assert r.json()["results"][0]["text"] == text[:text.index(words[1], len(words[0]))]
 
+    data = [json.loads(d) for d in sse(live.api, "/api/extra/generate/stream", {
+        "prompt": PROMPT, "max_length": N, "temperature": 0.0})]
+    assert "".join(d["token"] for d in data) in greedy
+    assert all(d["finish_reason"] is None for d in data[:-1])
+    assert data[-1] == {"token": "", "finish_reason": "length"}
+    count = live.api.post("/api/extra/tokencount", json={"prompt": PROMPT}).json()
+    assert count == {"value": len(live.services.model.render_text(PROMPT).tokens)}
+
     first = live.ai.models.list().data[0].id
     assert live.api.get("/api/v1/model").json() == {"result": first}
     version = live.api.get("/api/extra/version").json()

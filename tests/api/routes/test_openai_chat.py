@@ -47,6 +47,7 @@ class House:
     url: str
     alice: Person
     bob: Person
+    services: Services
 
 
 def _person(url: str, token: str) -> Person:
@@ -65,7 +66,7 @@ def house(llama: LlamaModel, embedder: MiniLMEmbedder,
     _, alice = services.accounts.init_owner("Alice")
     _, bob = services.accounts.add_member("Bob")
     with ThreadServer(create_app(settings, services)) as live:
-        house = House(live.url, _person(live.url, alice), _person(live.url, bob))
+        house = House(live.url, _person(live.url, alice), _person(live.url, bob), services)
         yield house
         for person in (house.alice, house.bob):
             person.ai.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.routes.test_openai_chat import HEADER, House, Person, house, messages
+from tests.api.routes.test_openai_chat import HEADER, House, Person, _person, house, messages
 from tests.utils.client_chats import ClientChats, scripted_session
 
 __all__ = ["house"]  # the live server, shared with test_openai_chat's fixture
@@ -131,3 +131,58 @@ def test_a_scripted_session_of_30_actions_ends_equal(house: House) -> None:
     client = ClientChats(Requests(bob, model), GREETING, char="Juniper Two")
     assert scripted_session(client) == 30
     assert stored_chats(bob, character_id) == client.shown()
+
+
+def test_whose_card_speaks_is_a_setting(house: House) -> None:
+    """SillyTavern sends the card it shows as system text: by default Hearth's character
+    speaks (and says so); with server.client_card = 'client' the client's text is the
+    card for that turn, memory and history still Hearth's."""
+    alice, services = house.alice, house.services
+    msgs = [{"role": "system", "content": "You are Seraphina, a healer of the forest."},
+            {"role": "user", "content": "Who are you?"}]
+    raw = alice.ai.chat.completions.with_raw_response.create(
+        model="ember", messages=msgs, user="cards", max_tokens=4)
+    assert "Ember's own card spoke" in raw.headers["X-Hearth-Note"]
+
+    settings = services.settings.server
+    settings.client_card = "client"
+    try:
+        raw = alice.ai.chat.completions.with_raw_response.create(
+            model="ember", messages=msgs, user="cards", max_tokens=4)
+    finally:
+        settings.client_card = "character"
+    assert "card spoke" not in raw.headers.get("X-Hearth-Note", "")
+    person = services.accounts.local_user()  # Alice, the owner
+    conversation = services.store.conversations.get(int(raw.headers[HEADER]), user_id=person.id)
+    history = services.store.messages.list(conversation.id)
+    card = {"name": "Ember", "system_prompt": msgs[0]["content"]}
+    window = services.chat.build(person, conversation, history, "And now?", 0.0, card)
+    system = window.messages[0].content
+    assert "Seraphina" in system
+    own = services.chat.build(person, conversation, history, "And now?", 0.0)
+    assert "Seraphina" not in own.messages[0].content
+
+
+def test_a_name_the_client_gives_reaches_the_profile(house: House) -> None:
+    services = house.services
+    for member, messages_sent, shown in [
+        ("Carol", [{"role": "user", "name": "Caro", "content": "Hi!"}], "Caro"),
+        ("Dan", [{"role": "system", "content": "Write Ember's next reply in a fictional chat "
+                  "between Ember and Dana."}, {"role": "user", "content": "Hi!"}], "Dana"),
+        ("Eve", [{"role": "system", "content": "Write Ember's next reply in a fictional chat "
+                  "between Ember and User."}, {"role": "user", "content": "Hi!"}], ""),
+    ]:
+        _, token = services.accounts.add_member(member)
+        person = _person(house.url, token)
+        raw = person.ai.chat.completions.with_raw_response.create(
+            model="ember", messages=messages_sent, max_tokens=2)
+        me = person.api.get("/api/me").json()
+        assert me["display_name"] == shown, member
+        assert (shown and shown in raw.headers.get("X-Hearth-Note", "")) or not shown
+        # A name the person chose is theirs: a client's other name changes nothing.
+        if shown:
+            person.ai.chat.completions.create(model="ember", max_tokens=2, messages=[
+                {"role": "user", "name": "Someone", "content": "Hello again"}])
+            assert person.api.get("/api/me").json()["display_name"] == shown
+        person.ai.close()
+        person.api.close()

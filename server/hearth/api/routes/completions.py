@@ -263,10 +263,8 @@ class KoboldIn(Sampling):
         return _stops(v)
 
 
-@router.post("/api/v1/generate")
-async def kobold_generate(request: Request, services: ServicesDep, user: CurrentUser,
-                          body: KoboldIn) -> Response:
-    """KoboldCpp's generate: `{results: [{text, finish_reason}]}`."""
+async def _kobold(request: Request, services: Services, user: User, body: KoboldIn, *,
+                  stream: bool) -> Response:
     if body.sampler_seed is not None:
         body = body.model_copy(update={"seed": body.sampler_seed})
     job = await _prepare(services, user, body.prompt, body, body.stop_sequence,
@@ -275,8 +273,43 @@ async def kobold_generate(request: Request, services: ServicesDep, user: Current
     def whole(text: str, usage: Usage) -> dict[str, Any]:
         return {"results": [{"text": text, "finish_reason": _finish_reason(usage)}]}
 
+    def frames(part: str | Usage) -> list[dict[str, Any]]:
+        if isinstance(part, str):
+            return [{"token": part, "finish_reason": None}]
+        return [{"token": "", "finish_reason": _finish_reason(part)}]
+
     items = completion.generate(services.model, job, user=user.id)
-    return await _answer(request, items, stream=False, frames=lambda _: [], whole=whole)
+    return await _answer(request, items, stream=stream, frames=frames, whole=whole)
+
+
+@router.post("/api/v1/generate")
+async def kobold_generate(request: Request, services: ServicesDep, user: CurrentUser,
+                          body: KoboldIn) -> Response:
+    """KoboldCpp's generate: `{results: [{text, finish_reason}]}`."""
+    return await _kobold(request, services, user, body, stream=False)
+
+
+@router.post("/api/extra/generate/stream")
+async def kobold_generate_stream(request: Request, services: ServicesDep, user: CurrentUser,
+                                 body: KoboldIn) -> Response:
+    """KoboldCpp's streamed generate: `data: {token, finish_reason}` lines, the last
+    with an empty token and the finish reason. Leaving stops generation."""
+    return await _kobold(request, services, user, body, stream=True)
+
+
+class TokenCountIn(BaseModel):
+    prompt: str = Field(max_length=1_000_000)
+
+
+class TokenCount(BaseModel):
+    value: int
+
+
+@router.post("/api/extra/tokencount")
+def kobold_tokencount(services: ServicesDep, user: CurrentUser, body: TokenCountIn
+                      ) -> TokenCount:
+    """KoboldCpp's token count of `prompt`, by the chat model's own tokenizer."""
+    return TokenCount(value=len(services.model.render_text(_utf8_input(body.prompt)).tokens))
 
 
 class KoboldResult(BaseModel):
