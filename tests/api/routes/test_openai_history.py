@@ -171,6 +171,7 @@ def test_a_name_the_client_gives_reaches_the_profile(house: House) -> None:
                   "between Ember and Dana."}, {"role": "user", "content": "Hi!"}], "Dana"),
         ("Eve", [{"role": "system", "content": "Write Ember's next reply in a fictional chat "
                   "between Ember and User."}, {"role": "user", "content": "Hi!"}], ""),
+        ("Fumi", [{"role": "user", "name": "ふみ", "content": "こんにちは"}], "ふみ"),
     ]:
         _, token = services.accounts.add_member(member)
         person = _person(house.url, token)
@@ -178,7 +179,10 @@ def test_a_name_the_client_gives_reaches_the_profile(house: House) -> None:
             model="ember", messages=messages_sent, max_tokens=2)
         me = person.api.get("/api/me").json()
         assert me["display_name"] == shown, member
-        assert (shown and shown in raw.headers.get("X-Hearth-Note", "")) or not shown
+        notes = raw.parse().model_extra["notes"]
+        named = [n for n in notes if "display name" in n]
+        assert (len(named) == 1 and shown in named[0]) if shown else named == []
+        assert raw.headers.get("X-Hearth-Note", "").isascii()  # escaped there
         # A name the person chose is theirs: a client's other name changes nothing.
         if shown:
             person.ai.chat.completions.create(model="ember", max_tokens=2, messages=[

@@ -136,7 +136,9 @@ async def _answer(request: Request, items: AsyncIterator[Token | Finished], *, s
 
 
 class CompletionIn(Sampling):
-    model: str = Field(description="A model id from GET /v1/models.")
+    model: str | None = Field(None, description="A model id from GET /v1/models (which "
+                              "character's id the answer carries); default the first one's, "
+                              "as KoboldCpp clients send none.")
     prompt: str | list[str] = Field(description="The text to continue, as it is (one).")
     max_tokens: int | None = Field(
         None, ge=1, description="At most what the window leaves after the prompt (else 422); "
@@ -168,7 +170,8 @@ async def create_completion(request: Request, services: ServicesDep, user: Curre
     if body.n != 1:
         raise InvalidInput("n: Hearth gives one completion per request; send n = 1 or leave it "
                            "out")
-    model, _ = _find_model(services, body.model)
+    model = _default_model(services) if body.model is None else _find_model(services,
+                                                                              body.model)[0]
     job = await _prepare(services, user, body.text(), body, body.stop or [], body.max_tokens,
                          "max_tokens")
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",

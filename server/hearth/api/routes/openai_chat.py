@@ -341,6 +341,13 @@ class OpenAIChunks:
         return JSONResponse(out.model_dump(), headers=self.headers)
 
 
+def _header_text(notes: list[str] | tuple[str, ...]) -> str:
+    """Notes as a header value: ASCII (other characters as \\u escapes; `notes` in the
+    body has them as they are), one line."""
+    text = "; ".join(notes).encode("ascii", "backslashreplace").decode()
+    return re.sub(r"[\x00-\x1f\x7f]", " ", text)
+
+
 def _learn_name(services: Services, user: User, name: str | None, notes: list[str]) -> User:
     """A name the client gives its person becomes their shown name, unless they chose one."""
     if not name or user.display_name or name in (user.name, *DEFAULT_NAMES):
@@ -388,11 +395,12 @@ async def create_chat_completion(
     params = chat.sampling(
         max_tokens=body.max_completion_tokens or body.max_tokens, temperature=body.temperature,
         top_p=body.top_p, stop=body.stop or (), seed=body.seed)
+    sent = body.sent()
     services.model.check_capacity(user.id)  # before a new conversation is started
     user = await run_in_threadpool(_learn_name, services, user, body.user_name(), notes)
     card = _card(services, character, body.system_text(), notes)
     placed = await run_in_threadpool(
-        services.history.place, user, character.id, body.sent(), kind=kind,
+        services.history.place, user, character.id, sent, kind=kind,
         conversation_id=conversation_id, thread=body.user)
     conversation = placed.conversation
     notes += placed.notes
@@ -407,9 +415,9 @@ async def create_chat_completion(
         events = chat.answer_once(user, conversation.id, text, params, card)
     headers = {CONVERSATION_HEADER: str(conversation.id)}
     if placed.notes:
-        headers[HISTORY_HEADER] = "; ".join(placed.notes)
+        headers[HISTORY_HEADER] = _header_text(placed.notes)
     if notes:
-        headers[NOTE_HEADER] = "; ".join(notes)
+        headers[NOTE_HEADER] = _header_text(notes)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     wire = OpenAIChunks(model, include_usage, headers, notes=notes,
                         continuing=kind == "continue")
