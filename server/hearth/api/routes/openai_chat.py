@@ -1,13 +1,14 @@
 """OpenAI-compatible chat: `GET /v1/models` and `POST /v1/chat/completions`.
 
-Every character is a model. Only the last message of `messages` is read, because
-Hearth keeps the real history and the memories. A user's message is one new turn,
-built, streamed, stored and remembered exactly as a native turn (`Chat.send`); an
-assistant's continues the stored last reply (`Chat.continue_reply`); a system one is
-answered once and not stored (`Chat.answer_once`). Which conversation
-the turn joins is `Chat.conversation_for`: the `X-Hearth-Conversation` header,
-else the `user` field as the name of a thread, else the latest conversation with
-the character. The response says which in its own `X-Hearth-Conversation` header.
+Every character is a model. The last message says what the request is: a user's is
+one new turn, built, streamed, stored and remembered exactly as a native turn
+(`Chat.send`); an assistant's continues the stored last reply (`Chat.continue_reply`);
+a system one is answered once and not stored (`Chat.answer_once`). The messages before
+it are the client's copy of the conversation: `ClientHistory.place` picks the stored
+conversation it belongs to (the `X-Hearth-Conversation` header, the `user` field as a
+thread's name, else the one sharing most messages with it) and brings that one in step
+(a regenerate, edits, deletions, a fork). The response says which conversation in its
+own `X-Hearth-Conversation` header, and what was changed in `X-Hearth-History`.
 """
 
 from __future__ import annotations
@@ -143,9 +144,11 @@ class ChatCompletionIn(BaseModel):
 
     model: str = Field(description="A model id from GET /v1/models: which character answers.")
     messages: list[ChatMessageIn] = Field(
-        min_length=1, description="Only the last one is read: the user's new turn, an "
-        "assistant reply to continue, or a system prompt to answer once (not stored). Hearth "
-        "keeps the conversation's history and memories itself.")
+        min_length=1, description="The last one is the request: the user's new turn, an "
+        "assistant reply to continue, or a system prompt to answer once (not stored). The "
+        "user and assistant messages before it are the client's copy of the conversation, "
+        "which the stored one is brought in step with (X-Hearth-History says how); system "
+        "messages before it are the client's own prompt (server.client_card).")
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(
@@ -264,14 +267,18 @@ class ChatCompletionOut(BaseModel):
 
 STREAM_DOC = (
     "One new turn of a Hearth conversation with the character `model`; it is stored like a "
-    "native turn. A last message from `assistant` continues the stored last reply instead "
-    "(the response carries only the new text); one from `system` is answered once from the "
+    "native turn. A last message from `assistant` continues that reply instead (the "
+    "response carries only the new text); one from `system` is answered once from the "
     "conversation's window and nothing is stored. The conversation: the "
-    "`X-Hearth-Conversation` header, else the one named by `user`, else your latest with the character (each started when missing); the response "
-    "names it in its own `X-Hearth-Conversation` header. With `stream`, Server-Sent Events of "
-    "`chat.completion.chunk` objects and `data: [DONE]`; with `stream_options.include_usage`, "
-    "a last chunk with empty `choices` carries `usage`. `X-Hearth-Note` (and `notes`) say "
-    "what was left out, such as image parts."
+    "`X-Hearth-Conversation` header, else the one named by `user`, else the one sharing "
+    "most messages with the client's history, else your latest with the character (each "
+    "started when missing); earlier user and assistant messages bring it in step "
+    "(regenerate, edits, deletions, a fork), said in `X-Hearth-History`. The response names "
+    "the conversation in its own `X-Hearth-Conversation` header. With `stream`, "
+    "Server-Sent Events of `chat.completion.chunk` objects and `data: [DONE]`; with "
+    "`stream_options.include_usage`, a last chunk with empty `choices` carries `usage`. "
+    "`X-Hearth-Note` (and `notes`) say what was left out or done beyond the usual, such "
+    "as image parts."
 )
 
 
