@@ -104,3 +104,19 @@ def test_a_history_sharing_nothing_after_the_greeting_matches_nothing() -> None:
     """What makes it another chat (`ClientHistory` then opens a new conversation)."""
     p = plan(CHAT, sent("Hello!", "Other things", "Oh?", "x"), turn=True)
     assert p.matched == 0
+
+
+def test_a_long_conversation_is_compared_only_where_the_client_can_see() -> None:
+    long = stored("Hi", *[f"line {n}" for n in range(4000)])
+    view = [Sent(m.role, m.content) for m in long[-6:]]
+    p = plan(long, [*view, Sent("user", "next")], turn=True)
+    assert (p.matched, p.changes, p.fork) == (6, False, None)
+    p = plan(long, [*view[:-2], Sent("user", "next")], turn=True)
+    assert [m.id for m in p.deletes] == [long[-2].id, long[-1].id]
+
+
+def test_a_conversation_without_a_greeting_is_matched_from_its_start() -> None:
+    chat = stored("Hi", "a", "b", "c")[1:]  # user, assistant, user
+    p = plan(chat, [Sent(m.role, m.content) for m in chat] + [Sent("assistant", "d")],
+             turn=False)
+    assert (p.matched, p.fork, [s.text for s in p.appends]) == (3, None, ["d"])

@@ -107,8 +107,12 @@ def _diff(stored: Sequence[Message], sent: Sequence[Sent]) -> Plan:
         if edit := _edit(stored[0], sent[0].text):
             out.edits.append(edit)
         stored, sent = stored[1:], sent[1:]
-    elif sent and stored and stored[0].role == "assistant" and sent[0].role == "user":
-        stored = stored[1:]  # the client's view starts later: the greeting stays
+    else:
+        # The client's view starts later. What it can still match, or delete without a
+        # fork, is its own length plus as many again at most: the rest stays as it is
+        # (and a long conversation is not compared whole).
+        greeting = 1 if stored and stored[0].role == "assistant" else 0  # it stays
+        stored = stored[max(greeting, len(stored) - 2 * len(sent) - MIN_DELETES):]
     ops = difflib.SequenceMatcher(None, [key(m.role, m.content) for m in stored],
                                   [key(s.role, s.text) for s in sent], autojunk=False)
     for tag, i1, i2, j1, j2 in ops.get_opcodes():
