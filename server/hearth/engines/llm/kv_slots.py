@@ -1,12 +1,14 @@
 """Where the local model keeps the KV caches of conversations it is not serving, so
 interleaved conversations do not re-evaluate their whole prompt each time they take
-turns; and `keep_heap_small`, which keeps that copying from growing the heap."""
+turns, and a new one can start from a copy of the closest; and `keep_heap_small`,
+which keeps that copying from growing the heap."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,17 @@ class _Parked:
     slot: int
     size: int
     tokens: list[int]
+    user: Hashable  # whose requests may start from a copy of it
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens `a` and `b` share from the start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class ParkedCaches:
@@ -39,7 +52,11 @@ class ParkedCaches:
             log.info("keeping %d conversations' KV caches, %.0f MiB each",
                      slots, slot_bytes / 2**20)
 
-    def park(self, session: str, ctx: object, tokens: list[int], keep: str | None) -> None:
+    def __contains__(self, session: str | None) -> bool:
+        return session in self._parked
+
+    def park(self, session: str, ctx: object, tokens: list[int], user: Hashable,
+             keep: str | None) -> None:
         """Copy sequence 0's cache out for `session`, evicting any but `keep` (restored next)."""
         import llama_cpp
 
@@ -57,16 +74,29 @@ class ParkedCaches:
             self._free.append(slot)
             return
         written = llama_cpp.llama_state_seq_get_data(ctx, self._slots[slot], self.slot_bytes, 0)
-        self._parked[session] = _Parked(slot, written, tokens)
+        self._parked[session] = _Parked(slot, written, tokens, user)
 
-    def restore(self, session: str, ctx: object) -> list[int] | None:
-        """Load `session`'s cache into sequence 0 and give its tokens, or None if not kept."""
+    def closest(self, tokens: Sequence[int], user: Hashable) -> tuple[str, int] | None:
+        """The parked cache of `user`'s requests sharing the longest prefix with `tokens`,
+        and how many tokens it shares; None if none shares any."""
+        shared = [(shared_prefix(p.tokens, tokens), s) for s, p in self._parked.items()
+                  if p.user == user]
+        n, session = max(shared, default=(0, ""))
+        return (session, n) if n else None
+
+    def load(self, session: str, ctx: object, keep_parked: bool = False) -> list[int] | None:
+        """Load `session`'s cache into sequence 0 and give its tokens, or None if not kept.
+
+        `keep_parked` loads a copy and leaves the slot to `session` (another conversation
+        starts from it); otherwise the slot is freed, as `session` is served again.
+        """
         import llama_cpp
 
-        parked = self._parked.pop(session, None)
+        parked = self._parked.get(session) if keep_parked else self._parked.pop(session, None)
         if parked is None:
             return None
-        self._free.append(parked.slot)
+        if not keep_parked:
+            self._free.append(parked.slot)
         loaded = llama_cpp.llama_state_seq_set_data(ctx, self._slots[parked.slot], parked.size, 0)
         return parked.tokens if loaded == parked.size else None
 

@@ -1,18 +1,20 @@
 """The local chat model: one GGUF in llama.cpp, through llama-cpp-python.
 
 `LlamaModel` is the synchronous adapter (render, count, generate, prefill); it
-keeps the KV caches of conversations it is not serving in `ParkedCaches`. Use it
-through `ModelOwner`: it is not thread-safe.
+keeps the KV caches of conversations it is not serving in `ParkedCaches`, and starts
+a new conversation from a copy of the cache that shares most of its prompt (another
+conversation with the same character). Use it through `ModelOwner`: it is not
+thread-safe.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 
-from hearth.engines.llm.kv_slots import ParkedCaches
+from hearth.engines.llm.kv_slots import ParkedCaches, shared_prefix
 from hearth.engines.llm.types import (
     ChatMessage,
     Finished,
@@ -23,6 +25,10 @@ from hearth.engines.llm.types import (
     check_fits,
 )
 from hearth.engines.llm.vocab import Vocab, check_model_file, llama_class
+
+# A new conversation starts from a copy of another's cache when they share at least
+# this many prompt tokens; for fewer, the copy (a few ms) is not worth it.
+MIN_SHARED_PREFIX = 16
 
 
 class LlamaModel:
@@ -37,6 +43,7 @@ class LlamaModel:
         n_threads: int | None = None,
         n_batch: int = 512,
         kv_sessions: int = 4,
+        share_prefixes: bool = True,
     ) -> None:
         Llama = llama_class()
         check_model_file(path)
@@ -51,6 +58,8 @@ class LlamaModel:
         self.n_ctx = self._llama.n_ctx()
         self.path = Path(path)
         self._session: str | None = None  # whose prompt the KV cache holds now
+        self._user: Hashable = None  # and whose requests may reuse it
+        self.share_prefixes = share_prefixes  # start new sessions from the closest cache
         # llama.cpp is not thread-safe. One owner queues requests in front of the model;
         # this also keeps apart two owners of one loaded model (the tests share one).
         self._busy = threading.Lock()
@@ -66,15 +75,13 @@ class LlamaModel:
     def count(self, text: str) -> int:
         return self.vocab.count(text)
 
+    def _cached(self) -> list[int]:
+        """The tokens sequence 0 holds."""
+        return self._llama.input_ids[: self._llama.n_tokens].tolist()
+
     def _reusable_prefix(self, tokens: list[int]) -> int:
-        cached = self._llama.input_ids[: self._llama.n_tokens]
-        n = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
         # llama.cpp re-evaluates the last prompt token to get fresh logits.
-        return min(n, len(tokens) - 1)
+        return min(shared_prefix(self._cached(), tokens), len(tokens) - 1)
 
     def _full_window_state_bytes(self) -> int:
         """Bytes `llama_state_seq_get_data` needs for a full window of this model.
@@ -95,27 +102,59 @@ class LlamaModel:
         per_token = sizes[1] - sizes[0]
         return sizes[0] + per_token * (self.n_ctx - 1)
 
-    def _switch_session(self, session: str | None) -> None:
+    def _switch_session(self, session: str | None, tokens: list[int], user: Hashable) -> None:
         """Park the KV cache of the current conversation and bring back `session`'s.
 
         Interleaved conversations would otherwise re-evaluate their whole prompt
         each time they take turns. Only the sequence's KV cells are copied (tens
         of MB for a full small-model window, a few ms), not llama's logits.
+        A session with no cache of its own starts from the closest one (`tokens`
+        is the prompt about to run).
         """
-        if session == self._session:
+        if session is not None and session == self._session:
             return
         llama, ctx = self._llama, self._llama._ctx.ctx
-        if self._session is not None and llama.n_tokens > 0:
-            self._parked.park(self._session, ctx, llama.input_ids[: llama.n_tokens].tolist(),
-                              keep=session)
-        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
-        llama.n_tokens = 0
-        tokens = self._parked.restore(session, ctx) if session is not None else None
+        switched = session != self._session
+        if switched and self._session is not None and llama.n_tokens > 0:
+            self._parked.park(self._session, ctx, self._cached(), self._user, keep=session)
+        self._session = session
+        if switched and session in self._parked:
+            self._load(session, keep_parked=False)
+        else:
+            self._start_from_closest(tokens, user, switched)
+        self._user = user
+
+    def _start_from_closest(self, tokens: list[int], user: Hashable, switched: bool) -> None:
+        """Start a session with no cache of its own (new, evicted, or None) from the cached
+        state, in sequence 0 or parked, whose tokens share the longest prefix with `tokens`:
+        another conversation with the same character shares at least the card. A parked
+        one is copied, and stays parked. generate then drops what follows the shared part.
+
+        Only one user's requests share caches: the tokens reused, and the time saved,
+        would tell one account what another's prompts hold.
+        """
+        here = 0
+        if user == self._user and (self.share_prefixes or not switched):
+            here = shared_prefix(self._cached(), tokens)
+        closest = self._parked.closest(tokens, user) if self.share_prefixes else None
+        if closest is not None and closest[1] > max(here, MIN_SHARED_PREFIX - 1):
+            self._load(closest[0], keep_parked=True)
+        elif here == 0:
+            self._clear()
+
+    def _clear(self) -> None:
+        self._llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        self._llama.n_tokens = 0
+
+    def _load(self, session: str, keep_parked: bool) -> None:
+        """Load `session`'s parked cache into sequence 0 (empty if that fails)."""
+        llama = self._llama
+        self._clear()
+        tokens = self._parked.load(session, llama._ctx.ctx, keep_parked=keep_parked)
         if tokens is not None:
             llama.input_ids[: len(tokens)] = tokens
             llama.n_tokens = len(tokens)
             llama._requires_eval = True  # logits were not saved: re-evaluate the last token
-        self._session = session
 
     def _prefill(self, tokens: list[int], cancel: threading.Event, chunk: int = 64) -> None:
         """Evaluate all but the last prompt token in small steps, stopping on `cancel`.
@@ -132,26 +171,26 @@ class LlamaModel:
                 return
             llama.eval(tokens[i : min(i + chunk, len(tokens) - 1)])
 
-    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None
-                ) -> None:
+    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None,
+                user: Hashable = None) -> None:
         """Evaluate `prompt` into `session`'s cache now; a later generation of it starts at once."""
         with self._busy:
-            self._switch_session(session)
+            self._switch_session(session, prompt.tokens, user)
             self._prefill(prompt.tokens, cancel)
 
     def generate(
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
-        session: str | None = None, interruptible: bool = False,
+        session: str | None = None, interruptible: bool = False, user: Hashable = None,
     ) -> Iterator[Token | Finished]:
         with self._busy:
-            yield from self._generate(prompt, params, cancel, session, interruptible)
+            yield from self._generate(prompt, params, cancel, session, interruptible, user)
 
     def _generate(
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
-        session: str | None, interruptible: bool,
+        session: str | None, interruptible: bool, user: Hashable,
     ) -> Iterator[Token | Finished]:
         check_fits(prompt, params, self.n_ctx)
-        self._switch_session(session)
+        self._switch_session(session, prompt.tokens, user)
         reused = self._reusable_prefix(prompt.tokens)
         start = time.perf_counter()
         if interruptible:

@@ -104,8 +104,8 @@ class ModelOwner:
         and a request closed while it waits leaves the queue.
 
         `session` names whose KV cache this prompt extends (a conversation). Users take
-        turns: `user`'s requests wait behind at most one request of each other user.
-        Background work (summaries, facts) waits until no user is waiting and gives way
+        turns: `user`'s requests wait behind at most one request of each other user, and
+        share cached prompt state only with each other. Background work (summaries, facts) waits until no user is waiting and gives way
         at once to a user's request: it then ends with finish_reason "cancelled".
         """
         cancel = threading.Event()
@@ -126,7 +126,7 @@ class ModelOwner:
         try:
             if background and not self.idle:
                 cancel.set()  # a user arrived while we queued: don't start at all
-            async for item in self._pull(prompt, params, session, cancel, background):
+            async for item in self._pull(prompt, params, session, user, cancel, background):
                 yield item
         finally:
             self._turns.release()
@@ -150,7 +150,7 @@ class ModelOwner:
             try:
                 def run() -> None:
                     with self._running:
-                        self.model.prefill(self._current(prompt), cancel, session)
+                        self.model.prefill(self._current(prompt), cancel, session, user)
 
                 await asyncio.shield(asyncio.get_running_loop().run_in_executor(None, run))
             finally:
@@ -160,7 +160,7 @@ class ModelOwner:
             self._foreground -= 1
 
     async def _pull(
-        self, prompt: Prompt, params: SamplingParams, session: str | None,
+        self, prompt: Prompt, params: SamplingParams, session: str | None, user: Hashable,
         cancel: threading.Event, background: bool,
     ) -> AsyncIterator[Token | Finished]:
         loop = asyncio.get_running_loop()
@@ -172,7 +172,8 @@ class ModelOwner:
         def produce() -> None:
             try:
                 with self._running, contextlib.closing(self.model.generate(
-                    self._current(prompt), params, cancel, session, interruptible=background
+                    self._current(prompt), params, cancel, session, interruptible=background,
+                    user=user,
                 )) as generated:
                     for item in generated:
                         while not ahead.acquire(timeout=0.05):

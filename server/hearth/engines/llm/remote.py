@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import httpx
@@ -81,8 +81,8 @@ class RemoteModel:
     def count(self, text: str) -> int:
         return self.vocab.count(text)
 
-    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None
-                ) -> None:
+    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None,
+                user: Hashable = None) -> None:
         """Have the server evaluate `prompt` into its cache: a one-token request whose
         answer is dropped. A failure only loses the head start, so it is logged, not raised."""
         try:
@@ -95,7 +95,7 @@ class RemoteModel:
 
     def generate(
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
-        session: str | None = None, interruptible: bool = False,
+        session: str | None = None, interruptible: bool = False, user: Hashable = None,
     ) -> Iterator[Token | Finished]:
         check_fits(prompt, params, self.n_ctx)
         body: dict[str, Any] = {

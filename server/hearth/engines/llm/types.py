@@ -5,7 +5,7 @@ fit the window. Nothing here imports a model library."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -88,11 +88,14 @@ class ChatModel(Protocol):
 
     def generate(
         self, prompt: Prompt, params: SamplingParams, cancel: threading.Event,
-        session: str | None = None, interruptible: bool = False,
-    ) -> Iterator[Token | Finished]: ...
+        session: str | None = None, interruptible: bool = False, user: Hashable = None,
+    ) -> Iterator[Token | Finished]:
+        """`session` names whose KV cache the prompt extends; `user`, whose requests may
+        share cached state with it."""
+        ...
 
-    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None
-                ) -> None: ...
+    def prefill(self, prompt: Prompt, cancel: threading.Event, session: str | None = None,
+                user: Hashable = None) -> None: ...
 
 
 def fits(prompt_tokens: int, reply_tokens: int, n_ctx: int) -> bool:
