@@ -105,8 +105,9 @@ class ModelOwner:
 
         `session` names whose KV cache this prompt extends (a conversation). Users take
         turns: `user`'s requests wait behind at most one request of each other user, and
-        share cached prompt state only with each other. Background work (summaries, facts) waits until no user is waiting and gives way
-        at once to a user's request: it then ends with finish_reason "cancelled".
+        share cached prompt state only with each other. Background work (summaries,
+        facts) waits until no user is waiting and gives way at once to a user's request:
+        it then ends with finish_reason "cancelled".
         """
         cancel = threading.Event()
         if background:
