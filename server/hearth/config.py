@@ -38,6 +38,7 @@ MODELS_DIR = PROJECT_ROOT / "models"
 DEFAULT_EMBEDDER_DIR = MODELS_DIR / "minilm-l6-v2"
 MULTILINGUAL_EMBEDDER_DIR = MODELS_DIR / "multilingual-e5-small"
 DEFAULT_STT_MODEL = PROJECT_ROOT / "models" / "whisper-tiny.en"
+DEFAULT_SMART_TURN_MODEL = PROJECT_ROOT / "models" / "smart-turn-v3.2-cpu.onnx"
 DEFAULT_STT_MULTILINGUAL_MODEL = PROJECT_ROOT / "models" / "whisper-base"
 DEFAULT_VOICES_DIR = PROJECT_ROOT / "voices"
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -245,13 +246,32 @@ class VoiceSettings(BaseModel):
         0.5, gt=0.0, lt=1.0, description="Silero speech probability that counts as speech."
     )
     silence_ms: int = Field(
-        400, ge=50, le=5000, description="Silence that ends the user's turn (endpointing)."
+        400, ge=50, le=5000, description="Silence that ends the user's turn (endpointing): "
+        "always with end_of_turn 'fixed'; with 'text', when the words do not tell."
+    )
+    end_of_turn: Literal["smart", "text", "fixed"] = Field(
+        "smart", description="'smart': each pause is transcribed and heard by Smart Turn v3 "
+        "(smart_turn_model); the turn ends after end_of_turn_short_ms when the words and the "
+        "voice both sound finished, else after end_of_turn_long_ms. 'text': the words alone "
+        "choose (short after a finished sentence, long after 'and', 'to the', 'um'..., "
+        "silence_ms when they do not tell). 'fixed': always silence_ms. 'smart' without its "
+        "model works as 'text'."
+    )
+    smart_turn_model: Path = Field(
+        DEFAULT_SMART_TURN_MODEL, description="Smart Turn v3 ONNX model (end_of_turn 'smart')."
+    )
+    end_of_turn_short_ms: int = Field(
+        200, ge=50, le=5000, description="Silence that ends a turn whose words are finished."
+    )
+    end_of_turn_long_ms: int = Field(
+        1000, ge=50, le=5000, description="Silence that ends a turn whose words lead on; "
+        "also the wait while a pause is still being read."
     )
     min_speech_ms: int = Field(
         200, ge=0, le=5000, description="Shorter bursts of speech are ignored (coughs, clicks)."
     )
 
-    @field_validator("voices_dir")
+    @field_validator("voices_dir", "smart_turn_model")
     @classmethod
     def _expand(cls, path: Path) -> Path:
         return path.expanduser()

@@ -163,3 +163,20 @@ def test_flush_ends_the_turn_at_once_and_reset_starts_over(first: Speech) -> Non
     endpointer.reset()
     again = feed(endpointer, np.concatenate([silence(0.3), first.audio]))
     assert [(type(e), e.at) for e in again] == [(type(e), e.at) for e in events]
+
+
+def test_end_after_sets_the_window_of_the_pause_in_progress_only(speech: SpeechMaker) -> None:
+    said = speech("Tell me a joke.")
+    stream = np.concatenate([silence(0.3), said.audio, silence(1.5)])
+    paused = int((0.3 + said.end + 0.35) * RATE)  # 350 ms into the silence after it
+    endpointer = Endpointer(silence_ms=1000, pause_ms=150)
+    events = feed(endpointer, stream[:paused])
+    assert kinds(events) == ["SpeechStarted", "SpeechPaused"]
+    # The caller read the pause: a short window, already over, so the turn ends now.
+    (ended,) = endpointer.end_after(200)
+    assert isinstance(ended, SpeechEnded) and ended.at - ended.speech_end < 0.4
+    assert endpointer.end_after(200) == []  # no pause in progress
+    # The next turn starts again from the window it was made with.
+    again = feed(endpointer, stream)
+    assert kinds(again) == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
+    assert again[-1].at - again[-1].speech_end >= 1.0  # type: ignore[union-attr]

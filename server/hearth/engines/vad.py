@@ -164,6 +164,7 @@ class Endpointer:
 
         self.threshold = threshold
         self.neg_threshold = max(threshold - 0.15, 0.01)
+        self._frames_of = frames
         self._silence = frames(silence_ms)
         self._min_speech = frames(min_speech_ms)
         self._pause = frames(pause_ms)
@@ -186,11 +187,24 @@ class Endpointer:
         self._speech_frames = 0
         self._started = False
         self._paused = False
+        self._window = self._silence  # silence that ends the current pause
 
     @property
     def in_speech(self) -> bool:
         """Whether a turn has started and not yet ended."""
         return self._started
+
+    def end_after(self, silence_ms: float) -> list[VadEvent]:
+        """End the current pause once its silence reaches `silence_ms` instead of the
+        `silence_ms` given at construction: the caller has read what was said. If it has
+        already lasted that long, the turn ends now (returned). No pause in progress:
+        nothing happens; the next pause starts again from the constructed window."""
+        if not self._paused:
+            return []
+        self._window = self._frames_of(silence_ms)
+        if self._n - 1 - self._last_speech >= self._window:
+            return [self._end(self._n * FRAME / SAMPLE_RATE)]
+        return []
 
     def feed(self, chunk: np.ndarray) -> list[VadEvent]:
         audio = np.concatenate([self._pending, np.asarray(chunk, np.float32).reshape(-1)])
@@ -231,12 +245,12 @@ class Endpointer:
             self._started = True
             return [SpeechStarted(now)]
         if self._paused and p >= self.threshold:
-            self._paused, self._last_speech = False, n
+            self._paused, self._last_speech, self._window = False, n, self._silence
             return [SpeechResumed(now)]
         if not self._paused and p >= self.neg_threshold:
             self._last_speech = n
         silent = n - self._last_speech
-        if silent >= self._silence or n + 1 - self._start >= self._max_speech:
+        if silent >= self._window or n + 1 - self._start >= self._max_speech:
             return [self._end(now)]
         if not self._paused and silent >= self._pause:
             self._paused = True
@@ -255,6 +269,7 @@ class Endpointer:
         speech_end = (self._last_speech + 1) * FRAME / SAMPLE_RATE
         ended = SpeechEnded(now, self._utterance(), speech_end)
         self._start, self._started, self._paused = None, False, False
+        self._window = self._silence
         return ended
 
     def _utterance(self) -> np.ndarray:

@@ -10,8 +10,11 @@ stays stored is what the user heard, marked `interrupted`.
 
 Work starts before the user is done when it can: a pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
-transcript is used. The same session serves the LAN WebSocket and `hearth talk`;
-they differ only in the `VoiceOutput` they hand in.
+transcript is used. The same transcript chooses how long the pause must last to
+end the turn (`turn_end`, with Smart Turn's ear for the voice): short after a
+finished sentence, long after "and…".
+The same session serves the LAN WebSocket and `hearth talk`; they differ only in
+the `VoiceOutput` they hand in.
 
 A message the character starts on its own in this conversation (`Message.reason`
 set: a follow-up, a note on a date) is spoken like a reply, as a turn of its own,
@@ -35,6 +38,7 @@ import numpy as np
 from hearth import chat
 from hearth.characters import VoiceChoice, language_of, voice_of
 from hearth.engines import vad
+from hearth.engines.smart_turn import SmartTurn
 from hearth.errors import HearthError
 from hearth.feed import started_by_character
 from hearth.store import Message, User
@@ -52,11 +56,12 @@ from hearth.voice.events import (
     VoiceEvent,
 )
 from hearth.voice.speakable import SentenceSplitter
+from hearth.voice.turn_end import TurnEnd
 
 if TYPE_CHECKING:
     from hearth.chat import Chat
     from hearth.choices import Choices
-    from hearth.config import Settings
+    from hearth.config import Settings, VoiceSettings
     from hearth.engines.stt import SpeechToText
     from hearth.engines.voices import Voices
     from hearth.feed import Feed
@@ -140,6 +145,15 @@ class _Turn:
         return " ".join(w for w in words if w)
 
 
+def smart_turn(cfg: VoiceSettings) -> SmartTurn | None:
+    """Smart Turn v3 if its model is installed; without it the words alone decide."""
+    if not cfg.smart_turn_model.is_file():
+        log.warning("end_of_turn 'smart': %s is missing (run scripts/install_models.py); "
+                    "the words alone choose when a turn ends", cfg.smart_turn_model)
+        return None
+    return SmartTurn(cfg.smart_turn_model)
+
+
 def character_voice(services: VoiceServices, card: dict[str, Any], user: User) -> VoiceChoice:
     """How a character speaks to `user`: its card's voice; else the voice for the card's
     language, else for the person's (a Piper voice if one speaks it, else eSpeak NG's);
@@ -164,9 +178,18 @@ class VoiceSession:
         self.voice = character_voice(services, character.data, user)
         self.rate = services.speaker().sample_rate(self.voice.name)
         cfg = services.settings.voice
-        self.endpointer = vad.Endpointer(threshold=cfg.vad_threshold,
-                                         silence_ms=cfg.silence_ms,
-                                         min_speech_ms=cfg.min_speech_ms)
+        # Unless fixed, each pause is read and its window chosen (`_choose_window`); the
+        # long window holds until then: on a busy CPU the reading can take longer than
+        # silence_ms, and a thinking pause is not cut for that.
+        self.turn_end = (TurnEnd(cfg.end_of_turn_short_ms, cfg.silence_ms,
+                                 cfg.end_of_turn_long_ms)
+                         if cfg.end_of_turn != "fixed" else None)
+        self.smart_turn = smart_turn(cfg) if cfg.end_of_turn == "smart" else None
+        self.endpointer = vad.Endpointer(
+            threshold=cfg.vad_threshold,
+            silence_ms=self.turn_end.long_ms if self.turn_end else cfg.silence_ms,
+            min_speech_ms=cfg.min_speech_ms)
+        self.language = user.language or cfg.language
         self.echo = EchoGuard()
         self.samples = 0  # input stream position, in 16 kHz samples
         self._play_end = 0  # where, on the input timeline, our queued audio ends
@@ -174,6 +197,7 @@ class VoiceSession:
         self.turn: _Turn | None = None
         self._early: asyncio.Task[tuple[str, float]] | None = None  # transcript started in a pause
         self._warm: asyncio.Task[None] | None = None  # its prompt, evaluated in the same pause
+        self._deciding: asyncio.Task[None] | None = None  # how long this pause may last
         self._quiet = asyncio.Event()  # set while the person is not in an utterance
         self._quiet.set()
         self._following = asyncio.create_task(self._follow_feed())
@@ -209,6 +233,9 @@ class VoiceSession:
             # would get, so that if the silence lasts, the reply starts at once.
             self._early = asyncio.create_task(self._transcribe(event.audio))
             self._warm = asyncio.create_task(self._prepare(self._early))
+            if self.turn_end is not None:
+                self._deciding = asyncio.create_task(
+                    self._choose_window(self._early, event.audio))
         elif isinstance(event, vad.SpeechResumed):
             self._early = None  # the pause was not the end; its transcript is stale
             self._stop_warming()
@@ -222,6 +249,24 @@ class VoiceSession:
             self._start_turn(transcript, speech_end, timings)
             self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
+    async def _choose_window(self, early: asyncio.Task[tuple[str, float]],
+                             audio: np.ndarray) -> None:
+        """Read the pause (its transcript; with Smart Turn, its sound too, at the same
+        time) and end the turn after the silence that calls for: at once if the pause
+        has lasted that long already. Cancelled if speech resumes first."""
+        assert self.turn_end is not None
+        heard = (asyncio.ensure_future(asyncio.to_thread(self.smart_turn.finished, audio))
+                 if self.smart_turn is not None else None)
+        try:
+            text, _ = await asyncio.shield(early)
+            finished = await heard if heard is not None else None
+        except Exception:  # the turn reports a failed transcription; the long window holds
+            log.exception("could not read the pause")
+            return
+        for event in self.endpointer.end_after(
+                self.turn_end.window(text, self.language, finished)):
+            await self._on(event)  # the pause was already long enough
+
     async def _prepare(self, transcript: asyncio.Task[tuple[str, float]]) -> None:
         text, _ = await asyncio.shield(transcript)
         if text:
@@ -231,9 +276,10 @@ class VoiceSession:
                 pass  # the turn itself will report it
 
     def _stop_warming(self) -> None:
-        if self._warm is not None:
-            self._warm.cancel()
-            self._warm = None
+        for task in (self._warm, self._deciding):
+            if task is not None:
+                task.cancel()
+        self._warm = self._deciding = None
 
     async def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         started = time.perf_counter()
