@@ -51,6 +51,7 @@ SLOW = {  # operations that generate, synthesise, transcribe or embed: examples 
     "POST /v1/completions": 4,
     "POST /completion": 3,  # n_predict -1 fills the window: a few examples only
     "POST /api/v1/generate": 3,
+    "POST /api/extra/generate/stream": 3,
 }
 # Run last: deletions, which take away what the others work on, and accounts, which
 # once made would turn every request without a token into a 401.

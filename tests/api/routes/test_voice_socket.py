@@ -169,7 +169,10 @@ def test_speaking_over_the_reply_interrupts_it_and_keeps_what_was_heard(
 def test_the_assistants_own_voice_does_not_interrupt_it(
     voice: Client, speech: SpeechMaker
 ) -> None:
-    voice.send_audio(np.concatenate([speech("What did you do today?").audio, silence(1.0)]))
+    # A story: a reply long enough to echo for four seconds (a short greedy answer, which
+    # the cache state can give to a plain question, would test nothing).
+    asked = "Tell me a long story about a brave little fox."
+    voice.send_audio(np.concatenate([speech(asked).audio, silence(1.0)]))
     turn = voice.wait("turn_started")["turn"]
     rate = voice.ready["output"]["sample_rate"]
     deadline = time.monotonic() + 120
@@ -187,7 +190,8 @@ def test_the_assistants_own_voice_does_not_interrupt_it(
         sent += 5 * FRAME
     voice.send_audio(silence(0.5), realtime=True)
     assert not voice.of("interrupted"), voice.events
-    assert len(voice.reply_audio(turn)) / rate > 4.0  # the echo was speech all along
+    # The echo was speech all along.
+    assert len(voice.reply_audio(turn)) / rate > 4.0, voice.of("turn_finished", turn)
     assert len(voice.of("speech_started")) == 1  # only the user's question
 
 

@@ -9,10 +9,12 @@ thread-safe.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator
 from pathlib import Path
+from typing import Any
 
 from hearth.engines.llm.kv_slots import ParkedCaches, shared_prefix
 from hearth.engines.llm.types import (
@@ -29,6 +31,7 @@ from hearth.engines.llm.vocab import Vocab, check_model_file, llama_class
 # A new conversation starts from a copy of another's cache when they share at least
 # this many prompt tokens; for fewer, the copy (a few ms) is not worth it.
 MIN_SHARED_PREFIX = 16
+log = logging.getLogger(__name__)
 
 
 class LlamaModel:
@@ -201,16 +204,7 @@ class LlamaModel:
         first = None
         completion = 0
         finish = "cancelled"
-        stream = self._llama.create_completion(
-            prompt=prompt.tokens,
-            max_tokens=params.max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            repeat_penalty=params.repeat_penalty,
-            seed=None if params.seed < 0 else params.seed,
-            stop=list(prompt.stop + params.stop),
-            stream=True,
-        )
+        stream = self._completion(prompt, params)
         try:
             for chunk in stream:
                 if cancel.is_set():
@@ -237,6 +231,39 @@ class LlamaModel:
                 finish_reason=finish,
             )
         )
+
+
+    def _completion(self, prompt: Prompt, params: SamplingParams) -> Iterator[Any]:
+        """llama-cpp-python's streamed completion of `prompt`. Once (a full suite's fuzzing
+        of text completion, not reproduced alone) its first sample found no evaluated
+        token and asserted; that is logged and the prompt evaluated again from an empty
+        cache, before anything was said."""
+        def start() -> Iterator[Any]:
+            return iter(self._llama.create_completion(
+                prompt=prompt.tokens, max_tokens=params.max_tokens,
+                temperature=params.temperature, top_p=params.top_p,
+                repeat_penalty=params.repeat_penalty,
+                seed=None if params.seed < 0 else params.seed,
+                stop=list(prompt.stop + params.stop), stream=True))
+
+        stream = start()
+        try:
+            head = next(stream)
+        except StopIteration:
+            return
+        except AssertionError:
+            log.warning("llama.cpp had no evaluated token to sample from (%d prompt tokens, "
+                        "%d cached, session %s); evaluating the prompt again",
+                        len(prompt.tokens), self._llama.n_tokens, self._session, exc_info=True)
+            stream.close()  # type: ignore[attr-defined]
+            self._clear()
+            stream = start()
+            head = next(stream)
+        try:
+            yield head
+            yield from stream
+        finally:
+            stream.close()  # type: ignore[attr-defined]
 
 
 def can_load(path: Path) -> bool:
