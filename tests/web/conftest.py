@@ -27,7 +27,9 @@ from tests.conftest import make_settings
 from tests.utils.live import ThreadServer
 from tests.utils.speech import RATE, SpeechMaker, pcm16, silence
 
-SPOKEN_SENTENCE = "Tell me about your favourite book."
+# A story request: its reply runs for seconds, which the talking-over test needs (a
+# plain question's greedy reply can be under a second, depending on the cache state).
+SPOKEN_SENTENCE = "Tell me a long story about a brave little fox."
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
