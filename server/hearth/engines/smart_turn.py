@@ -16,29 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from hearth.engines.embed import disable_onnxruntime_telemetry
+from hearth.engines.vad import one_thread_session
 
 SAMPLE_RATE = 16_000
 SECONDS = 8  # the model's window: longer audio keeps its end, shorter is padded before
 
 
-@functools.cache
 def _session(path: Path) -> Any:
-    disable_onnxruntime_telemetry()
-    try:
-        import onnxruntime as ort
-    except ImportError as e:  # pragma: no cover - install problem
-        raise RuntimeError("Smart Turn needs `pip install onnxruntime`") from e
     if not path.is_file():
         raise FileNotFoundError(
             f"Smart Turn model {path} is missing: run `python scripts/install_models.py`")
-    options = ort.SessionOptions()
-    # One thread: the model runs in the person's pause, beside Whisper.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 4
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return one_thread_session(path)
 
 
 @functools.cache

@@ -41,15 +41,17 @@ def bundled_model() -> Path:
 
 
 @functools.cache
-def _session(path: Path) -> Any:
+def one_thread_session(path: Path) -> Any:
+    """An onnxruntime session on one CPU thread, quiet, for the small models that run
+    beside Whisper and the chat model in the voice loop (Silero VAD, Smart Turn)."""
     disable_onnxruntime_telemetry()
     try:
         import onnxruntime as ort
     except ImportError as e:  # pragma: no cover - install problem
-        raise RuntimeError("voice activity detection needs `pip install onnxruntime`") from e
+        raise RuntimeError("the voice loop's models need `pip install onnxruntime`") from e
     options = ort.SessionOptions()
-    # One frame is far too small to split across threads; spinning threads would
-    # only take CPU from the models running beside the detector.
+    # One frame or one pause is far too small to split across threads; spinning
+    # threads would only take CPU from the models running beside them.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -61,7 +63,7 @@ class SpeechDetector:
     """Speech probability per frame of one audio stream (16 kHz float32 mono)."""
 
     def __init__(self, model: Path | None = None) -> None:
-        self._session = _session(model or bundled_model())
+        self._session = one_thread_session(model or bundled_model())
         self.reset()
 
     def reset(self) -> None:

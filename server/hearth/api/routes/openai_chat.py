@@ -208,11 +208,11 @@ class ChatCompletionIn(BaseModel):
                 f"the last message has the role {last.role!r}; send 'user' (a new turn), "
                 "'assistant' (continue that reply) or 'system' (answer it once, storing nothing)")
         notes = []
+        text = last.text()
         if isinstance(last.content, list):
             # Named in a header: a type that is not a plain word is counted as "other".
             dropped = Counter(p.type if re.fullmatch(r"[a-z_]{1,32}", p.type) else "other"
                               for p in last.content if p.type != "text")
-            text = "".join(p.text or "" for p in last.content if p.type == "text")
             if dropped:
                 kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(dropped.items()))
                 notes.append(f"dropped {kinds} part(s) of the last message: this model reads "
@@ -220,8 +220,6 @@ class ChatCompletionIn(BaseModel):
                 if not text.strip():
                     raise InvalidInput("the last message has no text, only parts this model "
                                        "cannot read (images); send text with them")
-        else:
-            text = last.content or ""
         try:
             return _utf8(text), notes
         except ValueError as e:
