@@ -321,13 +321,20 @@ def test_keyboard_alone_sends_a_message(logged_in_page: Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"#/chat/\d+$"))
     page.wait_for_selector("#composer-input:focus")
-    page.evaluate(WATCH_STREAMING)
     page.keyboard.type("Hello there")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#messages [data-streaming='true']", state="attached")
-    page.wait_for_selector("#messages [data-streaming]", state="detached", timeout=120_000)
-    last_user = page.locator("#messages .message[data-role='user']").last
-    assert "Hello there" in last_user.locator(".content").inner_text()
+    # The outcome, not the reply's placeholder: on a busy machine that can come and go
+    # between two looks, and a refusal shows in #status (reported below).
+    stored = ("() => [...document.querySelectorAll(\"#messages .message[data-role='user']"
+              ":not([data-pending]) .content\")].some((el) => el.textContent.includes("
+              "'Hello there')) && !document.querySelector('#messages [data-streaming]')")
+    try:
+        page.wait_for_function(stored, timeout=120_000)
+    except Exception as e:
+        raise AssertionError(f"the message was not stored; the box holds "
+                             f"{page.input_value('#composer-input')!r}, the status says "
+                             f"{page.text_content('#status')!r}") from e
+    assert page.locator("#messages .message").last.get_attribute("data-role") == "assistant"
 
 
 def test_a_dropped_network_is_waited_out_and_nothing_is_lost(
