@@ -146,3 +146,44 @@ def test_turns_reuse_the_prompt_prefix(start_services) -> None:  # noqa: ANN001
     for usage in (usages[2], usages[4]):
         assert usage.prompt_tokens_reused > 0.7 * usage.prompt_tokens
         assert usage.prompt_tokens_evaluated < 150
+
+
+def test_a_full_window_drops_its_oldest_turns_without_evaluating_the_rest(start_services) -> None:  # noqa: ANN001
+    # Recent turns fill the first window, so the next turns overflow it at once.
+    services = start_services(memory={"background": False, "recent_share": 1.0},
+                              max_reply_tokens=24)
+    user = services.user
+    cid = services.chat.start_conversation(user, 1).id
+    services.chat.import_messages(user, cid, history(120, time.time() - DAY))
+    first = services.chat.window(user, cid, "Hello again!")
+    assert first.rebased
+    replies(services, user, [(cid, "Hello again!")])
+    before = services.store.windows.find(cid)
+    # What the summary job writes in the background by now, covering the oldest turns.
+    services.store.summaries.set(cid, text="They talked about gardens, jazz and Lisbon.",
+                                 upto_message_id=before.start_message_id + 40)
+
+    shifted = None
+    for text in ["What should I cook tonight?", "Thanks, and for dessert?", "Any ideas for Sunday?",
+                 "Tell me about your week.", "What music do you like?"]:
+        window = services.chat.window(user, cid, text)
+        [done] = replies(services, user, [(cid, text)])
+        if window.shifted:
+            shifted = (window, done)
+            break
+    assert shifted is not None, "the turns should overflow the window"
+    window, done = shifted
+    after = services.store.windows.find(cid)
+    # The system message stays byte for byte; the kept turns are moved, not evaluated again.
+    assert window.messages[0].content == services.chat.window(user, cid, "x").messages[0].content
+    assert (after.profile, after.summary) == (before.profile, before.summary)
+    assert after.start_message_id > before.start_message_id
+    assert done.usage.prompt_tokens_evaluated < 200, done.usage
+    assert done.usage.prompt_tokens_reused > 0.6 * done.usage.prompt_tokens
+    # The newer summary rides in the new turn's note, stored with it for later turns.
+    assert "gardens, jazz and Lisbon" in window.messages[-1].content
+    note = services.store.notes.in_conversation(cid)[done.message.id - 1]
+    assert "gardens, jazz and Lisbon" in note.text
+    later = services.chat.window(user, cid, "And tomorrow?")
+    assert not later.shifted and later.messages[0] == window.messages[0]
+    assert sum("gardens, jazz and Lisbon" in m.content for m in later.messages) == 1

@@ -378,10 +378,10 @@ class Chat:
         """Store what this turn's prompt was built from, so later turns repeat it exactly."""
         if window.stored_note:
             self.store.notes.set(message_id, text=window.stored_note, sources=window.stored_sources)
-        if window.rebased and window.state is not None:
+        if (state := window.new_state) is not None:
             self.store.windows.set(
-                conversation_id, start_message_id=window.state.start_message_id,
-                profile=window.state.profile, summary=window.state.summary,
+                conversation_id, start_message_id=state.start_message_id,
+                profile=state.profile, summary=state.summary,
             )
 
     async def _reply(
@@ -468,10 +468,10 @@ class Chat:
             raise Preempted
         if not text:
             return None
-        if window.rebased and window.state is not None:
+        if (state := window.new_state) is not None:
             self.store.windows.set(
-                conversation.id, start_message_id=window.state.start_message_id,
-                profile=window.state.profile, summary=window.state.summary)
+                conversation.id, start_message_id=state.start_message_id,
+                profile=state.profile, summary=state.summary)
         message = self._stored(user.id, self.store.messages.add(
             conversation_id=conversation.id, role="assistant", content=text, created_at=now,
             reason=reason))

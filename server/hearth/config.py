@@ -173,7 +173,12 @@ class MemorySettings(BaseModel):
     )
     enabled: bool = Field(True, description="Long-term memory: recall, summaries, facts.")
     recent_share: float = Field(
-        0.1, ge=0.0, le=1.0, description="Share of the free window kept for recent turns at a rebase."
+        0.1, ge=0.0, le=1.0, description="Share of the free window kept for recent turns when a "
+        "conversation's window is first packed (recall fills the rest)."
+    )
+    shift_share: float = Field(
+        0.6, ge=0.0, le=1.0, description="Share of the free window the recent turns keep when "
+        "a full window drops its oldest turns (the rest stay in llama.cpp's cache, moved)."
     )
     profile_tokens: int = Field(256, ge=0, description="Budget of the user-profile facts block.")
     summary_tokens: int = Field(256, ge=0, description="Budget of the rolling summary block.")

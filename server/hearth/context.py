@@ -7,11 +7,14 @@
     (reply reserve: never given away)
 
 Speed on a CPU comes from never rewriting what llama.cpp already evaluated.
-Profile, summary and the start of the verbatim turns form a *window state*
-that changes only on a rebase, when the turns no longer fit: then the oldest
-turns (which the summary covers) go, down to a low-water mark, and profile and
-summary are refreshed at once. Between rebases the prompt only grows at the end,
-and every note is stored with its message, so later turns render the same prefix.
+Profile, summary and the start of the verbatim turns form a *window state*.
+The first turn of a conversation packs it afresh (a *rebase*: profile, summary,
+recent turns, and recall filling the free room). When the turns no longer fit,
+the oldest go, down to a low-water mark (a *shift*): the system message stays
+byte for byte, llama.cpp moves the kept turns back in its KV cache instead of
+evaluating them again, and the newer summary (covering what went) rides in the
+new turn's note. Otherwise the prompt only grows at the end, and every note is
+stored with its message, so later turns render the same prefix.
 
 Trimming order: lowest-ranked memories, then the oldest turns. The card and the
 new message are never trimmed; a message that cannot fit is refused (413).
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
 from hearth import lorebook
@@ -75,12 +78,18 @@ class Window:
     stored_note: str = ""  # what stays with the new message for the turns to come
     stored_sources: tuple[str, ...] = ()  # memory ids in it: not recalled again while in view
     state: WindowState | None = None
-    rebased: bool = False
+    rebased: bool = False  # packed afresh: the whole prompt is new
+    shifted: bool = False  # the oldest turns dropped, the rest kept in place
     turns_dropped: int = 0
 
     @property
     def tokens(self) -> int:
         return len(self.prompt.tokens)
+
+    @property
+    def new_state(self) -> WindowState | None:
+        """The window state later turns must start from, when this turn changed it."""
+        return self.state if self.rebased or self.shifted else None
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,17 @@ def ago(seconds: float) -> str:
         return f"{int(days)} days"
     hours = seconds / 3600
     return f"{int(hours)} hours" if hours >= 2 else f"{int(seconds // 60)} minutes"
+
+
+def _joined(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+def _start(history: Sequence[Message], kept: Sequence[Message]) -> int:
+    """The window state's first message id when `kept` are the turns left in view."""
+    if kept:
+        return kept[0].id
+    return history[-1].id + 1 if history else 0
 
 
 def with_note(note: str, content: str) -> str:
@@ -399,16 +419,25 @@ class ContextBuilder:
         state = turn.state
         turns = [m for m in turn.history if state is not None and m.id >= state.start_message_id]
         rebased = state is None
+        shifted = False
+        recap = ""  # a newer summary than the system message's, after a shift
         if state is not None:
             used = self._size(self._system(turn, state),
                               [*self._turns(turns, turn.notes), *new_turn(clock)])
-            rebased = used > self.budget
+            if used > self.budget:
+                recap = self._recap(turn, state, turns)
+                kept = self._shift(turn, state, new_turn(_joined(recap, clock)))
+                if kept is None:  # not even the new turn fits beside the system message
+                    rebased, recap = True, ""
+                else:
+                    shifted, turns = True, kept
+                    state = replace(state, start_message_id=_start(turn.history, kept))
         if rebased:
             state, turns = self._rebase(turn, clock, new_turn)
         assert state is not None
         system = self._system(turn, state)
         turn_messages = self._turns(turns, turn.notes)
-        fixed = self._size(system, [*turn_messages, *new_turn(clock)])
+        fixed = self._size(system, [*turn_messages, *new_turn(_joined(recap, clock))])
 
         # This turn's note: memories and lore not already in the window, best first.
         memories: list[Recalled] = []
@@ -437,7 +466,7 @@ class ContextBuilder:
 
         # Render, check the whole prompt, and trim in order until it fits.
         while True:
-            note = self._note(turn, memories, lore, clock)
+            note = self._note(turn, memories, lore, clock, recap)
             messages = [system, *turn_messages, *new_turn(note)]
             prompt = self.model.render(messages)
             if fits(len(prompt.tokens), self.reply_reserve, self.model.n_ctx):
@@ -462,7 +491,7 @@ class ContextBuilder:
         return Window(
             messages=messages, prompt=prompt, blocks=blocks, memories=memories, lore=lore,
             stored_note=self._note(turn, kept, lore, clock) if rebased else note,
-            stored_sources=sources, state=state, rebased=rebased,
+            stored_sources=sources, state=state, rebased=rebased, shifted=shifted,
             turns_dropped=len(turn.history) - len(turns),
         )
 
@@ -470,8 +499,8 @@ class ContextBuilder:
         return [self._turn_message(m, notes) for m in turns]
 
     def _note(self, turn: Turn, memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry],
-              clock: str) -> str:
-        parts = []
+              clock: str, recap: str = "") -> str:
+        parts = [recap] if recap else []
         if memories:
             parts.append(f"[Memories {turn.card['name']} recalls]\n"
                          + self._memory_text(turn, memories))
@@ -503,17 +532,39 @@ class ContextBuilder:
         fixed = self._size(system, new_turn(clock))
         if fixed > self.budget:
             raise self._too_large(fixed)
-        room = int((self.budget - fixed) * self.memory.recent_share)
+        kept = self._newest(turn, int((self.budget - fixed) * self.memory.recent_share))
+        return WindowState(_start(history, kept), probe.profile, probe.summary), kept
+
+    def _shift(self, turn: Turn, state: WindowState,
+               tail: list[ChatMessage]) -> list[Message] | None:
+        """The newest turns that fill at most `shift_share` of the room the unchanged
+        system message and `tail` (the new turn) leave; None if there is no room."""
+        fixed = self._size(self._system(turn, state), tail)
+        if fixed > self.budget:
+            return None
+        return self._newest(turn, int((self.budget - fixed) * self.memory.shift_share))
+
+    def _newest(self, turn: Turn, room: int) -> list[Message]:
+        """The newest messages of the conversation whose turns fit `room` tokens."""
         kept: list[Message] = []
-        for message in reversed(history):
+        for message in reversed(turn.history):
             cost = self._cost(self._turn_message(message, turn.notes))
             if cost > room:
                 break
             room -= cost
             kept.append(message)
         kept.reverse()
-        start = kept[0].id if kept else (history[-1].id + 1 if history else 0)
-        return WindowState(start, probe.profile, probe.summary), kept
+        return kept
+
+    def _recap(self, turn: Turn, state: WindowState, turns: Sequence[Message]) -> str:
+        """The latest summary, for the new turn's note at a shift: unless the system
+        message or a note still in the window already carries it."""
+        summary = self._summary(turn)
+        if not summary or summary == state.summary:
+            return ""
+        if any(summary in note.text for m in turns if (note := turn.notes.get(m.id))):
+            return ""
+        return summary
 
     def summary_cut(self, turn: Turn) -> int | None:
         """The last message the rolling summary should cover now, if any.
@@ -529,8 +580,9 @@ class ContextBuilder:
         out = [m.id for m in history if m.id < state.start_message_id]
         used = self._size(self._system(turn, state), self._turns(turns, turn.notes))
         if used > 0.8 * self.budget:
-            _, kept = self._rebase(turn, "", lambda note: [])
-            out = [m.id for m in history if not kept or m.id < kept[0].id]
+            kept = self._shift(turn, state, [])
+            if kept is not None:
+                out = [m.id for m in history if not kept or m.id < kept[0].id]
         return max(out) if out else None
 
     def _too_large(self, tokens: int) -> TooLarge:

@@ -70,7 +70,8 @@ cards = st.fixed_dictionaries(
 )
 memory_settings = st.builds(
     MemorySettings,
-    recent_share=st.floats(0.0, 1.0), profile_tokens=st.integers(0, 400),
+    recent_share=st.floats(0.0, 1.0), shift_share=st.floats(0.0, 1.0),
+    profile_tokens=st.integers(0, 400),
     summary_tokens=st.integers(0, 400), turn_recall_tokens=st.integers(0, 300),
     lorebook_tokens=st.integers(0, 400),
 )

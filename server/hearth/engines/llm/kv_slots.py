@@ -32,6 +32,33 @@ def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+@dataclass(frozen=True)
+class Gap:
+    """`cached[start:end]` is missing from the new prompt, which goes on with the `kept`
+    tokens that followed it: the oldest turns a full window dropped."""
+
+    start: int
+    end: int
+    kept: int
+
+
+def find_gap(cached: Sequence[int], tokens: Sequence[int]) -> Gap | None:
+    """Where `tokens` is `cached` less one stretch after their shared start (the one that
+    keeps the most of `cached`), or None."""
+    start = shared_prefix(cached, tokens)
+    if start >= len(cached) or start >= len(tokens):
+        return None
+    rest = tokens[start:]
+    best: Gap | None = None
+    for end in range(start + 1, len(cached)):
+        if cached[end] != rest[0] or (best is not None and len(cached) - end <= best.kept):
+            continue
+        kept = shared_prefix(cached[end:], rest)
+        if best is None or kept > best.kept:
+            best = Gap(start, end, kept)
+    return best
+
+
 class ParkedCaches:
     """The KV caches of conversations not being served, most recent first.
 

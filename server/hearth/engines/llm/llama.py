@@ -16,7 +16,7 @@ from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hearth.engines.llm.kv_slots import ParkedCaches, shared_prefix
+from hearth.engines.llm.kv_slots import ParkedCaches, find_gap, shared_prefix
 from hearth.engines.llm.types import (
     ChatMessage,
     Finished,
@@ -31,6 +31,9 @@ from hearth.engines.llm.vocab import Vocab, check_model_file, llama_class
 # A new conversation starts from a copy of another's cache when they share at least
 # this many prompt tokens; for fewer, the copy (a few ms) is not worth it.
 MIN_SHARED_PREFIX = 16
+# A prompt that drops a stretch of the cached one keeps what followed it by moving it
+# back in the KV cache, when that saves evaluating at least this many tokens.
+MIN_SHIFTED = 16
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +71,10 @@ class LlamaModel:
         self._busy = threading.Lock()
         self._parked = ParkedCaches(kv_sessions, self._full_window_state_bytes())
         self.vocab = Vocab(self._llama, self.path.name)
+        import llama_cpp
+
+        # Positions in the KV cache can move (not in a recurrent or sliding-window one).
+        self._can_shift = bool(llama_cpp.llama_memory_can_shift(self._llama._ctx.memory))
 
     def render(self, messages: list[ChatMessage], reply_start: str = "") -> Prompt:
         return self.vocab.render(messages, reply_start=reply_start)
@@ -145,6 +152,28 @@ class LlamaModel:
         elif here == 0:
             self._clear()
 
+    def _close_gap(self, tokens: list[int]) -> None:
+        """When `tokens` is the cached prompt less a stretch (the context builder dropped
+        the oldest turns of a full window, or a client trimmed its history), remove that
+        stretch from the KV cache and move what followed it back to close the gap, as
+        KoboldCpp's ContextShift does: the kept turns are not evaluated again. Their cached
+        state was computed beside the dropped turns; in exchange, a full window costs a
+        turn no more than an ordinary one."""
+        llama = self._llama
+        if not self._can_shift:
+            return
+        cached = self._cached()
+        gap = find_gap(cached, tokens)
+        if gap is None or gap.kept < MIN_SHIFTED:
+            return
+        ctx, moved = llama._ctx, gap.end - gap.start
+        ctx.kv_cache_seq_rm(0, gap.start, gap.end)
+        ctx.kv_cache_seq_shift(0, gap.end, len(cached), -moved)
+        ctx.kv_cache_seq_rm(0, gap.start + gap.kept, -1)  # what no longer matches
+        kept = cached[: gap.start] + cached[gap.end: gap.end + gap.kept]
+        llama.input_ids[: len(kept)] = kept
+        llama.n_tokens = len(kept)
+
     def _clear(self) -> None:
         self._llama._ctx.kv_cache_seq_rm(-1, 0, -1)
         self._llama.n_tokens = 0
@@ -179,6 +208,7 @@ class LlamaModel:
         """Evaluate `prompt` into `session`'s cache now; a later generation of it starts at once."""
         with self._busy:
             self._switch_session(session, prompt.tokens, user)
+            self._close_gap(prompt.tokens)
             self._prefill(prompt.tokens, cancel)
 
     def generate(
@@ -194,6 +224,7 @@ class LlamaModel:
     ) -> Iterator[Token | Finished]:
         check_fits(prompt, params, self.n_ctx)
         self._switch_session(session, prompt.tokens, user)
+        self._close_gap(prompt.tokens)
         reused = self._reusable_prefix(prompt.tokens)
         start = time.perf_counter()
         if interruptible:
