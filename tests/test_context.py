@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
 
 from hearth.chat import TurnFinished, TurnStarted
+from hearth.engines.llm.kv_slots import shared_prefix
 from hearth.errors import TooLarge
 from tests.utils.conversations import DAY, history, replies, window_text
 
@@ -187,3 +189,25 @@ def test_a_full_window_drops_its_oldest_turns_without_evaluating_the_rest(start_
     later = services.chat.window(user, cid, "And tomorrow?")
     assert not later.shifted and later.messages[0] == window.messages[0]
     assert sum("gardens, jazz and Lisbon" in m.content for m in later.messages) == 1
+
+
+def test_a_new_conversation_is_prepared_while_the_greeting_is_read(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"background": False})
+    user = services.user
+    # A card of its own: no other test's cache shares its text.
+    card = {**services.store.characters.get(1).data, "name": f"Wren {uuid.uuid4().hex[:8]}",
+            "first_mes": "Oh, hello there! Come in, the tea is still warm."}
+    character = services.store.characters.create(data=card, avatar=None)
+
+    async def first_turn() -> tuple[TurnStarted, TurnFinished]:
+        conversation = services.chat.start_conversation(user, character.id)
+        await services.jobs.join()  # the person reads the greeting
+        events = [e async for e in services.chat.send(user, conversation.id, "Hi! I'm back.")]
+        await services.jobs.close()
+        return events[0], events[-1]
+
+    started, finished = asyncio.run(first_turn())
+    window = started.window
+    head = shared_prefix(services.model.render(window.messages[:2]).tokens, window.prompt.tokens)
+    assert head > 50  # the system message and the greeting
+    assert finished.usage.prompt_tokens_reused >= head - 1

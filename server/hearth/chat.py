@@ -134,7 +134,24 @@ class Chat:
             self.memory.index_messages([m.id for m in greeted])
         for message in greeted:
             self._stored(user.id, message)
+        if self.jobs.running:  # not in the CLI, which sends nothing afterwards
+            self.jobs.submit("prepare", lambda: self._prepare_start(user, conversation))
         return conversation
+
+    async def _prepare_start(self, user: User, conversation: Conversation) -> None:
+        """Evaluate the start of the new conversation's first window (the system message and
+        the greeting) while the person reads the greeting, as background work: the first
+        turn then evaluates only its own message and what memory recalls for it."""
+        history = self.store.messages.list(conversation.id)
+        if any(m.role == "user" for m in history):
+            return  # they were quicker: the turn has begun
+        window = await asyncio.to_thread(self.build, user, conversation, history, None,
+                                         time.time())
+        stream = self.model.stream(window.prompt, SamplingParams(max_tokens=1),
+                                   session=f"c{conversation.id}", user=user.id, background=True)
+        async with aclosing(stream) as items:
+            async for _ in items:
+                pass  # a user's turn preempts it; the head start is then lost, nothing else
 
     def _stored(self, user_id: int, message: Message) -> Message:
         """Tell the person's listening clients (`hearth.feed`) about a message just stored

@@ -51,6 +51,15 @@ class Jobs:
             self._loop = loop
         self._queue.put_nowait(_Queued(name, run))
 
+    @property
+    def running(self) -> bool:
+        """Whether a job submitted now would run (a loop runs the worker, or this is one)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop is not None
+        return True
+
     async def join(self) -> None:
         """Wait until every queued job is done (tests, benchmarks, shutdown)."""
         if self._queue is not None:
