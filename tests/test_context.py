@@ -211,3 +211,34 @@ def test_a_new_conversation_is_prepared_while_the_greeting_is_read(start_service
     head = shared_prefix(services.model.render(window.messages[:2]).tokens, window.prompt.tokens)
     assert head > 50  # the system message and the greeting
     assert finished.usage.prompt_tokens_reused >= head - 1
+
+
+def test_a_new_conversations_first_recall_is_sized_to_the_prompt_speed(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"background": False})
+    user = services.user
+    past = services.chat.start_conversation(user, 1)
+    services.chat.import_messages(user, past.id, history(80, time.time() - 7 * DAY))
+    new = services.chat.start_conversation(user, 1)
+    question = "Did I tell you about the documentary, the novel and my run in the park?"
+
+    def memory_tokens(speed: float | None) -> int:
+        services.model.prompt_speed = speed
+        window = services.chat.window(user, new.id, question)
+        return next(b.tokens for b in window.blocks if b.name == "memories")
+
+    unmeasured, slow, fast = memory_tokens(None), memory_tokens(40.0), memory_tokens(4000.0)
+    turn_share = services.settings.memory.turn_recall_tokens
+    assert 0 < slow <= turn_share  # 40 tokens/s: 10 in 250 ms, so an ordinary turn's share
+    assert fast > 4 * turn_share and unmeasured > 4 * turn_share  # a GPU: the free room
+    # A conversation with turns of its own packs its whole free room when rebuilt.
+    services.model.prompt_speed = 40.0
+    window = services.chat.window(user, past.id, question)
+    assert next(b.tokens for b in window.blocks if b.name == "memories") > 4 * turn_share
+
+
+def test_the_owner_measures_prompt_speed_from_real_turns(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"background": False})
+    services.model.prompt_speed = None
+    conversation = services.chat.start_conversation(services.user, 1)
+    replies(services, services.user, [(conversation.id, "Hello! " * 40)])
+    assert services.model.prompt_speed is not None and services.model.prompt_speed > 0

@@ -185,6 +185,11 @@ class MemorySettings(BaseModel):
     turn_recall_tokens: int = Field(
         64, ge=0, description="Budget of memories newly recalled on an ordinary turn."
     )
+    first_recall_ms: int = Field(
+        250, ge=0, description="A new conversation's first turn recalls what the model "
+        "evaluates in this long at its measured prompt speed (at least turn_recall_tokens; "
+        "later turns add more). 0: it fills the window's free room, however long that takes."
+    )
     lorebook_tokens: int = Field(256, ge=0, description="Budget of triggered lorebook entries.")
     recall_candidates: int = Field(
         150, ge=1, le=1000, description="Candidates fetched from each retriever before fusion."

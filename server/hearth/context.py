@@ -9,7 +9,8 @@
 Speed on a CPU comes from never rewriting what llama.cpp already evaluated.
 Profile, summary and the start of the verbatim turns form a *window state*.
 The first turn of a conversation packs it afresh (a *rebase*: profile, summary,
-recent turns, and recall filling the free room). When the turns no longer fit,
+recent turns, and recall filling the free room; in a new conversation, only what
+the machine evaluates in a moment). When the turns no longer fit,
 the oldest go, down to a low-water mark (a *shift*): the system message stays
 byte for byte, llama.cpp moves the kept turns back in its KV cache instead of
 evaluating them again, and the newer summary (covering what went) rides in the
@@ -451,9 +452,7 @@ class ContextBuilder:
             free = self.budget - fixed
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
             lore_tokens = sum(e.tokens + 1 for e in lore)
-            # After a rebase the whole prompt is evaluated anyway: recall fills the free
-            # room. On other turns only a little is added, to keep evaluation short.
-            room = (free if rebased else min(free, self.memory.turn_recall_tokens)) - lore_tokens
+            room = self._recall_room(turn, rebased, free) - lore_tokens
             if recall is not None and room > 0:
                 # In the person's zone: "yesterday" ends at their midnight.
                 found = recall(turn.new_message, in_window,
@@ -494,6 +493,22 @@ class ContextBuilder:
             stored_sources=sources, state=state, rebased=rebased, shifted=shifted,
             turns_dropped=len(turn.history) - len(turns),
         )
+
+    def _recall_room(self, turn: Turn, rebased: bool, free: int) -> int:
+        """Tokens recall may add to this turn; each is evaluated before the first reply token.
+
+        An ordinary turn adds a little (`memory.turn_recall_tokens`). A window packed afresh
+        is evaluated whole anyway: recall fills its free room; but a new conversation's
+        system message and greeting were evaluated while the person read the greeting, so
+        its first turn adds only what the model evaluates in `memory.first_recall_ms` at
+        its measured speed (a slow CPU: about an ordinary turn's share, a GPU: the room).
+        """
+        if not rebased:
+            return min(free, self.memory.turn_recall_tokens)
+        ms, speed = self.memory.first_recall_ms, self.model.prompt_speed
+        if not ms or speed is None or any(m.role == "user" for m in turn.history):
+            return free
+        return min(free, max(self.memory.turn_recall_tokens, int(speed * ms / 1000)))
 
     def _turns(self, turns: Sequence[Message], notes: dict[int, Note]) -> list[ChatMessage]:
         return [self._turn_message(m, notes) for m in turns]

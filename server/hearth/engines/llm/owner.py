@@ -18,6 +18,7 @@ from hearth.engines.llm.types import ChatMessage, ChatModel, Finished, Prompt, S
 from hearth.errors import Busy
 
 AHEAD = 1  # tokens generation may run ahead of a stream's reader
+MIN_MEASURED = 32  # prompt tokens a turn must evaluate to tell the prompt speed
 
 
 @dataclass
@@ -37,6 +38,8 @@ class ModelOwner:
     _foreground: int = 0  # user-facing requests waiting or running
     _background_cancel: threading.Event | None = None
     generation: int = 0  # how many times the model was switched (`swap`)
+    # Prompt tokens evaluated per second, a running mean over real turns (None: not yet).
+    prompt_speed: float | None = None
 
     @property
     def n_ctx(self) -> int:
@@ -61,6 +64,7 @@ class ModelOwner:
         with self._running:
             old, self.model = self.model, model
             self.generation += 1
+            self.prompt_speed = None  # another model, another speed
         return old
 
     def _current(self, prompt: Prompt) -> Prompt:
@@ -160,6 +164,17 @@ class ModelOwner:
         finally:
             self._foreground -= 1
 
+    def _measure(self, finished: Finished) -> None:
+        """Follow how fast the model evaluates prompts on this machine today (the context
+        builder sizes a new window's recall by it)."""
+        usage = finished.usage
+        evaluated = usage.prompt_tokens_evaluated
+        if evaluated < MIN_MEASURED or usage.prompt_ms <= 0 or usage.finish_reason == "cancelled":
+            return
+        speed = evaluated / usage.prompt_ms * 1000
+        self.prompt_speed = speed if self.prompt_speed is None else (
+            0.7 * self.prompt_speed + 0.3 * speed)
+
     async def _pull(
         self, prompt: Prompt, params: SamplingParams, session: str | None, user: Hashable,
         cancel: threading.Event, background: bool,
@@ -192,6 +207,8 @@ class ModelOwner:
                 if isinstance(item, _Failed):
                     raise item.error
                 ahead.release()
+                if isinstance(item, Finished) and not background:
+                    self._measure(item)
                 yield item
         finally:
             cancel.set()
