@@ -44,10 +44,12 @@ PAST = [
     "I grew tomatoes on the balcony this summer.", "My mum calls every Sunday evening.",
     "I'm reading a long novel about a lighthouse.", "We adopted a second cat, Tofu.",
 ]
+# Each round's two messages are of one kind (about the past, or not), so the first turn
+# and the warm turn recall alike.
 FIRST = ["Hi! Do you remember what my sister does?", "Hello again! How is your week going?",
-         "Hey, guess what Miso did today.", "Good evening! I'm back from my shift."]
-SECOND = ["Tell me something cheerful.", "What should I cook tonight?",
-          "Any tips for the trip to Lisbon?", "Do you like jazz?"]
+         "Hey, do you remember my cat's name?", "Good evening! I'm back from my shift."]
+SECOND = ["And what did I tell you about my dad's hobby?", "Tell me something cheerful.",
+          "Where are we going in June, do you remember?", "What should I cook tonight?"]
 
 
 async def timed(chat, user, conversation_id: int, text: str) -> tuple[float, int, int, float]:  # noqa: ANN001

@@ -452,14 +452,14 @@ class ContextBuilder:
             free = self.budget - fixed
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
             lore_tokens = sum(e.tokens + 1 for e in lore)
-            room = self._recall_room(turn, rebased, free) - lore_tokens
+            room, only_strong = self._recall_room(turn, rebased, free)
+            room -= lore_tokens
             if recall is not None and room > 0:
                 # In the person's zone: "yesterday" ends at their midnight.
                 found = recall(turn.new_message, in_window,
                                datetime.fromtimestamp(turn.now, turn.zone),
                                room // MIN_LINE_TOKENS)
-                if not rebased:
-                    # Every token added here is evaluated before the first reply token.
+                if only_strong:
                     found = [m for m in found if m.strong]
                 memories = self._pick_memories(turn, found, room)
 
@@ -494,21 +494,24 @@ class ContextBuilder:
             turns_dropped=len(turn.history) - len(turns),
         )
 
-    def _recall_room(self, turn: Turn, rebased: bool, free: int) -> int:
-        """Tokens recall may add to this turn; each is evaluated before the first reply token.
+    def _recall_room(self, turn: Turn, rebased: bool, free: int) -> tuple[int, bool]:
+        """Tokens recall may add to this turn (each is evaluated before the first reply
+        token), and whether only strong matches may take them.
 
-        An ordinary turn adds a little (`memory.turn_recall_tokens`). A window packed afresh
-        is evaluated whole anyway: recall fills its free room; but a new conversation's
-        system message and greeting were evaluated while the person read the greeting, so
-        its first turn adds only what the model evaluates in `memory.first_recall_ms` at
-        its measured speed (a slow CPU: about an ordinary turn's share, a GPU: the room).
+        An ordinary turn adds a little (`memory.turn_recall_tokens`), strong matches only.
+        A window packed afresh is evaluated whole anyway: recall fills its free room. But
+        a new conversation's system message and greeting were evaluated while the person
+        read the greeting, so its first turn is an ordinary turn whose share is what the
+        model evaluates in `memory.first_recall_ms` at its measured speed (a slow CPU:
+        about an ordinary turn's, a GPU: the free room, as a rebuilt window).
         """
         if not rebased:
-            return min(free, self.memory.turn_recall_tokens)
+            return min(free, self.memory.turn_recall_tokens), True
         ms, speed = self.memory.first_recall_ms, self.model.prompt_speed
         if not ms or speed is None or any(m.role == "user" for m in turn.history):
-            return free
-        return min(free, max(self.memory.turn_recall_tokens, int(speed * ms / 1000)))
+            return free, False
+        room = max(self.memory.turn_recall_tokens, int(speed * ms / 1000))
+        return (room, True) if room < free else (free, False)
 
     def _turns(self, turns: Sequence[Message], notes: dict[int, Note]) -> list[ChatMessage]:
         return [self._turn_message(m, notes) for m in turns]
