@@ -34,6 +34,10 @@ MIN_SHARED_PREFIX = 16
 # A prompt that drops a stretch of the cached one keeps what followed it by moving it
 # back in the KV cache, when that saves evaluating at least this many tokens.
 MIN_SHIFTED = 16
+# Background work evaluates its prompt this many tokens at a time and checks between
+# them whether a person's turn is waiting: ~15% slower than 64 at a time on a 2-core
+# CPU, but the turn waits a quarter as long (~85 ms instead of ~290).
+BACKGROUND_CHUNK = 16
 log = logging.getLogger(__name__)
 
 
@@ -189,10 +193,9 @@ class LlamaModel:
             llama._requires_eval = True  # logits were not saved: re-evaluate the last token
 
     def _prefill(self, tokens: list[int], cancel: threading.Event, chunk: int = 64) -> None:
-        """Evaluate all but the last prompt token in small steps, stopping on `cancel`.
-
-        create_completion then finds them cached. Used for background work, so a
-        user's turn never waits behind a long summary prompt.
+        """Evaluate all but the last prompt token `chunk` tokens at a time, stopping on
+        `cancel`. create_completion then finds them cached. Background work and the voice
+        loop's pauses use it, so a turn never waits behind a long prompt.
         """
         llama = self._llama
         keep = self._reusable_prefix(tokens)
@@ -228,7 +231,7 @@ class LlamaModel:
         reused = self._reusable_prefix(prompt.tokens)
         start = time.perf_counter()
         if interruptible:
-            self._prefill(prompt.tokens, cancel)
+            self._prefill(prompt.tokens, cancel, chunk=BACKGROUND_CHUNK)
         if cancel.is_set():
             yield Finished(Usage(len(prompt.tokens), reused, 0, 0.0, 0.0, "cancelled"))
             return
