@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,8 +189,26 @@ class MemoryIndex:
                 )
             except NotFoundError:
                 return None
-            self._sizes[name] = self._collections[name].count()
+            self._sizes[name] = self._count(self._collections[name])
         return self._collections[name]
+
+    @staticmethod
+    def _count(collection: Collection) -> int:
+        """The collection's size. A Chroma server can answer "Missing metadata segment"
+        for a collection created a moment ago (seen once, on a loaded machine): that is
+        asked again, briefly."""
+        from chromadb.errors import ChromaError
+
+        for wait in (0.1, 0.3, 1.0):
+            try:
+                return collection.count()
+            except ChromaError as e:
+                if "segment" not in str(e).lower():
+                    raise
+                log.warning("the memory index server is not ready with %s (%s); asking again",
+                            collection.name, e)
+                time.sleep(wait)
+        return collection.count()
 
     def _all(self) -> list[Collection]:
         return [c for name in self._names() if (c := self._open(name, create=False)) is not None]
