@@ -305,6 +305,10 @@ class Chat:
                                          card)
         if reply_start:
             window = replace(window, prompt=self.model.render(window.messages, reply_start))
+            # The text already said counts against the reply's length.
+            params = params or self._params()
+            params = replace(params, max_tokens=max(
+                1, params.max_tokens - self.model.count(reply_start)))
         self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
         stored = self._stored(user.id, self.store.messages.add(
