@@ -413,8 +413,9 @@ class VoiceSession:
         speaking = asyncio.create_task(
             self._speak(turn, sentences, since, speech_end, heard_first))
         splitter = SentenceSplitter()
-        # Begun in the pause: its first piece plays now, before the reply is even sent
-        # for; the splitter, fed the same text, cuts that piece again, and it is skipped.
+        # Begun in the pause: its first piece plays as soon as the turn has started (a
+        # client learns the audio's rate there); the splitter, fed the same text, cuts
+        # that piece again, and it is skipped.
         said_ahead = begun is not None
 
         def queue(sentence: str | _Ahead) -> None:
@@ -426,10 +427,6 @@ class VoiceSession:
                 turn.timings = replace(turn.timings, first_sentence_ms=since())
             sentences.put_nowait(sentence)
 
-        if begun is not None:
-            turn.timings = replace(turn.timings,
-                                   ahead_ms=(begun.ready - speech_end) * 1000)
-            queue(begun)
         try:
             replies = self.services.chat.send(self.user, self.conversation_id, text,
                                               reply_start=begun.reply if begun else "")
@@ -439,6 +436,10 @@ class VoiceSession:
                         assert event.user_message is not None
                         turn.user_message_id = event.user_message.id
                         await emit(TurnStarted(turn.id, event.user_message.id, self.rate))
+                        if begun is not None:
+                            turn.timings = replace(
+                                turn.timings, ahead_ms=(begun.ready - speech_end) * 1000)
+                            queue(begun)
                     elif isinstance(event, chat.ReplyDelta):
                         if turn.timings.ttft_ms is None:
                             turn.timings = replace(turn.timings, ttft_ms=since())
