@@ -142,8 +142,11 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
             if state["first_audio"] is not None:
                 result.voice_to_voice_ms = (state["first_audio"] - true_end) * 1000
             results.append(result)
-            print(f"  {len(results):2d}. v2v {result.voice_to_voice_ms or float('nan'):7.0f} ms"  # noqa: T201
-                  f"  heard {result.transcript!r}", flush=True)
+            nan = float("nan")
+            print(f"  {len(results):2d}. v2v {result.voice_to_voice_ms or nan:7.0f} ms"  # noqa: T201
+                  f"  silence {result.timings.get('endpoint_ms', nan):5.0f} ms"
+                  f"  begun ahead {result.timings.get('ahead_ms', nan):6.0f} ms"
+                  f"  heard {result.transcript!r}  reply {result.reply[:40]!r}", flush=True)
             await send_realtime(ws, room(noise, 0.5))
         receiver.cancel()
     return results
