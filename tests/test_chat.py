@@ -284,3 +284,33 @@ def test_a_finished_turn_is_indexed_in_the_background(start_services) -> None:  
     assert isinstance(started, TurnStarted) and started.user_message is not None
     assert isinstance(finished, TurnFinished)
     assert {memory_ids.message(started.user_message.id), memory_ids.message(finished.message.id)} <= indexed
+
+
+def test_a_draft_stores_nothing_and_a_reply_can_go_on_from_it(start_services) -> None:  # noqa: ANN001
+    services = start_services(max_reply_tokens=32)
+    services.settings.memory.background = False
+    user, chat = services.user, services.chat
+    conversation = chat.start_conversation(user, 1)
+    before = services.store.messages.list(conversation.id)
+
+    async def begin() -> str:
+        text = ""
+        async with aclosing(chat.draft(user, conversation.id, "Tell me about the sea.")) as d:
+            async for delta in d:
+                text += delta
+                if len(text.split()) >= 3:
+                    break  # the voice loop stops at its first speakable piece
+        return text
+
+    begun = run(services, begin())
+    assert begun.strip() and services.store.messages.list(conversation.id) == before
+    events = run(services, collect(chat.send(user, conversation.id, "Tell me about the sea.",
+                                             reply_start=begun)))
+    deltas = [e.text for e in events if isinstance(e, ReplyDelta)]
+    finished = events[-1]
+    assert isinstance(finished, TurnFinished) and deltas[0] == begun
+    said, reply = services.store.messages.list(conversation.id)[-2:]
+    assert said.content == "Tell me about the sea." and reply.id == finished.message.id
+    assert reply.content == "".join(deltas).strip() and reply.content.startswith(begun.strip())
+    # The text said ahead counts against the reply's length.
+    assert finished.usage.completion_tokens <= 32 - services.model.count(begun)

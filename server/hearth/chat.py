@@ -24,7 +24,7 @@ from hearth import lorebook
 from hearth.characters import substitute
 from hearth.config import Settings
 from hearth.context import ContextBuilder, RecallFn, Turn, Window, WindowState
-from hearth.engines.llm import Finished, ModelOwner, Preempted, SamplingParams, Usage
+from hearth.engines.llm import Finished, ModelOwner, Preempted, SamplingParams, Token, Usage
 from hearth.errors import Conflict, InvalidInput, TooLarge
 from hearth.feed import Feed
 from hearth.jobs import Jobs
@@ -286,12 +286,33 @@ class Chat:
         window = await asyncio.to_thread(self.window, user, conversation_id, content)
         await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
 
+    async def draft(self, user: User, conversation_id: int, content: str
+                    ) -> AsyncGenerator[str, None]:
+        """The start of the reply `send(content)` would stream, as the model writes it,
+        stored nowhere: the voice loop says its first clause while the user pauses, then
+        sends with that text as `reply_start`. The prompt is evaluated first in cancellable
+        steps (`prepare`); close the stream to stop. Nothing comes when another request
+        waits for the model: a guess must not hold up anyone's turn."""
+        window = await asyncio.to_thread(self.window, user, conversation_id, content)
+        session = f"c{conversation_id}"
+        await self.model.prefill(window.prompt, session=session, user=user.id)
+        if not self.model.idle:
+            return
+        stream = self.model.stream(window.prompt, self._params(), session=session,
+                                   user=user.id)
+        async with aclosing(stream):
+            async for item in stream:
+                if isinstance(item, Token):
+                    yield item.text
+
     async def send(self, user: User, conversation_id: int, content: str,
-                   params: SamplingParams | None = None, card: Card | None = None
-                   ) -> TurnStream:
+                   params: SamplingParams | None = None, card: Card | None = None,
+                   reply_start: str = "") -> TurnStream:
         """Store the user's message, then stream and store the reply (sampled with `params`,
         by default the configured ones; with `card`, a client's card speaks instead of the
-        character's own, for this turn only)."""
+        character's own, for this turn only). With `reply_start`, the reply begins with that
+        text (already said: a `draft`'s) and the model goes on from it; it is the first
+        delta, and the stored reply holds it."""
         content = self.check_content(content)
         conversation = self.store.conversations.get(conversation_id, user_id=user.id)
         history = self.store.messages.list(conversation.id)
@@ -299,6 +320,12 @@ class Chat:
         # Recall and packing run off the event loop; they refuse before anything is stored.
         window = await asyncio.to_thread(self.build, user, conversation, history, content, now,
                                          card)
+        if reply_start:
+            window = replace(window, prompt=self.model.render(window.messages, reply_start))
+            # The text already said counts against the reply's length.
+            params = params or self._params()
+            params = replace(params, max_tokens=max(
+                1, params.max_tokens - self.model.count(reply_start)))
         self.check_reply_room(window, params)
         self.model.check_capacity(user.id)
         stored = self._stored(user.id, self.store.messages.add(
@@ -306,7 +333,8 @@ class Chat:
         self._keep(conversation.id, stored.id, window)
         self._note_plans(user, conversation, [stored])
         yield TurnStarted(stored, window)
-        async with aclosing(self._reply(window, conversation, None, params)) as events:
+        async with aclosing(self._reply(window, conversation, None, params,
+                                        start=reply_start)) as events:
             async for event in events:
                 # Queued before the last event goes out: a caller may stop reading there.
                 if isinstance(event, TurnFinished):
@@ -404,16 +432,20 @@ class Chat:
     async def _reply(
         self, window: Window, conversation: Conversation, target: Message | None,
         params: SamplingParams | None = None, *, extend: bool = False, store: bool = True,
+        start: str = "",
     ) -> TurnStream:
         """Stream the reply and store it: a new message, a new swipe of `target`, or with
-        `extend` more text on `target`'s shown one; with `store=False`, nowhere."""
-        parts: list[str] = []
+        `extend` more text on `target`'s shown one; with `store=False`, nowhere. `start`:
+        text the reply begins with, rendered into the prompt already (`send`)."""
+        parts: list[str] = [start] if start else []
         usage: Usage | None = None
         stored: Message | None = None
         generation = database_generation(self.store)
         stream = self.model.stream(window.prompt, params or self._params(),
                                    session=f"c{conversation.id}", user=conversation.user_id)
         try:
+            if start:
+                yield ReplyDelta(start)
             async with aclosing(stream):
                 async for item in stream:
                     if isinstance(item, Finished):

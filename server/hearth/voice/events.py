@@ -71,6 +71,10 @@ class Timings:
     tts_first_ms: float | None = None
     first_audio_ms: float | None = None
     voice_to_voice_ms: float | None = None  # true end of speech → first reply audio sent
+    # The reply was begun in the pause (its first piece written and synthesised before
+    # the turn ended): true end of speech → that audio was ready. Less than endpoint_ms:
+    # it was ready before the turn ended, and played the moment it did.
+    ahead_ms: float | None = None
     prompt_tokens: int | None = None
     prompt_tokens_reused: int | None = None
 

@@ -10,9 +10,13 @@ stays stored is what the user heard, marked `interrupted`.
 
 Work starts before the user is done when it can: a pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
-transcript is used. The same transcript chooses how long the pause must last to
-end the turn (`turn_end`, with Smart Turn's ear for the voice): short after a
-finished sentence, long after "and…".
+transcript is used. In the same pause the reply is begun ahead (`_think_ahead`):
+its prompt evaluated, its first speakable piece written and synthesised, nothing
+stored. If the person goes on speaking, that guess is dropped unheard; if the pause
+was the end, the piece plays at once and the turn's reply goes on from its text.
+The same transcript chooses how long the pause must last to end the turn
+(`turn_end`, with Smart Turn's ear for the voice): short after a finished
+sentence, long after "and…".
 The same session serves the LAN WebSocket and `hearth talk`; they differ only in
 the `VoiceOutput` they hand in.
 
@@ -112,6 +116,18 @@ class _Spoken:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """The start of a reply, made while the person paused (`VoiceSession._think_ahead`)."""
+
+    transcript: str  # what it answers
+    reply: str  # the model's text as written: the turn's reply goes on from it
+    sentence: str  # its first speakable piece, which `pcm` says
+    pcm: np.ndarray
+    tts_ms: float
+    ready: float  # wall clock when `pcm` was done
+
+
 @dataclass
 class _Turn:
     id: int
@@ -196,7 +212,8 @@ class VoiceSession:
         self._turns = 0
         self.turn: _Turn | None = None
         self._early: asyncio.Task[tuple[str, float]] | None = None  # transcript started in a pause
-        self._warm: asyncio.Task[None] | None = None  # its prompt, evaluated in the same pause
+        # The reply begun ahead in the same pause: its first piece, spoken if the pause ends it.
+        self._ahead: asyncio.Task[_Ahead | None] | None = None
         self._deciding: asyncio.Task[None] | None = None  # how long this pause may last
         self._quiet = asyncio.Event()  # set while the person is not in an utterance
         self._quiet.set()
@@ -219,6 +236,7 @@ class VoiceSession:
 
     async def say(self, text: str) -> None:
         """A typed turn in the voice conversation (no speech-to-text)."""
+        self._stop_warming()  # a reply begun for a pause would only hold the model up
         await self.interrupt()
         self._start_turn(self._transcript_of(text), time.time(), Timings())
 
@@ -229,10 +247,10 @@ class VoiceSession:
             self._stop_warming()
             await self.interrupt()
         elif isinstance(event, vad.SpeechPaused):
-            # Perhaps the end: transcribe now, and evaluate the prompt the transcript
-            # would get, so that if the silence lasts, the reply starts at once.
+            # Perhaps the end: transcribe now, and begin the reply to the transcript, so
+            # that if the silence lasts, its first words are ready to play.
             self._early = asyncio.create_task(self._transcribe(event.audio))
-            self._warm = asyncio.create_task(self._prepare(self._early))
+            self._ahead = asyncio.create_task(self._think_ahead(self._early))
             if self.turn_end is not None:
                 self._deciding = asyncio.create_task(
                     self._choose_window(self._early, event.audio))
@@ -244,9 +262,10 @@ class VoiceSession:
             speech_end = now - (self.samples / RATE - event.speech_end)
             await self.output.event(SpeechStopped())
             early, self._early = self._early, None
+            ahead, self._ahead = self._ahead, None  # the turn takes over the pause's work
             transcript = early if early is not None else self._transcribe(event.audio)
             timings = Timings(endpoint_ms=(event.at - event.speech_end) * 1000)
-            self._start_turn(transcript, speech_end, timings)
+            self._start_turn(transcript, speech_end, timings, ahead)
             self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
     async def _choose_window(self, early: asyncio.Task[tuple[str, float]],
@@ -267,19 +286,61 @@ class VoiceSession:
                 self.turn_end.window(text, self.language, finished)):
             await self._on(event)  # the pause was already long enough
 
-    async def _prepare(self, transcript: asyncio.Task[tuple[str, float]]) -> None:
+    async def _think_ahead(self, transcript: asyncio.Task[tuple[str, float]]
+                           ) -> _Ahead | None:
+        """Begin the reply to the pause's transcript: write it up to its first speakable
+        piece and synthesise that, storing nothing. Cancelled if speech resumes; None when
+        there is nothing to begin (no words, the model busy, a refusal the turn will
+        report)."""
         text, _ = await asyncio.shield(transcript)
-        if text:
-            try:
-                await self.services.chat.prepare(self.user, self.conversation_id, text)
-            except HearthError:
-                pass  # the turn itself will report it
+        if not text:
+            return None
+        splitter = SentenceSplitter()
+        reply, pieces = "", []
+        try:
+            drafted = self.services.chat.draft(self.user, self.conversation_id, text)
+            async with aclosing(drafted):
+                async for delta in drafted:
+                    reply += delta
+                    if pieces := splitter.feed(delta):
+                        break
+        except HearthError:
+            return None
+        pieces = pieces or splitter.flush()  # the whole reply was shorter than a piece
+        if not pieces:
+            return None
+        synth = time.perf_counter()
+        pcm = await asyncio.to_thread(self._synthesize, pieces[0])
+        if pcm is None:
+            return None
+        return _Ahead(text, reply, pieces[0], pcm, (time.perf_counter() - synth) * 1000,
+                      time.time())
+
+    async def _taken_ahead(self, ahead: asyncio.Task[_Ahead | None] | None,
+                           text: str) -> _Ahead | None:
+        """The reply begun in the pause, once done, if it answers `text`. It runs on
+        the model the turn needs: waiting for it loses nothing, since the turn would
+        write the same first piece."""
+        if ahead is None:
+            return None
+        try:
+            await asyncio.wait([ahead])
+        except asyncio.CancelledError:
+            ahead.cancel()
+            raise
+        if ahead.cancelled():
+            return None
+        if ahead.exception() is not None:
+            log.error("beginning the reply in the pause failed", exc_info=ahead.exception())
+            return None
+        begun = ahead.result()
+        return begun if begun is not None and begun.transcript == text else None
 
     def _stop_warming(self) -> None:
-        for task in (self._warm, self._deciding):
+        for task in (self._ahead, self._deciding):
             if task is not None:
                 task.cancel()
-        self._warm = self._deciding = None
+        self._ahead = self._deciding = None
 
     async def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         started = time.perf_counter()
@@ -296,10 +357,11 @@ class VoiceSession:
     # -- turns -----------------------------------------------------------------------
 
     def _start_turn(self, transcript: Awaitable[tuple[str, float]], speech_end: float,
-                    timings: Timings) -> None:
+                    timings: Timings, ahead: asyncio.Task[_Ahead | None] | None = None
+                    ) -> None:
         turn = self._new_turn(timings)
-        turn.task = asyncio.create_task(
-            self._guarded(turn, functools.partial(self._run, turn, transcript, speech_end)))
+        turn.task = asyncio.create_task(self._guarded(
+            turn, functools.partial(self._run, turn, transcript, speech_end, ahead)))
 
     def _new_turn(self, timings: Timings) -> _Turn:
         self._turns += 1
@@ -307,14 +369,20 @@ class VoiceSession:
         return self.turn
 
     async def _run(self, turn: _Turn, transcript: Awaitable[tuple[str, float]],
-                   speech_end: float) -> None:
+                   speech_end: float, ahead: asyncio.Task[_Ahead | None] | None) -> None:
         waited = time.perf_counter()
-        text, stt_ms = await transcript
+        try:
+            text, stt_ms = await transcript
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+            raise
         turn.timings = replace(turn.timings, stt_ms=stt_ms,
                                stt_wait_ms=(time.perf_counter() - waited) * 1000)
         await self.output.event(Transcript(turn.id, text))
+        begun = await self._taken_ahead(ahead, text)
         if text:
-            await self._converse(turn, text, speech_end)
+            await self._converse(turn, text, speech_end, begun)
 
     async def _guarded(self, turn: _Turn, work: Callable[[], Awaitable[None]]) -> None:
         """Run a turn's work: a failure becomes the turn's `error` event, never silence."""
@@ -332,32 +400,46 @@ class VoiceSession:
         finally:
             turn.finished = True
 
-    async def _converse(self, turn: _Turn, text: str, speech_end: float) -> None:
+    async def _converse(self, turn: _Turn, text: str, speech_end: float,
+                        begun: _Ahead | None = None) -> None:
         emit = self.output.event
         started = time.perf_counter()
 
         def since() -> float:
             return (time.perf_counter() - started) * 1000
 
-        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        sentences: asyncio.Queue[str | _Ahead | None] = asyncio.Queue()
         heard_first = asyncio.Event()
         speaking = asyncio.create_task(
             self._speak(turn, sentences, since, speech_end, heard_first))
         splitter = SentenceSplitter()
+        # Begun in the pause: its first piece plays as soon as the turn has started (a
+        # client learns the audio's rate there); the splitter, fed the same text, cuts
+        # that piece again, and it is skipped.
+        said_ahead = begun is not None
 
-        def queue(sentence: str) -> None:
+        def queue(sentence: str | _Ahead) -> None:
+            nonlocal said_ahead
+            if said_ahead and isinstance(sentence, str):
+                said_ahead = False
+                return
             if turn.timings.first_sentence_ms is None:
                 turn.timings = replace(turn.timings, first_sentence_ms=since())
             sentences.put_nowait(sentence)
 
         try:
-            replies = self.services.chat.send(self.user, self.conversation_id, text)
+            replies = self.services.chat.send(self.user, self.conversation_id, text,
+                                              reply_start=begun.reply if begun else "")
             async with aclosing(replies):
                 async for event in replies:
                     if isinstance(event, chat.TurnStarted):
                         assert event.user_message is not None
                         turn.user_message_id = event.user_message.id
                         await emit(TurnStarted(turn.id, event.user_message.id, self.rate))
+                        if begun is not None:
+                            turn.timings = replace(
+                                turn.timings, ahead_ms=(begun.ready - speech_end) * 1000)
+                            queue(begun)
                     elif isinstance(event, chat.ReplyDelta):
                         if turn.timings.ttft_ms is None:
                             turn.timings = replace(turn.timings, ttft_ms=since())
@@ -381,26 +463,28 @@ class VoiceSession:
             speaking.cancel()
         await emit(TurnFinished(turn.id, turn.reply_id, turn.timings))
 
-    async def _speak(self, turn: _Turn, sentences: asyncio.Queue[str | None],
+    def _synthesize(self, text: str) -> np.ndarray | None:
+        """`text` in the character's voice (blocking: run it in a thread); None if silent."""
+        voice = self.voice
+        chunks = list(self.services.speaker().synthesize(
+            text, voice=voice.name, speaker=voice.speaker, speed=voice.speed))
+        return np.concatenate(chunks) if chunks else None
+
+    async def _speak(self, turn: _Turn, sentences: asyncio.Queue[str | _Ahead | None],
                      since: Callable[[], float], speech_end: float,
                      heard_first: asyncio.Event) -> None:
-        speaker = self.services.speaker()
-        voice = self.voice
-
-        def synthesize(text: str) -> list[np.ndarray]:
-            return list(speaker.synthesize(text, voice=voice.name, speaker=voice.speaker,
-                                           speed=voice.speed))
-
         try:
-            while (sentence := await sentences.get()) is not None:
-                synth = time.perf_counter()
-                chunks = await asyncio.to_thread(synthesize, sentence)
-                if chunks:
-                    pcm = np.concatenate(chunks)
+            while (item := await sentences.get()) is not None:
+                if isinstance(item, _Ahead):  # synthesised already, in the pause
+                    sentence, pcm, tts_ms = item.sentence, item.pcm, item.tts_ms
+                else:
+                    synth = time.perf_counter()
+                    sentence, pcm = item, await asyncio.to_thread(self._synthesize, item)
+                    tts_ms = (time.perf_counter() - synth) * 1000
+                if pcm is not None:
                     if turn.timings.first_audio_ms is None:
                         turn.timings = replace(
-                            turn.timings, tts_first_ms=(time.perf_counter() - synth) * 1000,
-                            first_audio_ms=since(),
+                            turn.timings, tts_first_ms=tts_ms, first_audio_ms=since(),
                             voice_to_voice_ms=(time.time() - speech_end) * 1000)
                     self._play(turn, sentence, pcm)
                     await self.output.audio(turn.id, pcm, self.rate)
@@ -493,7 +577,7 @@ class VoiceSession:
         started = time.perf_counter()
         await emit(TurnStarted(turn.id, None, self.rate))
         await emit(ReplyDelta(turn.id, message.content))
-        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        sentences: asyncio.Queue[str | _Ahead | None] = asyncio.Queue()
         splitter = SentenceSplitter()
         for sentence in [*splitter.feed(message.content), *splitter.flush(), None]:
             sentences.put_nowait(sentence)
