@@ -82,6 +82,7 @@ def test_a_finished_utterance_hears_the_piece_begun_in_its_pause_first(
     start_services: Any, speech: SpeechMaker
 ) -> None:
     services = start_services()
+    services.settings.voice.begin_in_pause = True
     character = services.store.characters.list()[0]
     output = Recorder()
 
@@ -120,6 +121,7 @@ def test_speech_that_resumes_after_a_pause_drops_what_the_pause_began(
     start_services: Any, speech: SpeechMaker
 ) -> None:
     services = start_services()
+    services.settings.voice.begin_in_pause = True
     character = services.store.characters.list()[0]
     output = Recorder()
 

@@ -11,8 +11,8 @@ stays stored is what the user heard, marked `interrupted`.
 Work starts before the user is done when it can: a pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
 transcript is used. In the same pause the reply is begun ahead (`_think_ahead`):
-its prompt evaluated, its first speakable piece written and synthesised, nothing
-stored. If the person goes on speaking, that guess is dropped unheard; if the pause
+its prompt evaluated and, with `voice.begin_in_pause`, its first speakable piece
+written and synthesised, nothing stored. If the person goes on speaking, that guess is dropped unheard; if the pause
 was the end, the piece plays at once and the turn's reply goes on from its text.
 The same transcript chooses how long the pause must last to end the turn
 (`turn_end`, with Smart Turn's ear for the voice): short after a finished
@@ -288,12 +288,19 @@ class VoiceSession:
 
     async def _think_ahead(self, transcript: asyncio.Task[tuple[str, float]]
                            ) -> _Ahead | None:
-        """Begin the reply to the pause's transcript: write it up to its first speakable
-        piece and synthesise that, storing nothing. Cancelled if speech resumes; None when
+        """Begin the reply to the pause's transcript: evaluate its prompt and, with
+        `voice.begin_in_pause`, write it up to its first speakable piece and synthesise
+        that, storing nothing. Cancelled if speech resumes; None when
         there is nothing to begin (no words, the model busy, a refusal the turn will
         report)."""
         text, _ = await asyncio.shield(transcript)
         if not text:
+            return None
+        if not self.services.settings.voice.begin_in_pause:
+            try:  # only the prompt: the reply then starts after one token
+                await self.services.chat.prepare(self.user, self.conversation_id, text)
+            except HearthError:
+                pass  # the turn itself will report it
             return None
         splitter = SentenceSplitter()
         reply, pieces = "", []
