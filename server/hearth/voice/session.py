@@ -12,8 +12,9 @@ Work starts before the user is done when it can: a pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
 transcript is used. In the same pause the reply is begun ahead (`_think_ahead`):
 its prompt evaluated and, with `voice.begin_in_pause`, its first speakable piece
-written and synthesised, nothing stored. If the person goes on speaking, that guess is dropped unheard; if the pause
-was the end, the piece plays at once and the turn's reply goes on from its text.
+written and synthesised, nothing stored. If the person goes on speaking, that guess
+is dropped unheard; if the pause was the end, the piece plays at once and the turn's
+reply goes on from its text.
 The same transcript chooses how long the pause must last to end the turn
 (`turn_end`, with Smart Turn's ear for the voice): short after a finished
 sentence, long after "and…".
