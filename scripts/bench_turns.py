@@ -124,6 +124,7 @@ def main() -> int:
 
         # The same prompts from an empty cache: what every turn would cost without reuse.
         llama = services.model.model
+        llama.share_prefixes = False  # from an empty cache, not a copy of the last rebuild
         one = SamplingParams(max_tokens=1, temperature=0.0)
         for n, prompt in prompts.items():
             started = time.perf_counter()
