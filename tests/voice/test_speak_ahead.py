@@ -78,24 +78,31 @@ def first_piece(text: str) -> str:
     return (splitter.feed(text) + splitter.flush())[0]
 
 
-def test_a_finished_utterance_hears_the_piece_begun_in_its_pause_first(
-    start_services: Any, speech: SpeechMaker
-) -> None:
-    services = start_services()
+def call(services: Any, audio: np.ndarray, *, hold_first_pause: bool = False
+         ) -> tuple[Recorder, list[asyncio.Task[Any]], list[Message]]:
+    """A voice call with the reply begun in pauses: what was played and said, each pause's
+    task, and the conversation as stored when the call's work was done."""
     services.settings.voice.begin_in_pause = True
     character = services.store.characters.list()[0]
     output = Recorder()
 
-    async def call() -> tuple[list[asyncio.Task[Any]], list[Message]]:
+    async def run() -> tuple[list[asyncio.Task[Any]], list[Message]]:
         conversation = services.chat.start_conversation(services.user, character.id)
         session = VoiceSession(services, services.user, conversation.id, output)
-        audio = spoken(speech, ("What is your favourite season of the year?", 1.5))
-        begun = await talk(session, audio)
+        begun = await talk(session, audio, hold_first_pause=hold_first_pause)
         stored = services.store.messages.list(conversation.id)  # before close cuts the reply
         await session.close()
         return begun, stored
 
-    begun, messages = asyncio.run(call())
+    begun, stored = asyncio.run(run())
+    return output, begun, stored
+
+
+def test_a_finished_utterance_hears_the_piece_begun_in_its_pause_first(
+    start_services: Any, speech: SpeechMaker
+) -> None:
+    audio = spoken(speech, ("What is your favourite season of the year?", 1.5))
+    output, begun, messages = call(start_services(), audio)
     (transcript,) = output.of(Transcript)
     assert "season" in transcript.text.lower(), transcript
     ahead = begun[-1].result()  # the last pause's: the one that ended the turn
@@ -120,23 +127,10 @@ def test_a_finished_utterance_hears_the_piece_begun_in_its_pause_first(
 def test_speech_that_resumes_after_a_pause_drops_what_the_pause_began(
     start_services: Any, speech: SpeechMaker
 ) -> None:
-    services = start_services()
-    services.settings.voice.begin_in_pause = True
-    character = services.store.characters.list()[0]
-    output = Recorder()
-
-    async def call() -> tuple[list[asyncio.Task[Any]], list[Message]]:
-        conversation = services.chat.start_conversation(services.user, character.id)
-        session = VoiceSession(services, services.user, conversation.id, output)
-        # A thinking pause after "to the" (its words lead on: the long window holds it).
-        audio = spoken(speech, ("I was thinking that we could go to the", 0.7),
-                       ("park tomorrow afternoon.", 1.5))
-        begun = await talk(session, audio, hold_first_pause=True)
-        stored = services.store.messages.list(conversation.id)  # before close cuts the reply
-        await session.close()
-        return begun, stored
-
-    begun, messages = asyncio.run(call())
+    # A thinking pause after "to the" (its words lead on: the long window holds it).
+    audio = spoken(speech, ("I was thinking that we could go to the", 0.7),
+                   ("park tomorrow afternoon.", 1.5))
+    output, begun, messages = call(start_services(), audio, hold_first_pause=True)
     assert len(begun) >= 2
     stale = begun[0].result()
     assert stale is not None  # the first pause did begin a reply, with audio ready
