@@ -29,11 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchkit import Column, Table, print_json
+from benchkit import Column, Table, greedy_services, print_json
 
 from hearth.chat import ImportItem, ReplyDelta, TurnFinished
-from hearth.config import load_settings
-from hearth.services import Services
 
 DAY = 86400
 PAST = [
@@ -77,10 +75,7 @@ def main() -> int:
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), llm={
-            "n_ctx": args.n_ctx, "max_reply_tokens": args.reply_tokens, "temperature": 0.0,
-            "seed": 7})
-        services = Services.start(settings)
+        services = greedy_services(Path(tmp), n_ctx=args.n_ctx, reply_tokens=args.reply_tokens)
         chat, user = services.chat, services.user
         shipped = chat.context.memory
         prepare_start = chat._prepare_start  # noqa: SLF001 - the "before" arm turns it off

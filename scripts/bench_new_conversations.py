@@ -22,12 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchkit import Column, Table, print_json
+from benchkit import Column, Table, greedy_services, print_json
 
 from hearth.chat import ImportItem, ReplyDelta, TurnFinished, TurnStarted
-from hearth.config import load_settings
 from hearth.engines.llm.kv_slots import shared_prefix
-from hearth.services import Services
 
 DAY = 86400
 PAST = ["My sister Alba keeps bees in Reykjavik.", "I work night shifts as a nurse.",
@@ -49,10 +47,7 @@ def main() -> int:
     prompts: list[list[int]] = []
     blocks: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), llm={
-            "n_ctx": args.n_ctx, "max_reply_tokens": args.reply_tokens, "temperature": 0.0,
-            "seed": 7})
-        services = Services.start(settings)
+        services = greedy_services(Path(tmp), n_ctx=args.n_ctx, reply_tokens=args.reply_tokens)
         chat, user, llama = services.chat, services.user, services.model.model
         past = chat.start_conversation(user, 1)
         start = time.time() - 7 * DAY

@@ -28,12 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-from benchkit import Column, Table, print_json
+from benchkit import Column, Table, greedy_services, print_json
 
 from hearth.chat import ImportItem, ReplyDelta, TurnStarted
-from hearth.config import load_settings
 from hearth.engines.llm import Prompt, SamplingParams
-from hearth.services import Services
 
 DAY = 86400
 PAST = [
@@ -84,10 +82,7 @@ def main() -> int:
     rows: list[dict] = []
     prompts: dict[int, Prompt] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp), llm={
-            "n_ctx": args.n_ctx, "max_reply_tokens": args.reply_tokens, "temperature": 0.0,
-            "seed": 7})
-        services = Services.start(settings)
+        services = greedy_services(Path(tmp), n_ctx=args.n_ctx, reply_tokens=args.reply_tokens)
         chat, user = services.chat, services.user
         past = chat.start_conversation(user, 1)
         start = time.time() - 21 * DAY

@@ -33,6 +33,16 @@ START_TIMEOUT_S = 180.0  # loading the default models on a busy 2-core CPU
 # -- servers --------------------------------------------------------------------------
 
 
+def greedy_services(data_dir: Path, *, n_ctx: int, reply_tokens: int) -> Any:
+    """Hearth's services in this process on the default models, decoding greedily with a
+    fixed seed so that runs repeat (`hearth.services.Services`; close it when done)."""
+    from hearth.config import load_settings
+    from hearth.services import Services
+
+    return Services.start(load_settings(data_dir=data_dir, llm={
+        "n_ctx": n_ctx, "max_reply_tokens": reply_tokens, "temperature": 0.0, "seed": 7}))
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on now."""
     with socket.socket() as s:
