@@ -271,11 +271,9 @@ class VoiceSettings(BaseModel):
         DEFAULT_SMART_TURN_MODEL, description="Smart Turn v3 ONNX model (end_of_turn 'smart')."
     )
     begin_in_pause: bool = Field(
-        False, description="While the person pauses, also write the reply's first speakable "
+        True, description="While the person pauses, also write the reply's first speakable "
         "piece and synthesise it (stored nowhere; dropped if they go on), so it plays the "
-        "moment the pause ends the turn. Off by default: with it on, the echo guard sometimes "
-        "takes the assistant's own voice for the person's and the reply is cut (a test "
-        "reproduces it in about 1 run in 6). Off, the pause only evaluates the prompt."
+        "moment the pause ends the turn. Off, the pause only evaluates the prompt."
     )
     end_of_turn_short_ms: int = Field(
         200, ge=50, le=5000, description="Silence that ends a turn whose words are finished."

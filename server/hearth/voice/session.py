@@ -209,6 +209,7 @@ class VoiceSession:
         self.language = user.language or cfg.language
         self.echo = EchoGuard()
         self.samples = 0  # input stream position, in 16 kHz samples
+        self._fed_at = time.monotonic()  # when the latest input came
         self._play_end = 0  # where, on the input timeline, our queued audio ends
         self._turns = 0
         self.turn: _Turn | None = None
@@ -226,6 +227,7 @@ class VoiceSession:
     async def feed(self, pcm: np.ndarray) -> None:
         """Microphone input: float32 mono at 16 kHz, any chunk size, in real time."""
         self.samples += len(pcm)
+        self._fed_at = time.monotonic()
         heard = self.echo.filter(pcm, self.samples)
         for event in self.endpointer.feed(heard):
             await self._on(event)
@@ -506,10 +508,19 @@ class VoiceSession:
         now = time.time()
         start = max(now, turn.audible_until())
         turn.spoken.append(_Spoken(text, start, seconds))
-        at = max(self.samples, self._play_end)
+        at = max(self._input_now(), self._play_end)
         heard = np.interp(np.arange(0, len(pcm), self.rate / RATE), np.arange(len(pcm)),
                           pcm.astype(np.float32) / 32768)
         self._play_end = self.echo.play(heard.astype(np.float32), at)
+
+    def _input_now(self) -> int:
+        """Where the microphone is now on the input timeline. A busy server can read
+        input late, then a backlog in a burst, while the client goes on recording and
+        playing: counting only what was read would place our audio early for the echo
+        guard, by as long as the delay (seconds, in tests). A client that stopped
+        streaming (push-to-talk) is not extrapolated past a few seconds."""
+        late = min(time.monotonic() - self._fed_at, 5.0)
+        return self.samples + int(late * RATE)
 
     async def interrupt(self) -> None:
         """Barge-in: stop the current turn now and keep only what was heard of it."""
@@ -524,7 +535,7 @@ class VoiceSession:
         played = self.output.cancel(turn.id)
         heard = turn.heard(turn.played(now) if played is None else played)
         self.echo.clear()
-        self._play_end = self.samples
+        self._play_end = self._input_now()
         kept = turn.reply_id  # a message the character started stays whole: it was sent
         if turn.user_message_id is not None:
             reply = self.services.chat.cut_reply(self.user, turn.user_message_id, heard)

@@ -36,6 +36,7 @@ class Client:
         self.audio: dict[int, list[np.ndarray]] = {}
         self.first_audio: dict[int, float] = {}
         self.arrivals: dict[int, list[float]] = {}  # when each audio frame came
+        self.mic_clock: float | None = None  # when the realtime input sent so far ends
         self.lock = threading.Lock()
         self.ready = json.loads(ws.recv(timeout=30))
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -56,11 +57,28 @@ class Client:
             pass
 
     def send_audio(self, audio: np.ndarray, realtime: bool = False) -> None:
-        start = time.monotonic()
+        """Send microphone input; `realtime`: each frame once it has been "recorded", on
+        one clock across calls as a microphone's (paced call by call, the input ran ~20%
+        fast and the server's timeline outran the speaker's: own voice taken for speech)."""
+        if not realtime:
+            self.mic_clock = None
         for i in range(0, len(audio), FRAME):
+            frame = audio[i : i + FRAME]
             if realtime:
-                time.sleep(max(0.0, start + i / RATE - time.monotonic()))
-            self.ws.send(pcm16(audio[i : i + FRAME]).tobytes())
+                self.mic_clock = (self.mic_clock or time.monotonic()) + len(frame) / RATE
+                time.sleep(max(0.0, self.mic_clock - time.monotonic()))
+            self.ws.send(pcm16(frame).tobytes())
+
+    def send_room(self, turn: int, rate: int, until: float, delay: float, gain: float) -> None:
+        """Send, in real time until `until` (monotonic), what a microphone beside the
+        speaker records: each frame holds what the speaker played `delay` s before it."""
+        n = 5 * FRAME  # 100 ms at a time
+        while (recorded := self.mic_clock or time.monotonic()) < until:
+            at = int((recorded - self.first_audio[turn] - delay) * RATE)
+            played = np.concatenate([silence(max(0, -at) / RATE),
+                                     self.speaker_output(turn, rate)[max(0, at):]])
+            self.send_audio(gain * np.concatenate([played, silence(n / RATE)])[:n],
+                            realtime=True)
 
     def of(self, kind: str, turn: int | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -173,21 +191,16 @@ def test_the_assistants_own_voice_does_not_interrupt_it(
     # the cache state can give to a plain question, would test nothing).
     asked = "Tell me a long story about a brave little fox."
     voice.send_audio(np.concatenate([speech(asked).audio, silence(1.0)]))
-    turn = voice.wait("turn_started")["turn"]
     rate = voice.ready["output"]["sample_rate"]
     deadline = time.monotonic() + 120
-    while turn not in voice.first_audio:  # the room is quiet until the reply plays
+    # The microphone goes on; the room is quiet until the reply plays.
+    while not (started := voice.of("turn_started")) or started[0]["turn"] not in voice.first_audio:
         assert time.monotonic() < deadline, voice.events
         voice.send_audio(silence(0.1), realtime=True)
-    # A microphone beside the speaker: the reply comes back 120 ms later, a little quieter.
-    sent = 0  # samples of room sound (16 kHz) sent since the reply began to play
-    while sent < 4 * RATE:  # four seconds of it is plenty to fool a plain VAD
-        assert time.monotonic() < deadline
-        room = np.concatenate([silence(0.12), voice.speaker_output(turn, rate) * 0.6])
-        chunk = room[sent : sent + 5 * FRAME]
-        voice.send_audio(np.concatenate([chunk, silence((5 * FRAME - len(chunk)) / RATE)]),
-                         realtime=True)
-        sent += 5 * FRAME
+    turn = started[0]["turn"]
+    # A microphone beside the speaker: the reply comes back 120 ms later, a little quieter;
+    # four seconds of it is plenty to fool a plain VAD.
+    voice.send_room(turn, rate, until=voice.first_audio[turn] + 4.0, delay=0.12, gain=0.6)
     voice.send_audio(silence(0.5), realtime=True)
     assert not voice.of("interrupted"), voice.events
     # The echo was speech all along.
