@@ -44,9 +44,8 @@ import numpy as np
 from benchkit import Column, Table, pct, print_json
 from spoken import FRAME, RATE, Utterance, room, to_16k, voiced_end
 
-from hearth.config import load_settings
+from hearth.config import PROJECT_ROOT, load_settings
 from hearth.engines import vad
-from hearth.config import PROJECT_ROOT
 from hearth.engines.smart_turn import SmartTurn
 from hearth.engines.stt import SpeechToText, load_transcriber
 from hearth.voice.turn_end import TurnEnd, verdict
@@ -249,8 +248,10 @@ def run(case: Case, choose: Chooser | None, silence_ms: int) -> Outcome:
 def choosers(stt: SpeechToText, turn_end: TurnEnd, smart_turn: SmartTurn | None,
              pool: ThreadPoolExecutor) -> dict[str, Chooser | None]:
     def text(audio: np.ndarray) -> tuple[int, str]:
-        said = stt.transcribe(audio).text.strip()
-        return turn_end.window(said), f"{verdict(said).value:10} {said!r}"
+        heard = stt.transcribe(audio)
+        said, stop_p = heard.text.strip(), heard.last_p
+        return (turn_end.window(said, stop_p=stop_p),
+                f"{verdict(said, stop_p=stop_p).value:10} {said!r} {_stop(stop_p)}")
 
     def sound(audio: np.ndarray) -> tuple[int, str]:
         assert smart_turn is not None
@@ -261,15 +262,21 @@ def choosers(stt: SpeechToText, turn_end: TurnEnd, smart_turn: SmartTurn | None,
         # At once, in two threads, as the session runs them.
         assert smart_turn is not None
         heard = pool.submit(smart_turn.finished, audio)
-        said = stt.transcribe(audio).text.strip()
+        transcript = stt.transcribe(audio)
+        said, stop_p = transcript.text.strip(), transcript.last_p
         p = heard.result()
-        return turn_end.window(said, finished=p), f"p={p:.2f} {verdict(said).value} {said!r}"
+        return (turn_end.window(said, finished=p, stop_p=stop_p),
+                f"p={p:.2f} {verdict(said, stop_p=stop_p).value} {said!r} {_stop(stop_p)}")
 
     modes: dict[str, Chooser | None] = {"fixed": None, "text": text}
     if smart_turn is not None:
         modes["audio"] = sound
         modes["smart"] = both
     return modes
+
+
+def _stop(stop_p: float | None) -> str:
+    return "" if stop_p is None else f"({stop_p:.2f})"
 
 
 def main() -> None:
