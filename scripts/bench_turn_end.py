@@ -3,14 +3,14 @@
 
 Utterances said by the default Piper voice (noise off, so every run hears the same),
 in a quiet room:
-  paused    40 sentences with a pause of 300-900 ms where a person stops to think
+  paused    61 sentences with a pause of 300-900 ms where a person stops to think
             ("I was thinking that we could go to the … park tomorrow afternoon."):
             said whole with a comma at the break, whose silence is stretched, so the
             first half keeps the tone of a sentence that goes on; ending the turn
             inside the pause is a false cut-off;
   apart     the same, but the halves said separately (the first ends in a falling,
             final tone): harder for an ear, the same for the words;
-  finished  40 finished sentences followed by silence: a turn ended before their last
+  finished  60 finished sentences followed by silence: a turn ended before their last
             word is a cut too; the window is the silence waited (the VAD's end of
             speech to the end of the turn, as the session's `endpoint_ms`).
 Each is fed frame by frame through the real Silero VAD and `Endpointer`, on the
@@ -24,6 +24,8 @@ wall time is added to the stream time at the pause); until then, the long window
 holds (fixed: silence_ms).
 
 Every third sentence of each set is held out: the word tables were not tuned on it.
+The last 21 paused and 20 finished sentences were added later (written before their
+first run, split the same way).
 
 Goal: false cut-offs <= 5% on the paused set while the median window on finished
 turns is under the fixed 400 ms.
@@ -93,6 +95,28 @@ PAUSED = [
     ("The thing I miss most", "is the sound of the sea."),
     ("I've always wanted to visit", "Japan in the spring."),
     ("Honestly,", "I'm not sure what to do."),
+    # Added later, written before they were first run; split as the rest (i % 3 == 2).
+    ("I was going to call you last night, but", "I fell asleep on the sofa."),
+    ("Could you tell me how long I should boil an", "egg for breakfast?"),
+    ("We could go hiking this weekend, or", "maybe just stay home and rest."),
+    ("My doctor said I should drink more", "water during the day."),
+    ("I forgot to water the plants, and", "now the basil looks terrible."),
+    ("The movie was good, although", "the ending was a bit strange."),
+    ("I'm trying to decide between the", "blue jacket and the green one."),
+    ("Remind me tomorrow morning to", "send the invoice to Peter."),
+    ("We finally painted the fence, so", "the garden looks much better."),
+    ("I had a strange dream about", "flying over the ocean."),
+    ("My neighbour's dog barks every time", "someone walks past the gate."),
+    ("Can you, uh,", "play some quiet music for me?"),
+    ("I love cooking, especially", "spicy Thai food."),
+    ("The bus was full, so", "I had to walk to work."),
+    ("I think my phone is", "broken again."),
+    ("She works at the hospital in", "the children's ward."),
+    ("Let's meet at the café after", "you finish your class."),
+    ("I read somewhere that", "octopuses have three hearts."),
+    ("My grandmother used to bake", "the best apple pie in town."),
+    ("I was really tired yesterday, and", "I went to bed at eight."),
+    ("What do you think about", "getting a second cat?"),
 ]
 FINISHED = [
     "Good morning, how did you sleep?", "I just got back from the gym.",
@@ -113,6 +137,15 @@ FINISHED = [
     "I love the smell of fresh bread.", "Could you read me a short poem?",
     "It has been a quiet week.", "I forgot my umbrella again.", "Yes, please.",
     "No, not really.", "I'm proud of you.", "Okay, let's do it.",
+    # Added later, as the paused ones.
+    "I'm home.", "Can you set a timer for ten minutes?", "That was a really good movie.",
+    "My train is delayed again.", "What's the weather like tomorrow?", "I miss my family.",
+    "Please play some music.", "We had pizza for lunch.", "Is it going to rain today?",
+    "I just finished reading the book.", "Thanks, that's all for now.",
+    "My sister is getting married in June.", "How do you make pancakes?",
+    "I'm feeling much better today.", "The kids are finally asleep.",
+    "Can you remind me to call mum?", "It's too hot in here.", "I found my keys.",
+    "Tell me something interesting.", "See you later.",
 ]
 SMART_TURN = PROJECT_ROOT / "models" / "smart-turn-v3.2-cpu.onnx"
 PAUSES_MS = [300, 400, 500, 600, 700, 800, 900]
