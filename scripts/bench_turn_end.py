@@ -21,7 +21,9 @@ stream's own clock (no sleeping), and each pause is read as the session reads it
   smart   both at once, in two threads (end_of_turn 'smart', the default).
 A chosen window applies only once its reading would have finished (its measured
 wall time is added to the stream time at the pause); until then, the long window
-holds (fixed: silence_ms).
+holds (fixed: silence_ms). That wall time varies with the machine's load, and with
+it which short pauses are cut: `--read-ms` counts every reading as taking the same
+time instead, so that two versions of the method compare on equal terms.
 
 Every third sentence of each set is held out: the word tables were not tuned on it.
 The last 21 paused and 20 finished sentences were added later (written before their
@@ -250,9 +252,11 @@ def comma_gap(audio: np.ndarray, near: int) -> tuple[int, int]:
 Chooser = Callable[[np.ndarray], tuple[int, str]]  # pause audio -> (window ms, why)
 
 
-def run(case: Case, choose: Chooser | None, silence_ms: int) -> Outcome:
+def run(case: Case, choose: Chooser | None, silence_ms: int,
+        read_ms: float | None = None) -> Outcome:
     """Feed `case` as the voice session does; stop at the first end of turn. Until a
-    pause has been read, its window is `silence_ms` (the long one, with a chooser)."""
+    pause has been read, its window is `silence_ms` (the long one, with a chooser);
+    the reading takes its measured time, or `read_ms`."""
     endpointer = vad.Endpointer(silence_ms=silence_ms)
     pending: tuple[float, int] | None = None  # (stream time the window is known, window)
     why: list[str] = []
@@ -268,7 +272,7 @@ def run(case: Case, choose: Chooser | None, silence_ms: int) -> Outcome:
                 window, reason = choose(event.audio)
                 spent_ms = (time.perf_counter() - started) * 1000
                 why.append(f"{event.at:.2f}s {reason}")
-                pending = (event.at + spent_ms / 1000, window)
+                pending = (event.at + (read_ms or spent_ms) / 1000, window)
             elif isinstance(event, vad.SpeechResumed):
                 pending = None
             elif isinstance(event, vad.SpeechEnded):
@@ -317,6 +321,8 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="one line per utterance")
     parser.add_argument("--smart-turn", type=Path, default=SMART_TURN,
                         help="Smart Turn v3 ONNX model (mode 'audio'; skipped when missing)")
+    parser.add_argument("--read-ms", type=float, default=None,
+                        help="count each pause's reading as this many ms, not its wall time")
     args = parser.parse_args()
     settings = load_settings()
     cfg = settings.voice
@@ -331,7 +337,8 @@ def main() -> None:
     for name, cases in (("paused", spliced), ("apart", apart), ("finished", finished)):
         for mode, choose in modes.items():
             silence = cfg.silence_ms if choose is None else turn_end.long_ms
-            results[name, mode] = [(c, run(c, choose, silence)) for c in cases]
+            results[name, mode] = [(c, run(c, choose, silence, args.read_ms))
+                                   for c in cases]
     if args.verbose:
         for (name, mode), rows in results.items():
             for case, out in rows:
