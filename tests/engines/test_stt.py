@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hearth.config import load_settings
-from hearth.engines.stt import Segment, Transcriber, _segments, load_transcriber
+from hearth.engines.stt import Segment, Transcriber, _segments, _split, load_transcriber
 from hearth.errors import InvalidInput
 from tests.utils.heap import live_heap_bytes
 from tests.utils.speech import RATE, SpeechMaker, silence, word_error_rate
@@ -83,6 +83,34 @@ def test_a_timestamp_past_the_audio_does_not_drop_the_words_after_it(
     made_up = [at(0.0), *tokenizer.encode(" Hello there."), at(1.8), at(2.4),
                *tokenizer.encode(" Thank you."), at(3.0)]
     assert _segments(made_up, tokenizer, 2.46) == [Segment(0.0, 1.8, "Hello there.")]
+
+def test_the_last_kept_token_is_found_past_a_restart(transcriber: Transcriber) -> None:
+    """`last_p` is the probability of the token that ends the kept text: the question
+    mark, not the last of the words the model went on with."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(transcriber._model.hf_tokenizer, False, task="transcribe",
+                          language="en")
+    start = tokenizer.timestamp_begin
+    tokens = [start, *tokenizer.encode(" Do you like cats? Do you like"), start + 100]
+    segments, last = _split(tokens, tokenizer, 2.5)
+    assert [s.text for s in segments] == ["Do you like cats?"]
+    assert last is not None and tokenizer.decode([tokens[last]]) == "?"
+    whole = [start, *tokenizer.encode(" Hello there.")]
+    assert _split(whole, tokenizer, 2.5)[1] == len(whole) - 1
+
+
+def test_whisper_is_sure_of_a_finished_sentence_s_mark_and_not_of_a_cut_one(
+    transcriber: Transcriber, speech: SpeechMaker
+) -> None:
+    """The probability of the last token tells a sentence said to its end from one that
+    stops mid-way, even where Whisper gives both a full stop."""
+    done = transcriber.transcribe(speech("What time is it in Tokyo right now?").audio)
+    assert done.text.endswith("?") and done.last_p is not None and done.last_p > 0.8
+    cut = transcriber.transcribe(speech("I keep forgetting where I put my").audio)
+    assert cut.last_p is not None
+    assert cut.last_p < 0.5 or not cut.text.endswith((".", "?", "!")), (cut.text, cut.last_p)
+
 
 def test_the_configured_model_loads_from_settings(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, voice={"stt_device": "cpu"})

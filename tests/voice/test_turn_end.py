@@ -18,7 +18,8 @@ from hearth.voice.session import VoiceSession
 from hearth.voice.turn_end import TurnEnd, Verdict, verdict
 from tests.utils.speech import RATE, SpeechMaker, silence
 
-FINISHED = ["Tell me a joke.", "Are you okay?", "What time is it in Tokyo right now?", "I passed my driving test!", "어제 친구를 만났어요.", "어디 가?",
+FINISHED = ["Tell me a joke.", "Are you okay?", "What time is it in Tokyo right now?",
+            "I passed my driving test!", "어제 친구를 만났어요.", "어디 가?",
             "昨日友達に会いました。"]
 UNFINISHED = ["I was thinking that we could go to the.", "My sister called me and",
               "I can't sleep because.", "I wanted to ask you about", "It was great, but",
@@ -55,6 +56,22 @@ def test_windows_follow_the_words_and_smart_turn_must_agree_for_the_short_one() 
     assert ends.window("Tell me a joke.", finished=0.9) == 200
     assert ends.window("Tell me a joke.", finished=0.2) == 1000  # the voice goes on
     assert ends.window("I think so.", finished=0.9) == 1000  # with an ear, unsure waits
+
+
+def test_a_closing_mark_whisper_was_unsure_of_is_read_as_no_mark() -> None:
+    """A full stop given less than even odds is Whisper hearing a voice that goes on
+    ("…call me, [pause] but"): not finished, whatever the words."""
+    assert verdict("She said that she would call me.", stop_p=0.9) is Verdict.FINISHED
+    assert verdict("She said that she would call me.", stop_p=0.4) is Verdict.UNSURE
+    assert verdict("Where are you going?", stop_p=0.3) is Verdict.UNSURE
+    assert verdict("어제 친구를 만났어요.", stop_p=0.3) is Verdict.UNSURE
+    assert verdict(".", stop_p=0.1) is Verdict.UNSURE
+    # What leads on still leads on, however sure the mark.
+    assert verdict("I can't sleep because.", stop_p=0.2) is Verdict.UNFINISHED
+    assert verdict("It was great, but...", stop_p=0.2) is Verdict.UNFINISHED
+    ends = TurnEnd(short_ms=200, base_ms=400, long_ms=1000)
+    assert ends.window("Tell me a joke.", finished=0.9, stop_p=0.8) == 200
+    assert ends.window("Tell me a joke.", finished=0.9, stop_p=0.3) == 1000
 
 
 @pytest.fixture(scope="module")

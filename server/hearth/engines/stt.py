@@ -28,9 +28,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -76,6 +76,9 @@ class Transcript:
     language: str
     duration: float  # seconds of audio
     segments: list[Segment]
+    # The probability Whisper gave the text's last token (its full stop, usually): how
+    # sure it was that the words end there. None when not known (long recordings).
+    last_p: float | None = None
 
 
 class Transcriber:
@@ -143,10 +146,11 @@ class Transcriber:
         duration = len(audio) / SAMPLE_RATE
         if not len(audio):
             return Transcript("", language or "en", 0.0, [])
+        last_p = None
         with self._lock:
             started = time.perf_counter()
             if duration <= SHORT_SECONDS and language is not None:
-                raw = self._short(audio, language, prompt)
+                raw, last_p = self._short(audio, language, prompt)
             else:
                 segments, info = self._model.transcribe(
                     audio,
@@ -167,10 +171,13 @@ class Transcriber:
             language=language,
             duration=duration,
             segments=raw,
+            last_p=last_p,
         )
 
-    def _short(self, audio: np.ndarray, language: str, prompt: str | None) -> list[Segment]:
-        """Encode just this utterance (plus a little silence) and decode it greedily.
+    def _short(self, audio: np.ndarray, language: str, prompt: str | None
+               ) -> tuple[list[Segment], float | None]:
+        """Encode just this utterance (plus a little silence) and decode it greedily;
+        with its segments, the probability of the last token they keep.
 
         The silence rounds the length up to a whole bucket: CTranslate2's oneDNN keeps
         the convolutions it prepares for every input length it meets (about 0.3 MB
@@ -194,14 +201,17 @@ class Transcriber:
         (result,) = model.model.generate(
             ctranslate2.StorageView.from_array(features), [start_tokens], beam_size=1,
             max_length=len(start_tokens) + int(8 + tokens_per_second(language) * duration),
-            return_scores=True, return_no_speech_prob=True,
+            return_scores=True, return_no_speech_prob=True, return_logits_vocab=True,
         )
         tokens = result.sequences_ids[0]
         # faster-whisper's own test for a window without speech ("you" from silence).
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         if result.no_speech_prob > NO_SPEECH and avg_logprob < -1.0:
-            return []
-        return _segments(tokens, tokenizer, duration)
+            return [], None
+        segments, last = _split(tokens, tokenizer, duration)
+        if last is None:
+            return segments, None
+        return segments, _probability(result.logits[0][last], tokens[last])
 
     def _check_language(self, language: str | None) -> str | None:
         if not language:
@@ -321,11 +331,19 @@ class SpeechToText:
 
 def _segments(tokens: list[int], tokenizer: Any, duration: float) -> list[Segment]:
     """Timestamped tokens → segments, dropping what the model made up past the audio."""
+    return _split(tokens, tokenizer, duration)[0]
+
+
+def _split(tokens: list[int], tokenizer: Any, duration: float
+           ) -> tuple[list[Segment], int | None]:
+    """`_segments`, and the index in `tokens` of the last token of the text they keep."""
     segments: list[Segment] = []
-    start, text = 0.0, []
-    for token in [*tokens, tokenizer.eot]:
+    last: int | None = None
+    start, text, places = 0.0, [], []  # the segment's text tokens and their indices
+    for i, token in enumerate([*tokens, tokenizer.eot]):
         if token < tokenizer.eot:
             text.append(token)
+            places.append(i)
             continue
         timestamp = token >= tokenizer.timestamp_begin
         at = (token - tokenizer.timestamp_begin) * 0.02 if timestamp else duration
@@ -334,14 +352,33 @@ def _segments(tokens: list[int], tokenizer: Any, duration: float) -> list[Segmen
             # the speech ("the k <7.00> is on, come..." of 2.5 s); the words go on.
             continue
         if text and start < duration - 0.1:
-            segment = Segment(start, min(at, duration), _without_restart(tokenizer.decode(text)))
+            segment = Segment(start, min(at, duration),
+                              _without_restart(tokenizer.decode(text)))
             if segments and _words(segments[-1].text).startswith(_words(segment.text)):
                 break  # a repeat: the model ran past the speech
             segments.append(segment)
+            last = _last_kept(text, places, segment.text, tokenizer)
         if not timestamp:  # end of text
             break
-        start, text = at, []
-    return segments
+        start, text, places = at, [], []
+    return segments, last
+
+
+def _last_kept(text: list[int], places: list[int], kept: str, tokenizer: Any
+               ) -> int | None:
+    """The index (of `places`, where each of `text` is) of the token that ends the kept
+    words: the last, unless `_without_restart` cut the text short."""
+    for j in [len(text) - 1, *range(len(text) - 1)]:
+        if tokenizer.decode(text[: j + 1]).strip() == kept:
+            return places[j]
+    return None
+
+
+def _probability(logits: Any, token: int) -> float:
+    """The probability of `token` among the step's logits (a CTranslate2 StorageView)."""
+    row = np.asarray(logits, dtype=np.float64).reshape(-1)
+    top = row.max()
+    return float(np.exp(row[token] - top) / np.exp(row - top).sum())
 
 
 def _without_restart(text: str) -> str:

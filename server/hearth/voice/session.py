@@ -118,6 +118,15 @@ class _Spoken:
 
 
 @dataclass(frozen=True)
+class _Heard:
+    """A transcript of the person's speech (`VoiceSession._transcribe`)."""
+
+    text: str
+    stt_ms: float
+    stop_p: float | None = None  # how sure Whisper was of its last token (`turn_end`)
+
+
+@dataclass(frozen=True)
 class _Ahead:
     """The start of a reply, made while the person paused (`VoiceSession._think_ahead`)."""
 
@@ -213,7 +222,7 @@ class VoiceSession:
         self._play_end = 0  # where, on the input timeline, our queued audio ends
         self._turns = 0
         self.turn: _Turn | None = None
-        self._early: asyncio.Task[tuple[str, float]] | None = None  # transcript started in a pause
+        self._early: asyncio.Task[_Heard] | None = None  # transcript started in a pause
         # The reply begun ahead in the same pause: its first piece, spoken if the pause ends it.
         self._ahead: asyncio.Task[_Ahead | None] | None = None
         self._deciding: asyncio.Task[None] | None = None  # how long this pause may last
@@ -271,8 +280,7 @@ class VoiceSession:
             self._start_turn(transcript, speech_end, timings, ahead)
             self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
-    async def _choose_window(self, early: asyncio.Task[tuple[str, float]],
-                             audio: np.ndarray) -> None:
+    async def _choose_window(self, early: asyncio.Task[_Heard], audio: np.ndarray) -> None:
         """Read the pause (its transcript; with Smart Turn, its sound too, at the same
         time) and end the turn after the silence that calls for: at once if the pause
         has lasted that long already. Cancelled if speech resumes first."""
@@ -280,23 +288,22 @@ class VoiceSession:
         heard = (asyncio.ensure_future(asyncio.to_thread(self.smart_turn.finished, audio))
                  if self.smart_turn is not None else None)
         try:
-            text, _ = await asyncio.shield(early)
+            said = await asyncio.shield(early)
             finished = await heard if heard is not None else None
         except Exception:  # the turn reports a failed transcription; the long window holds
             log.exception("could not read the pause")
             return
         for event in self.endpointer.end_after(
-                self.turn_end.window(text, self.language, finished)):
+                self.turn_end.window(said.text, self.language, finished, said.stop_p)):
             await self._on(event)  # the pause was already long enough
 
-    async def _think_ahead(self, transcript: asyncio.Task[tuple[str, float]]
-                           ) -> _Ahead | None:
+    async def _think_ahead(self, transcript: asyncio.Task[_Heard]) -> _Ahead | None:
         """Begin the reply to the pause's transcript: evaluate its prompt and, with
         `voice.begin_in_pause`, write it up to its first speakable piece and synthesise
         that, storing nothing. Cancelled if speech resumes; None when
         there is nothing to begin (no words, the model busy, a refusal the turn will
         report)."""
-        text, _ = await asyncio.shield(transcript)
+        text = (await asyncio.shield(transcript)).text
         if not text:
             return None
         if not self.services.settings.voice.begin_in_pause:
@@ -352,21 +359,22 @@ class VoiceSession:
                 task.cancel()
         self._ahead = self._deciding = None
 
-    async def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+    async def _transcribe(self, audio: np.ndarray) -> _Heard:
         started = time.perf_counter()
         transcriber = self.services.transcriber()
         # The person's profile language picks the model ('' leaves it to voice.language).
         result = await asyncio.to_thread(transcriber.transcribe, audio,
                                          language=self.user.language or None)
-        return result.text.strip(), (time.perf_counter() - started) * 1000
+        return _Heard(result.text.strip(), (time.perf_counter() - started) * 1000,
+                      result.last_p)
 
     @staticmethod
-    async def _transcript_of(text: str) -> tuple[str, float]:
-        return text.strip(), 0.0
+    async def _transcript_of(text: str) -> _Heard:
+        return _Heard(text.strip(), 0.0)
 
     # -- turns -----------------------------------------------------------------------
 
-    def _start_turn(self, transcript: Awaitable[tuple[str, float]], speech_end: float,
+    def _start_turn(self, transcript: Awaitable[_Heard], speech_end: float,
                     timings: Timings, ahead: asyncio.Task[_Ahead | None] | None = None
                     ) -> None:
         turn = self._new_turn(timings)
@@ -378,16 +386,17 @@ class VoiceSession:
         self.turn = _Turn(self._turns, timings=timings)
         return self.turn
 
-    async def _run(self, turn: _Turn, transcript: Awaitable[tuple[str, float]],
+    async def _run(self, turn: _Turn, transcript: Awaitable[_Heard],
                    speech_end: float, ahead: asyncio.Task[_Ahead | None] | None) -> None:
         waited = time.perf_counter()
         try:
-            text, stt_ms = await transcript
+            heard = await transcript
         except BaseException:
             if ahead is not None:
                 ahead.cancel()
             raise
-        turn.timings = replace(turn.timings, stt_ms=stt_ms,
+        text = heard.text
+        turn.timings = replace(turn.timings, stt_ms=heard.stt_ms,
                                stt_wait_ms=(time.perf_counter() - waited) * 1000)
         await self.output.event(Transcript(turn.id, text))
         begun = await self._taken_ahead(ahead, text)

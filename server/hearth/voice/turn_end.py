@@ -13,9 +13,14 @@ Whisper ends almost every transcript with a full stop, even a half sentence
 ("…go to the."), so the last word decides first and punctuation only after it.
 It also drops or changes trailing words ("…call me, but" → "…call me.", "um"
 vanishes), which is why the words alone miss many pauses: see
-scripts/bench_turn_end.py. Tables exist for English, Korean and Japanese (the
-last two unmeasured); other languages get only the punctuation rules (a trailing
-comma or ellipsis waits long) and never the short window.
+scripts/bench_turn_end.py. How sure Whisper was of its closing mark helps: it
+learned punctuation from the sound of real speech, so a clause said with the level
+tone of one that goes on ("…call me, [pause] but") gets a full stop it gives less
+than even odds (`stop_p`); a mark that unsure is read as no mark at all.
+
+Tables exist for English, Korean and Japanese (the last two unmeasured); other
+languages get only the punctuation rules (a trailing comma or ellipsis waits long)
+and never the short window.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ JAPANESE_OPEN = ("て", "で", "が", "けど", "けれど", "から", "ので",
 JAPANESE_CLOSED = ("す", "た", "だ", "か", "ね", "よ", "い", "る", "う", "ん", "の")
 
 _TRAILING = ",，、-–—:;"
+SURE_STOP = 0.5  # a closing mark Whisper gave less probability than this is not read
 _ELLIPSIS = ("...", "…")
 _CLOSE = ".!?。！？"
 _WORD = re.compile(r"[\w']+")
@@ -82,14 +88,20 @@ def _script(text: str) -> str:
     return "latin"
 
 
-def verdict(text: str, language: str | None = "en") -> Verdict:
+def verdict(text: str, language: str | None = "en", stop_p: float | None = None
+            ) -> Verdict:
     """Whether `text`, all a person has said of their turn so far, is a finished turn.
-    `language` matters only for Latin script ('en' or None: English)."""
+    `language` matters only for Latin script ('en' or None: English); `stop_p`, the
+    probability Whisper gave the text's last token, if known."""
     text = text.strip().strip('"“”\'')
     if not text:
         return Verdict.UNSURE
     if text.endswith(_ELLIPSIS) or text[-1] in _TRAILING:
         return Verdict.UNFINISHED
+    if text[-1] in _CLOSE and stop_p is not None and stop_p < SURE_STOP:
+        text = text[:-1].rstrip()  # Whisper was unsure the sentence ends here
+        if not text:
+            return Verdict.UNSURE
     closed = text[-1] in _CLOSE
     script = _script(text)
     if script in ("ko", "ja"):
@@ -145,11 +157,11 @@ class TurnEnd:
     long_ms: int = 1000
 
     def window(self, text: str, language: str | None = "en",
-               finished: float | None = None) -> int:
-        """The window for `text`; `finished`, Smart Turn's probability that the audio
-        sounds finished, if known: then the short window needs both to agree that
-        the turn is finished, and anything else waits long."""
-        said = verdict(text, language)
+               finished: float | None = None, stop_p: float | None = None) -> int:
+        """The window for `text` (`stop_p` as for `verdict`); `finished`, Smart Turn's
+        probability that the audio sounds finished, if known: then the short window
+        needs both to agree that the turn is finished, and anything else waits long."""
+        said = verdict(text, language, stop_p)
         if finished is not None and (finished < 0.5 or said is Verdict.UNSURE):
             said = Verdict.UNFINISHED
         return {Verdict.FINISHED: self.short_ms, Verdict.UNFINISHED: self.long_ms,
