@@ -11,6 +11,12 @@ Time to first token counts from sending the request to the first text; decode
 rate is (tokens - 1) / (last token - first token). Prints a table, then one
 JSON line. Goal: hearth decode >= 0.95x direct, and < 30 ms added to the first token.
 
+Then, on the same server, back-to-back against idle: in new conversations, a turn
+sent the moment the previous reply ends (its memory work — facts, summary — queued
+or running on the same model) against a turn sent after --idle-s seconds of quiet,
+the two prompts swapping places from pair to pair. Goal: back-to-back first token
+<= 1.2x idle (p50s of the same run).
+
 With --remote, the model runs in llama-cpp-python's OpenAI-compatible server
 (`python -m llama_cpp.server`) instead, and --rounds conversations of --turns
 turns each go two ways, turn by turn alternating which goes first:
@@ -73,9 +79,12 @@ CARD = {
 }
 
 
-def run_hearth(client: httpx.Client, character_id: int, prompt: str) -> dict:
-    conversation = client.post("/api/conversations", json={"character_id": character_id}).json()
-    url = f"/api/conversations/{conversation['id']}/messages"
+def run_hearth(client: httpx.Client, character_id: int, prompt: str,
+               conversation_id: int | None = None) -> dict:
+    if conversation_id is None:
+        conversation_id = client.post(
+            "/api/conversations", json={"character_id": character_id}).json()["id"]
+    url = f"/api/conversations/{conversation_id}/messages"
     start = time.perf_counter()
     times: list[float] = []
     with client.stream("POST", url, json={"content": prompt}) as r:
@@ -107,6 +116,23 @@ def measure(start: float, times: list[float]) -> dict:
     return {"ttft_ms": (times[0] - start) * 1000, "tokens": len(times), "decode_tps": decode}
 
 
+def back_to_back(client: httpx.Client, character_id: int, pairs: int,
+                 idle_s: float) -> dict[str, list[dict]]:
+    """First tokens of turns sent right after a reply and after `idle_s` of quiet."""
+    results: dict[str, list[dict]] = {"idle": [], "back_to_back": []}
+    for i in range(pairs):
+        conversation_id = client.post(
+            "/api/conversations", json={"character_id": character_id}).json()["id"]
+        run_hearth(client, character_id, PROMPTS[i % len(PROMPTS)], conversation_id)
+        time.sleep(idle_s)
+        first, second = PROMPTS[(i + 1) % len(PROMPTS)], PROMPTS[(i + 2) % len(PROMPTS)]
+        if i % 2:
+            first, second = second, first
+        results["idle"].append(run_hearth(client, character_id, first, conversation_id))
+        results["back_to_back"].append(run_hearth(client, character_id, second, conversation_id))
+    return results
+
+
 def paired_ttft(results: dict[str, list[dict]]) -> list[float]:
     """What Hearth added to the first token, pair by pair: the same prompt (or turn), the
     same run, back to back."""
@@ -123,6 +149,8 @@ def main() -> int:
     parser.add_argument("--remote", action="store_true",
                         help="Hearth with a remote backend against that backend directly")
     parser.add_argument("--turns", type=int, default=10, help="turns of the --remote conversation")
+    parser.add_argument("--pairs", type=int, default=6, help="back-to-back/idle pairs")
+    parser.add_argument("--idle-s", type=float, default=8.0, help="quiet before an idle turn")
     args = parser.parse_args()
     if args.remote:
         return main_remote(args)
@@ -150,6 +178,8 @@ def main() -> int:
                         results[way].append(run_hearth(client, character_id, prompt))
                     else:
                         results[way].append(run_direct(llama, prompt, args.max_tokens))
+        del llama  # the rest is Hearth's alone
+        turns = back_to_back(client, character_id, args.pairs, args.idle_s)
 
     def med(way: str, key: str) -> float:
         return statistics.median(r[key] for r in results[way])
@@ -167,12 +197,21 @@ def main() -> int:
     print(f"decode ratio hearth/direct: {ratio:.3f} (goal >= 0.95)")  # noqa: T201
     print(f"added to first token: {added:.1f} ms p50, paired p50 "  # noqa: T201
           f"{statistics.median(paired):.1f} ms (goal < 30 ms)")
+    b2b = {way: round(statistics.median(r["ttft_ms"] for r in rs), 1) for way, rs in turns.items()}
+    b2b_ratio = b2b["back_to_back"] / b2b["idle"]
+    Table(Column("turn", 13, left=True), Column("ttft ms (p50)", 14, ".1f"),
+          Column("max", 9, ".1f")).show(
+        (way, b2b[way], max(r["ttft_ms"] for r in rs)) for way, rs in turns.items())
+    print(f"back-to-back/idle first token: {b2b_ratio:.2f} "  # noqa: T201
+          f"({len(turns['idle'])} pairs, {args.idle_s:g} s idle; goal <= 1.2)")
     print_json({
         "bench": "llm", "model": args.model.name, "runs_per_path": len(results["hearth"]),
         "max_tokens": args.max_tokens, "cores": os.cpu_count(), **summary,
         "decode_ratio": round(ratio, 3), "ttft_added_ms": round(added, 1),
         "ttft_added_paired_ms": round(statistics.median(paired), 1),
-        "goal_met": ratio >= 0.95 and added < 30,
+        "back_to_back_ttft_ms": b2b["back_to_back"], "idle_ttft_ms": b2b["idle"],
+        "back_to_back_ratio": round(b2b_ratio, 3),
+        "goal_met": ratio >= 0.95 and added < 30 and b2b_ratio <= 1.2,
     })
     return 0
 

@@ -90,9 +90,12 @@ def main() -> int:
             ImportItem("user" if i % 2 == 0 else "assistant",
                        PAST[(i // 2) % len(PAST)] if i % 2 == 0 else "Thank you for telling me.",
                        start + i * 3600) for i in range(160)])
-        conversation = chat.start_conversation(user, 1)
 
         async def converse() -> None:
+            # As a client starts it: the new conversation is prepared while the greeting
+            # is read (a job on this loop).
+            conversation = chat.start_conversation(user, 1)
+            await services.jobs.join()
             for n, text in enumerate((SCRIPT * 2)[: args.turns], 1):
                 sent = time.perf_counter()
                 first = None

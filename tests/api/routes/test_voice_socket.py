@@ -36,6 +36,7 @@ class Client:
         self.audio: dict[int, list[np.ndarray]] = {}
         self.first_audio: dict[int, float] = {}
         self.arrivals: dict[int, list[float]] = {}  # when each audio frame came
+        self.played: dict[int, list[np.ndarray]] = {}  # each audio frame at 16 kHz
         self.mic_clock: float | None = None  # when the realtime input sent so far ends
         self.lock = threading.Lock()
         self.ready = json.loads(ws.recv(timeout=30))
@@ -51,6 +52,8 @@ class Client:
                         self.first_audio.setdefault(turn, time.monotonic())
                         self.audio.setdefault(turn, []).append(np.frombuffer(message[4:], "<i2"))
                         self.arrivals.setdefault(turn, []).append(time.monotonic())
+                        self.played.setdefault(turn, []).append(resample(
+                            self.audio[turn][-1], self.ready["output"]["sample_rate"]))
                     else:
                         self.events.append(json.loads(message))
         except Exception:  # noqa: BLE001 - the socket closed
@@ -69,14 +72,14 @@ class Client:
                 time.sleep(max(0.0, self.mic_clock - time.monotonic()))
             self.ws.send(pcm16(frame).tobytes())
 
-    def send_room(self, turn: int, rate: int, until: float, delay: float, gain: float) -> None:
+    def send_room(self, turn: int, until: float, delay: float, gain: float) -> None:
         """Send, in real time until `until` (monotonic), what a microphone beside the
         speaker records: each frame holds what the speaker played `delay` s before it."""
         n = 5 * FRAME  # 100 ms at a time
         while (recorded := self.mic_clock or time.monotonic()) < until:
             at = int((recorded - self.first_audio[turn] - delay) * RATE)
             played = np.concatenate([silence(max(0, -at) / RATE),
-                                     self.speaker_output(turn, rate)[max(0, at):]])
+                                     self.speaker_output(turn)[max(0, at):]])
             self.send_audio(gain * np.concatenate([played, silence(n / RATE)])[:n],
                             realtime=True)
 
@@ -97,16 +100,16 @@ class Client:
         with self.lock:
             return np.concatenate(self.audio.get(turn, [np.zeros(0, np.int16)]))
 
-    def speaker_output(self, turn: int, rate: int) -> np.ndarray:
+    def speaker_output(self, turn: int) -> np.ndarray:
         """What a speaker played (16 kHz, from the first audio on): each frame as soon as
         it came and the one before it ended, silence where the reply had not come yet."""
         with self.lock:
-            frames = list(zip(self.arrivals.get(turn, []), self.audio.get(turn, []),
+            frames = list(zip(self.arrivals.get(turn, []), self.played.get(turn, []),
                               strict=True))
         out = np.zeros(0, np.float32)
         for arrived, pcm in frames:
             start = max(int((arrived - self.first_audio[turn]) * RATE), len(out))
-            out = np.concatenate([out, silence((start - len(out)) / RATE), resample(pcm, rate)])
+            out = np.concatenate([out, silence((start - len(out)) / RATE), pcm])
         return out
 
 
@@ -200,9 +203,11 @@ def test_the_assistants_own_voice_does_not_interrupt_it(
     turn = started[0]["turn"]
     # A microphone beside the speaker: the reply comes back 120 ms later, a little quieter;
     # four seconds of it is plenty to fool a plain VAD.
-    voice.send_room(turn, rate, until=voice.first_audio[turn] + 4.0, delay=0.12, gain=0.6)
+    voice.send_room(turn, until=voice.first_audio[turn] + 4.0, delay=0.12, gain=0.6)
     voice.send_audio(silence(0.5), realtime=True)
-    assert not voice.of("interrupted"), voice.events
+    waits = len(voice.speaker_output(turn)) / RATE - len(voice.reply_audio(turn)) / rate
+    assert not voice.of("interrupted"), (f"the speaker waited {waits:.2f} s for audio",
+                                         voice.events)
     # The echo was speech all along.
     assert len(voice.reply_audio(turn)) / rate > 4.0, voice.of("turn_finished", turn)
     assert len(voice.of("speech_started")) == 1  # only the user's question
