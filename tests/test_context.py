@@ -244,3 +244,20 @@ def test_the_owner_measures_prompt_speed_from_real_turns(start_services) -> None
     conversation = services.chat.start_conversation(services.user, 1)
     replies(services, services.user, [(conversation.id, "Hello! " * 40)])
     assert services.model.prompt_speed is not None and services.model.prompt_speed > 0
+
+
+def test_a_new_conversations_preparation_measures_prompt_speed(start_services) -> None:  # noqa: ANN001
+    # A fresh server's first conversation: its preparation is the first evaluation, and
+    # the first turn's recall is sized by what it measured, not the whole free room.
+    services = start_services(memory={"background": False})
+    services.model.prompt_speed = None
+    card = {**services.store.characters.get(1).data, "name": f"Moss {uuid.uuid4().hex[:8]}"}
+    character = services.store.characters.create(data=card, avatar=None)
+
+    async def prepare() -> None:
+        services.chat.start_conversation(services.user, character.id)
+        await services.jobs.join()
+        await services.jobs.close()
+
+    asyncio.run(prepare())
+    assert services.model.prompt_speed is not None and services.model.prompt_speed > 0
