@@ -272,7 +272,7 @@ def run(case: Case, choose: Chooser | None, silence_ms: int,
                 window, reason = choose(event.audio)
                 spent_ms = (time.perf_counter() - started) * 1000
                 why.append(f"{event.at:.2f}s {reason}")
-                pending = (event.at + (read_ms or spent_ms) / 1000, window)
+                pending = (event.at + (spent_ms if read_ms is None else read_ms) / 1000, window)
             elif isinstance(event, vad.SpeechResumed):
                 pending = None
             elif isinstance(event, vad.SpeechEnded):

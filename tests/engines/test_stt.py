@@ -84,6 +84,7 @@ def test_a_timestamp_past_the_audio_does_not_drop_the_words_after_it(
                *tokenizer.encode(" Thank you."), at(3.0)]
     assert _segments(made_up, tokenizer, 2.46) == [Segment(0.0, 1.8, "Hello there.")]
 
+
 def test_the_last_kept_token_is_found_past_a_restart(transcriber: Transcriber) -> None:
     """`last_p` is the probability of the token that ends the kept text: the question
     mark, not the last of the words the model went on with."""
