@@ -179,6 +179,26 @@ def test_create_a_character_from_the_gallery(logged_in_page: Any, web_server: We
     page.locator("#characters .character", has_text="Pip").wait_for()
 
 
+def test_a_view_still_loading_does_not_cover_the_one_the_person_went_to(
+        logged_in_page: Any) -> None:
+    """A card's editor whose fetch ends after the person went back to the gallery stays
+    hidden (it once covered the gallery on a busy machine)."""
+    page = logged_in_page
+    character = page.locator("#characters .character").first.get_attribute("data-id")
+    held: list[Any] = []
+    card = re.compile(rf"/api/characters/{character}$")
+    page.route(card, lambda route: held.append(route))  # its fetch waits: released below
+    with page.expect_request(card):
+        page.evaluate(f"location.hash = '#/character/{character}'")
+    page.evaluate("location.hash = '#/'")
+    page.wait_for_selector("#home-view:not([hidden]) #characters .character")
+    with page.expect_response(card):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # the editor's code runs on the answer
+    assert page.locator("#editor-view").is_hidden()
+    assert page.locator("#home-view").is_visible()
+
+
 def test_chat_streams_regenerates_swipes_edits_and_deletes(
         logged_in_page: Any, web_server: WebServer) -> None:
     page = logged_in_page

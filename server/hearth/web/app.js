@@ -7,7 +7,7 @@
 // character writing first) into the open chat, or as an unread badge in the list.
 
 import { ApiError, api, get, hooks, report, session, setStatus } from './api.js';
-import { $, setZone, showView } from './dom.js';
+import { $, moved, setZone, showView } from './dom.js';
 import * as characters from './characters.js';
 import * as chat from './chat.js';
 import * as events from './events.js';
@@ -55,6 +55,7 @@ async function arrived(message) {
 
 async function route() {
   if (!session.me) return;
+  moved();
   const parts = location.hash.replace(/^#\/?/, '').split('/');
   try {
     if (parts[0] === 'chat' && parts[1]) {

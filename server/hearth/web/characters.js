@@ -1,7 +1,7 @@
 // The gallery of characters (pick, create, import a card) and a character's card editor.
 
 import { api, get, report, send, session, setStatus } from './api.js';
-import { $, confirmButton, h, showView, stamp } from './dom.js';
+import { $, confirmButton, h, here, showView, stamp } from './dom.js';
 import { t } from './i18n.js';
 
 const FIELDS = ['name', 'description', 'personality', 'scenario', 'first_mes', 'mes_example',
@@ -14,9 +14,10 @@ let editing = null; // the character in the editor (null: a new one)
 // ---- the gallery ------------------------------------------------------------------
 
 export async function home() {
+  const since = here();
   const [list, conversations] = await Promise.all([
     get('/api/characters'), get('/api/conversations')]);
-  showView('home-view');
+  if (!showView('home-view', since)) return;
   const byId = new Map(list.map((c) => [c.id, c]));
   $('#characters').replaceChildren(...list.map((c) => h('li',
     { class: 'character', 'data-id': c.id },
@@ -116,10 +117,12 @@ const form = $('#character-form');
 
 /** Open the editor on a character (null: a new one). */
 export async function edit(id) {
+  const since = here();
   voices ??= await get('/api/voices');
-  editing = id === null ? null : await get(`/api/characters/${id}`);
+  const loaded = id === null ? null : await get(`/api/characters/${id}`);
+  if (!showView('editor-view', since)) return;
+  editing = loaded;
   const data = editing ? editing.data : {};
-  showView('editor-view');
   $('#editor-title').textContent = editing ? editing.name : t('home.new');
   $('#editor-error').textContent = '';
   for (const name of FIELDS) form.elements[name].value = data[name] || '';

@@ -75,9 +75,25 @@ export function fromZoneLocal(value) {
   return new Date(guess);
 }
 
-/** Show one view (a section of <main>) and hide the others. */
-export function showView(id) {
+// Views fetch their data before they show, and the person can move on meanwhile: a view
+// that began loading before the latest move is not shown, or a slow fetch would cover the
+// view the person went to.
+let moves = 0;
+
+/** The address changed: views still loading for the old one will not show. */
+export function moved() {
+  moves += 1;
+}
+
+/** Where navigation stands; a view takes it before loading and hands it to showView. */
+export const here = () => moves;
+
+/** Show one view (a section of <main>) and hide the others, unless the person moved on
+ * since `since`. Returns whether it showed. */
+export function showView(id, since = moves) {
+  if (since !== moves) return false;
   for (const view of document.querySelectorAll('main > .view')) view.hidden = view.id !== id;
+  return true;
 }
 
 /**

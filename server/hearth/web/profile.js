@@ -3,7 +3,7 @@
 // this device only, whether a character's message shows a browser notification.
 
 import { ApiError, api, get, report, session, setStatus } from './api.js';
-import { $, deviceZone, h, setZone, showView } from './dom.js';
+import { $, deviceZone, h, here, setZone, showView } from './dom.js';
 import { setLanguage, t } from './i18n.js';
 
 const FIELDS = ['display_name', 'pronouns', 'persona', 'timezone', 'language'];
@@ -41,10 +41,11 @@ function zoneHint(fromDevice) {
 }
 
 export async function show() {
+  const since = here();
   const me = await get('/api/me');
   session.me = me;
+  if (!showView('profile-view', since)) return;
   fillSuggestions();
-  showView('profile-view');
   clearErrors();
   for (const name of FIELDS) form.elements[name].value = me[name] ?? '';
   // No zone kept yet ('' or an old server without the field): offer this device's.
