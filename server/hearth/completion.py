@@ -33,6 +33,9 @@ def prepare(model: ModelOwner, text: str, params: SamplingParams,
     if not text:
         raise InvalidInput("prompt: it is empty; send the text to continue")
     prompt = model.render_text(text)
+    if not prompt.tokens:  # control characters the tokenizer drops, say
+        raise InvalidInput("prompt: the model reads no tokens in it (only control characters?); "
+                           "send the text to continue")
     used, n_ctx = len(prompt.tokens), model.n_ctx
     room = n_ctx - used
     if room < 1:

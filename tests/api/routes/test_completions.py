@@ -143,6 +143,13 @@ def test_what_does_not_fit_is_refused_not_cut(live: Live) -> None:
            ({"model": "ember", "prompt": "Hi", "stop": ["x"] * 17}, 422, "stop")]
     for body, status, words in bad:
         assert_error(live.api.post("/v1/completions", json=body), status, words)
+    # Text the tokenizer reads as nothing (a fuzzer's "\u0004" was a 500).
+    for path, prompt in [("/v1/completions", {"model": "ember", "prompt": "\u0004"}),
+                         ("/completion", {"prompt": "\u0004\u0004"}),
+                         ("/api/v1/generate", {"prompt": "\u0004"})]:
+        for stream in (False, True):
+            assert_error(live.api.post(path, json={**prompt, "stream": stream}), 422,
+                         "no tokens")
     assert snapshot(live.api) == before
 
 

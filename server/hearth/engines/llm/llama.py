@@ -9,7 +9,6 @@ thread-safe.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator
@@ -38,7 +37,6 @@ MIN_SHIFTED = 16
 # them whether a person's turn is waiting: ~15% slower than 64 at a time on a 2-core
 # CPU, but the turn waits a quarter as long (~85 ms instead of ~290).
 BACKGROUND_CHUNK = 16
-log = logging.getLogger(__name__)
 
 
 class LlamaModel:
@@ -268,36 +266,13 @@ class LlamaModel:
 
 
     def _completion(self, prompt: Prompt, params: SamplingParams) -> Iterator[Any]:
-        """llama-cpp-python's streamed completion of `prompt`. Once (a full suite's fuzzing
-        of text completion, not reproduced alone) its first sample found no evaluated
-        token and asserted; that is logged and the prompt evaluated again from an empty
-        cache, before anything was said."""
-        def start() -> Iterator[Any]:
-            return iter(self._llama.create_completion(
-                prompt=prompt.tokens, max_tokens=params.max_tokens,
-                temperature=params.temperature, top_p=params.top_p,
-                repeat_penalty=params.repeat_penalty,
-                seed=None if params.seed < 0 else params.seed,
-                stop=list(prompt.stop + params.stop), stream=True))
-
-        stream = start()
-        try:
-            head = next(stream)
-        except StopIteration:
-            return
-        except AssertionError:
-            log.warning("llama.cpp had no evaluated token to sample from (%d prompt tokens, "
-                        "%d cached, session %s); evaluating the prompt again",
-                        len(prompt.tokens), self._llama.n_tokens, self._session, exc_info=True)
-            stream.close()  # type: ignore[attr-defined]
-            self._clear()
-            stream = start()
-            head = next(stream)
-        try:
-            yield head
-            yield from stream
-        finally:
-            stream.close()  # type: ignore[attr-defined]
+        """llama-cpp-python's streamed completion of `prompt` (never empty: it then asserts)."""
+        return iter(self._llama.create_completion(
+            prompt=prompt.tokens, max_tokens=params.max_tokens,
+            temperature=params.temperature, top_p=params.top_p,
+            repeat_penalty=params.repeat_penalty,
+            seed=None if params.seed < 0 else params.seed,
+            stop=list(prompt.stop + params.stop), stream=True))
 
 
 def can_load(path: Path) -> bool:
