@@ -199,6 +199,27 @@ def test_a_view_still_loading_does_not_cover_the_one_the_person_went_to(
     assert page.locator("#home-view").is_visible()
 
 
+def test_a_conversation_started_elsewhere_does_not_cover_the_open_chat(
+        logged_in_page: Any, web_server: WebServer) -> None:
+    """A greeting arriving from a conversation started on another device redraws the
+    gallery; a chat the person opened while that loads stays in view."""
+    page = logged_in_page
+    page.wait_for_selector("body[data-live='open']")
+    character = int(page.locator("#characters .character").first.get_attribute("data-id"))
+    held: list[Any] = []
+    listing = re.compile(r"/api/conversations$")
+    page.route(listing, lambda route: held.append(route))  # the gallery's redraw waits
+    with api(web_server) as client, page.expect_request(listing):
+        started = client.post("/api/conversations", json={"character_id": character}).json()
+    page.evaluate(f"location.hash = '#/chat/{started['id']}'")
+    page.wait_for_selector("#chat-view:not([hidden]) #composer-input")
+    with page.expect_response(listing):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # the gallery's code runs on the answer
+    assert page.locator("#chat-view").is_visible()
+    assert page.locator("#home-view").is_hidden()
+
+
 def test_chat_streams_regenerates_swipes_edits_and_deletes(
         logged_in_page: Any, web_server: WebServer) -> None:
     page = logged_in_page
