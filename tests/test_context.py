@@ -191,6 +191,41 @@ def test_a_full_window_drops_its_oldest_turns_without_evaluating_the_rest(start_
     assert sum("gardens, jazz and Lisbon" in m.content for m in later.messages) == 1
 
 
+def test_a_coming_shift_is_made_while_the_reply_is_read(start_services) -> None:  # noqa: ANN001
+    # As above, but the window fills a few turns after the summary is written, and the
+    # summary riding in the shifting turn's note is long: made ahead, between turns, the
+    # shift leaves that turn only its message and memories to evaluate.
+    services = start_services(memory={"background": False, "recent_share": 0.85},
+                              max_reply_tokens=24)
+    user = services.user
+    cid = services.chat.start_conversation(user, 1).id
+    services.chat.import_messages(user, cid, history(120, time.time() - DAY))
+    replies(services, user, [(cid, "Hello again!")])
+    before = services.store.windows.find(cid)
+    recap = " ".join(f"They talked about {topic}, at length and more than once."
+                     for topic in TOPICS)
+    services.store.summaries.set(cid, text=recap, upto_message_id=before.start_message_id + 40)
+
+    async def until_shift() -> tuple[list[bool], TurnFinished]:
+        shifts = []
+        for topic in TOPICS:
+            text = f"Shall we talk about {topic} again?"
+            window = await asyncio.to_thread(services.chat.window, user, cid, text)
+            events = [e async for e in services.chat.send(user, cid, text)]
+            await services.jobs.join()  # the person reads the reply: a shift is made now
+            shifts.append(window.shifted)
+            if window.shifted:
+                assert recap in window.messages[-1].content
+                break
+        await services.jobs.close()
+        return shifts, events[-1]
+
+    shifts, done = asyncio.run(until_shift())
+    assert shifts[-1], "the turns should fill the window"
+    assert len(shifts) > 1, "the window should fill after the summary is written"
+    assert done.usage.prompt_tokens_evaluated < services.model.count(recap), done.usage
+
+
 def test_a_new_conversation_is_prepared_while_the_greeting_is_read(start_services) -> None:  # noqa: ANN001
     services = start_services(memory={"background": False})
     user = services.user

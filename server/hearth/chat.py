@@ -147,6 +147,25 @@ class Chat:
             return  # they were quicker: the turn has begun
         window = await asyncio.to_thread(self.build, user, conversation, history, None,
                                          time.time())
+        await self._evaluate_ahead(user, conversation, window)
+
+    async def _prepare_shift(self, user: User, conversation: Conversation) -> None:
+        """When the next turn will drop the oldest turns (the window is nearly full), make
+        that shift now, while the person reads the reply: llama.cpp moves the kept turns
+        and evaluates the newer summary the next note begins with, so that turn costs
+        what an ordinary one does. The context builder makes the same shift whatever the
+        message; memories are recalled for it then."""
+        history = self.store.messages.list(conversation.id)
+        if not history or history[-1].role != "assistant":
+            return  # gone, or the next turn has begun
+        turn = self._turn(user, conversation, history, "", time.time())
+        window = await asyncio.to_thread(self.context.build, turn)
+        if window.shifted:
+            await self._evaluate_ahead(user, conversation, window)
+
+    async def _evaluate_ahead(self, user: User, conversation: Conversation,
+                              window: Window) -> None:
+        """Evaluate `window`'s prompt into the conversation's cache as background work."""
         stream = self.model.stream(window.prompt, SamplingParams(max_tokens=1),
                                    session=f"c{conversation.id}", user=user.id, background=True)
         async with aclosing(stream) as items:
@@ -339,6 +358,8 @@ class Chat:
                 # Queued before the last event goes out: a caller may stop reading there.
                 if isinstance(event, TurnFinished):
                     self._after(user, conversation, stored, event.message)
+                    if self.jobs.running:
+                        self.jobs.submit("shift", lambda: self._prepare_shift(user, conversation))
                 yield event
 
     async def regenerate(self, user: User, conversation_id: int,

@@ -14,8 +14,11 @@ the machine evaluates in a moment). When the turns no longer fit,
 the oldest go, down to a low-water mark (a *shift*): the system message stays
 byte for byte, llama.cpp moves the kept turns back in its KV cache instead of
 evaluating them again, and the newer summary (covering what went) rides in the
-new turn's note. Otherwise the prompt only grows at the end, and every note is
-stored with its message, so later turns render the same prefix.
+new turn's note. A window shifts one turn early, when an ordinary turn no longer
+fits beside its turns, and without looking at the new message: so the shift is
+known, and made (`Chat` evaluates the summary ahead), before the message comes.
+Otherwise the prompt only grows at the end, and every note is stored with its
+message, so later turns render the same prefix.
 
 Trimming order: lowest-ranked memories, then the oldest turns. The card and the
 new message are never trimmed; a message that cannot fit is refused (413).
@@ -50,6 +53,9 @@ CARD_TEXT_FIELDS = ("name", "system_prompt", "description", "personality", "scen
 _PIECE_CHARS = 8192  # long text is counted a piece at a time, so counting can stop early
 CLOCK_AFTER = 1800  # seconds of silence after which a turn is told the date and time
 PERSONA_SHARE = 4  # a persona may take up to 1/4 of the prompt budget
+# The room a turn's message, recalled memories and clock take, about: a window with less
+# free beside its turns shifts before the message is known (see the module's docstring).
+NEXT_TURN_TOKENS = 160
 
 # recall(query, exclude=ids already in the window, now, about how many fit) -> ranked memories
 RecallFn = Callable[[str, set[str], datetime, int], list[Recalled]]
@@ -423,12 +429,17 @@ class ContextBuilder:
         shifted = False
         recap = ""  # a newer summary than the system message's, after a shift
         if state is not None:
-            used = self._size(self._system(turn, state),
-                              [*self._turns(turns, turn.notes), *new_turn(clock)])
-            if used > self.budget:
+            system = self._system(turn, state)
+            turn_messages = self._turns(turns, turn.notes)
+            full = (turn.new_message is not None
+                    and self._size(system, turn_messages) + NEXT_TURN_TOKENS > self.budget)
+            if full or self._size(system, [*turn_messages, *new_turn(clock)]) > self.budget:
                 recap = self._recap(turn, state, turns)
-                kept = self._shift(turn, state, new_turn(_joined(recap, clock)))
-                if kept is None:  # not even the new turn fits beside the system message
+                # Sized without the message or the clock: the same kept turns whatever
+                # the message, so a shift made ahead of it is the one the turn makes.
+                ahead = [] if turn.new_message is None else [ChatMessage("user", recap)]
+                kept = self._shift(turn, state, [*ahead, *tail])
+                if kept is None:  # no room at all beside the system message
                     rebased, recap = True, ""
                 else:
                     shifted, turns = True, kept
