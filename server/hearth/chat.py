@@ -139,14 +139,15 @@ class Chat:
         return conversation
 
     async def _prepare_start(self, user: User, conversation: Conversation) -> None:
-        """Evaluate the start of the new conversation's first window (the system message and
-        the greeting) while the person reads the greeting, as background work: the first
-        turn then evaluates only its own message and what memory recalls for it."""
+        """Evaluate the start of the new conversation's first window (the system message,
+        the greeting and the first note's clock) while the person reads the greeting, as
+        background work: the first turn then evaluates only its own message and what
+        memory recalls for it."""
         history = self.store.messages.list(conversation.id)
         if any(m.role == "user" for m in history):
             return  # they were quicker: the turn has begun
-        window = await asyncio.to_thread(self.build, user, conversation, history, None,
-                                         time.time())
+        turn = self._turn(user, conversation, history, "", time.time())
+        window = await asyncio.to_thread(self.context.build, turn)  # no recall: no message yet
         await self._evaluate_ahead(user, conversation, window)
 
     async def _prepare_shift(self, user: User, conversation: Conversation) -> None:

@@ -529,14 +529,13 @@ class ContextBuilder:
 
     def _note(self, turn: Turn, memories: Sequence[Recalled], lore: Sequence[lorebook.LoreEntry],
               clock: str, recap: str = "") -> str:
-        parts = [recap] if recap else []
+        # What does not depend on the message comes first: `Chat` evaluates it ahead.
+        parts = [p for p in (recap, clock) if p]
         if memories:
             parts.append(f"[Memories {turn.card['name']} recalls]\n"
                          + self._memory_text(turn, memories))
         if lore:
             parts.append("[Lore]\n" + "\n".join(e.content for e in lore))
-        if clock:
-            parts.append(clock)
         return "\n".join(parts)
 
     def _lore(self, turn: Turn, turns: Sequence[Message], in_window: set[str],
