@@ -159,8 +159,9 @@ class Chat:
         history = self.store.messages.list(conversation.id)
         if not history or history[-1].role != "assistant":
             return  # gone, or the next turn has begun
-        turn = self._turn(user, conversation, history, "", time.time())
-        window = await asyncio.to_thread(self.context.build, turn)
+        # Off the event loop, reading the store too: a voice turn's audio is still playing.
+        window = await asyncio.to_thread(lambda: self.context.build(
+            self._turn(user, conversation, history, "", time.time())))
         if window.shifted:
             await self._evaluate_ahead(user, conversation, window)
 
