@@ -146,9 +146,8 @@ class Chat:
         history = self.store.messages.list(conversation.id)
         if any(m.role == "user" for m in history):
             return  # they were quicker: the turn has begun
-        turn = self._turn(user, conversation, history, "", time.time())
-        window = await asyncio.to_thread(self.context.build, turn)  # no recall: no message yet
-        await self._evaluate_ahead(user, conversation, window)
+        await self._evaluate_ahead(user, conversation,
+                                   await self._window_ahead(user, conversation, history))
 
     async def _prepare_shift(self, user: User, conversation: Conversation) -> None:
         """When the next turn will drop the oldest turns (the window is nearly full), make
@@ -159,11 +158,16 @@ class Chat:
         history = self.store.messages.list(conversation.id)
         if not history or history[-1].role != "assistant":
             return  # gone, or the next turn has begun
-        # Off the event loop, reading the store too: a voice turn's audio is still playing.
-        window = await asyncio.to_thread(lambda: self.context.build(
-            self._turn(user, conversation, history, "", time.time())))
+        window = await self._window_ahead(user, conversation, history)
         if window.shifted:
             await self._evaluate_ahead(user, conversation, window)
+
+    async def _window_ahead(self, user: User, conversation: Conversation,
+                            history: Sequence[Message]) -> Window:
+        """The next turn's window before its message is known (so no recall), built off
+        the event loop, store reads included: a voice reply may still be playing."""
+        return await asyncio.to_thread(lambda: self.context.build(
+            self._turn(user, conversation, history, "", time.time())))
 
     async def _evaluate_ahead(self, user: User, conversation: Conversation,
                               window: Window) -> None:

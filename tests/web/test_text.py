@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,22 +179,33 @@ def test_create_a_character_from_the_gallery(logged_in_page: Any, web_server: We
     page.locator("#characters .character", has_text="Pip").wait_for()
 
 
+def held(page: Any, url: re.Pattern[str], start: Callable[[], object]) -> Callable[[], None]:
+    """Hold the page's request to `url` that `start()` causes; returns what lets it go
+    and waits until the page has handled the answer."""
+    routes: list[Any] = []
+    page.route(url, lambda route: routes.append(route))
+    with page.expect_request(url):
+        start()
+
+    def release() -> None:
+        with page.expect_response(url):
+            routes[0].continue_()
+        page.wait_for_timeout(500)  # the page's code runs on the answer
+
+    return release
+
+
 def test_a_view_still_loading_does_not_cover_the_one_the_person_went_to(
         logged_in_page: Any) -> None:
     """A card's editor whose fetch ends after the person went back to the gallery stays
     hidden (it once covered the gallery on a busy machine)."""
     page = logged_in_page
     character = page.locator("#characters .character").first.get_attribute("data-id")
-    held: list[Any] = []
-    card = re.compile(rf"/api/characters/{character}$")
-    page.route(card, lambda route: held.append(route))  # its fetch waits: released below
-    with page.expect_request(card):
-        page.evaluate(f"location.hash = '#/character/{character}'")
+    release = held(page, re.compile(rf"/api/characters/{character}$"),
+                   lambda: page.evaluate(f"location.hash = '#/character/{character}'"))
     page.evaluate("location.hash = '#/'")
     page.wait_for_selector("#home-view:not([hidden]) #characters .character")
-    with page.expect_response(card):
-        held[0].continue_()
-    page.wait_for_timeout(500)  # the editor's code runs on the answer
+    release()
     assert page.locator("#editor-view").is_hidden()
     assert page.locator("#home-view").is_visible()
 
@@ -206,16 +217,13 @@ def test_a_conversation_started_elsewhere_does_not_cover_the_open_chat(
     page = logged_in_page
     page.wait_for_selector("body[data-live='open']")
     character = int(page.locator("#characters .character").first.get_attribute("data-id"))
-    held: list[Any] = []
-    listing = re.compile(r"/api/conversations$")
-    page.route(listing, lambda route: held.append(route))  # the gallery's redraw waits
-    with api(web_server) as client, page.expect_request(listing):
-        started = client.post("/api/conversations", json={"character_id": character}).json()
+    with api(web_server) as client:
+        started: dict[str, Any] = {}
+        release = held(page, re.compile(r"/api/conversations$"), lambda: started.update(
+            client.post("/api/conversations", json={"character_id": character}).json()))
     page.evaluate(f"location.hash = '#/chat/{started['id']}'")
     page.wait_for_selector("#chat-view:not([hidden]) #composer-input")
-    with page.expect_response(listing):
-        held[0].continue_()
-    page.wait_for_timeout(500)  # the gallery's code runs on the answer
+    release()
     assert page.locator("#chat-view").is_visible()
     assert page.locator("#home-view").is_hidden()
 
