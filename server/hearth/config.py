@@ -271,7 +271,7 @@ class VoiceSettings(BaseModel):
         DEFAULT_SMART_TURN_MODEL, description="Smart Turn v3 ONNX model (end_of_turn 'smart')."
     )
     begin_in_pause: bool = Field(
-        False, description="While the person pauses, also write the reply's first speakable "
+        True, description="While the person pauses, also write the reply's first speakable "
         "piece and synthesise it (stored nowhere; dropped if they go on), so it plays the "
         "moment the pause ends the turn. Off, the pause only evaluates the prompt."
     )

@@ -52,7 +52,7 @@ class EchoGuard:
         left = mic - echo
         if float(left @ left) < self.residual * float(mic @ mic):
             return np.zeros_like(chunk)
-        return left[-len(chunk):].astype(np.float32)
+        return _quieter(left[-len(chunk):].astype(np.float32), chunk)
 
     def _reference(self, lo: int, hi: int) -> np.ndarray:
         out = np.zeros(hi - lo, dtype=np.float32)
@@ -61,6 +61,21 @@ class EchoGuard:
             if a < b:
                 out[a - lo : b - lo] += audio[a - start : b - start]
         return out
+
+
+def _quieter(left: np.ndarray, chunk: np.ndarray, block: int = RATE // 100) -> np.ndarray:
+    """`left` where taking our echo away made the input quieter, `chunk` elsewhere.
+
+    Where the microphone does not hear what we play (it fell silent, the client's own
+    echo cancellation took over), subtracting our echo would add our voice, inverted,
+    for the VAD to hear. Decided per 10 ms, so the chunk size does not matter.
+    """
+    out = chunk.copy()
+    for i in range(0, len(chunk), block):
+        user, raw = left[i : i + block], chunk[i : i + block]
+        if float(user @ user) < float(raw @ raw):
+            out[i : i + block] = user
+    return out
 
 
 def _best_fit(mic: np.ndarray, reference: np.ndarray) -> tuple[int, float]:
