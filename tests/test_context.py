@@ -12,7 +12,7 @@ import pytest
 from hearth.chat import TurnFinished, TurnStarted
 from hearth.engines.llm.kv_slots import shared_prefix
 from hearth.errors import TooLarge
-from tests.utils.conversations import DAY, history, replies, window_text
+from tests.utils.conversations import DAY, FILLER, history, replies, window_text
 
 TOPICS = ["the garden", "a trip to Lisbon", "my sister's wedding", "the new job", "jazz records",
           "a broken bicycle", "learning Korean", "the cat, Miso", "rainy Sundays", "chess"]
@@ -254,7 +254,10 @@ def test_a_new_conversations_first_recall_is_sized_to_the_prompt_speed(start_ser
     services = start_services(memory={"background": False})
     user = services.user
     past = services.chat.start_conversation(user, 1)
-    services.chat.import_messages(user, past.id, history(80, time.time() - 7 * DAY))
+    # Each line its own (a note says the same words once): the same things, on 40 days.
+    said = {i: f"{FILLER[i // 2 % len(FILLER)]} That was on day {i // 2}."
+            for i in range(0, 80, 2)}
+    services.chat.import_messages(user, past.id, history(80, time.time() - 7 * DAY, said))
     new = services.chat.start_conversation(user, 1)
     question = "Did I tell you about the documentary, the novel and my run in the park?"
 
@@ -298,3 +301,33 @@ def test_a_new_conversations_preparation_measures_prompt_speed(start_services) -
 
     asyncio.run(prepare())
     assert services.model.prompt_speed is not None and services.model.prompt_speed > 0
+
+
+def test_a_note_does_not_say_what_the_window_already_says(start_services) -> None:  # noqa: ANN001
+    services = start_services(memory={"background": False})
+    user, chat, memory = services.user, services.chat, services.memory
+    card = {**services.store.characters.get(1).data, "name": f"Juniper {uuid.uuid4().hex[:8]}",
+            "first_mes": "Welcome back! Sit down, tell me everything."}
+    character = services.store.characters.create(data=card, avatar=None)
+    # Weeks of talk in which the same words come back: the greeting of every
+    # conversation, a job told on three days, a fact the profile shows.
+    for week in range(3):
+        past = chat.start_conversation(user, character.id)
+        chat.import_messages(user, past.id, history(12, time.time() - (21 - 7 * week) * DAY, {
+            0: "I work night shifts as a nurse at the city hospital.",
+            4: "My sister Alba keeps bees in Reykjavik."}))
+    sister = next(m for m in services.store.messages.list(past.id) if "Alba" in m.content)
+    fact = memory.add_fact(user_id=user.id, character_id=character.id,
+                           text="User's sister Alba keeps bees in Reykjavik.",
+                           source_message_ids=[sister.id], said_at=sister.created_at)
+    assert fact is not None
+    new = chat.start_conversation(user, character.id)
+
+    window = chat.window(user, new.id, "Do you remember my night shifts and my sister's bees?")
+    note = window.messages[-1].content
+    lines = [line for line in note.splitlines()[1:] if ": " in line and line[0] != "["]
+    assert any("night shifts" in line for line in lines), note  # recalled...
+    assert len(lines) == len(set(lines)), note  # ...once, though said on three days
+    assert card["first_mes"] not in note  # the window's own greeting is not recalled again
+    assert fact.text in window.messages[0].content  # the profile shows the fact...
+    assert f"(fact) {fact.text}" not in note  # ...so the note does not

@@ -27,7 +27,7 @@ new message are never trimmed; a message that cannot fit is refused (413).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
@@ -177,6 +177,11 @@ def ago(seconds: float) -> str:
     return f"{int(hours)} hours" if hours >= 2 else f"{int(seconds // 60)} minutes"
 
 
+def _fact_line(text: str) -> str:
+    """How a fact's line in the profile begins (its date follows)."""
+    return f"- {text} (said "
+
+
 def _joined(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
 
@@ -256,7 +261,7 @@ class ContextBuilder:
         if turn.known_since is not None:
             lines.append(f"{char} and {user} first talked on {day(turn.known_since, turn.zone)}.")
         if turn.facts:
-            facts = [f"- {f.text} (said {day(f.said_at, turn.zone)})"
+            facts = [f"{_fact_line(f.text)}{day(f.said_at, turn.zone)})"
                      for f in reversed(turn.facts)]
             keep = self._fit_lines(facts, self.memory.profile_tokens)
             lines.append(f"What {char} knows about {user}:")
@@ -296,7 +301,11 @@ class ContextBuilder:
     def _memory_line(self, turn: Turn, m: Recalled) -> str:
         if m.kind != "message":
             return f"({m.kind}) {m.text}"
-        return f"{turn.user if m.role == 'user' else turn.card['name']}: {m.text}"
+        return self._said(turn, m.role, m.text)
+
+    @staticmethod
+    def _said(turn: Turn, role: str | None, text: str) -> str:
+        return f"{turn.user if role == 'user' else turn.card['name']}: {text}"
 
     def _memory_text(self, turn: Turn, memories: Sequence[Recalled]) -> str:
         """Memories in the order they were said, under a line for each day."""
@@ -308,21 +317,28 @@ class ContextBuilder:
             lines.append(self._memory_line(turn, m))
         return "\n".join(lines)
 
-    def _pick_memories(self, turn: Turn, found: Sequence[Recalled], budget: int) -> list[Recalled]:
-        """The best-ranked memories that fit `budget`, counting each line and day heading."""
+    def _pick_memories(self, turn: Turn, found: Sequence[Recalled], budget: int,
+                       shown: Collection[str] = ()) -> list[Recalled]:
+        """The best-ranked memories that fit `budget`, counting each line and day heading;
+        a line already `shown`, or picked, is not said twice."""
         picked: list[Recalled] = []
         days: set[str] = set()
+        lines = set(shown)
         used = self._count(f"[Memories {turn.card['name']} recalls]\n")
         for m in found:
             if budget - used < MIN_LINE_TOKENS:
                 break
+            line = self._memory_line(turn, m)
+            if line in lines:
+                continue
             when = day(m.ts, turn.zone)
             heading = 0 if when in days else self._count(f"{when}:\n")
-            cost = self._count(self._memory_line(turn, m) + "\n") + heading
+            cost = self._count(line + "\n") + heading
             if used + cost <= budget:
                 used += cost
                 picked.append(m)
                 days.add(when)
+                lines.add(line)
         return picked
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one builder lives as long as the app
@@ -457,9 +473,16 @@ class ContextBuilder:
         lore_tokens = 0
         if turn.new_message is not None:
             in_window = {memory_ids.message(m.id) for m in turns}
+            in_window.update(memory_ids.fact(f.id) for f in turn.facts
+                             if _fact_line(f.text) in state.profile)
+            # Lines the window already says word for word: the same words said again
+            # elsewhere (every conversation's greeting, a fact told twice) are not
+            # recalled beside them.
+            shown = {self._said(turn, m.role, m.content) for m in turns}
             for message_id in (m.id for m in turns):
                 if (earlier := turn.notes.get(message_id)) is not None:
                     in_window.update(earlier.sources)
+                    shown.update(earlier.text.splitlines())
             free = self.budget - fixed
             lore = self._lore(turn, turns, in_window, min(free, self.memory.lorebook_tokens))
             lore_tokens = sum(e.tokens + 1 for e in lore)
@@ -472,7 +495,7 @@ class ContextBuilder:
                                room // MIN_LINE_TOKENS)
                 if only_strong:
                     found = [m for m in found if m.strong]
-                memories = self._pick_memories(turn, found, room)
+                memories = self._pick_memories(turn, found, room, shown)
 
         # Render, check the whole prompt, and trim in order until it fits.
         while True:
