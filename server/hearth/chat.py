@@ -306,8 +306,9 @@ class Chat:
 
     async def prepare(self, user: User, conversation_id: int, content: str) -> None:
         """Evaluate the prompt `content` would get, before `send` is called with it: the
-        voice loop does this while the user pauses, so the reply starts sooner. Stores
-        nothing; if the conversation changes meanwhile, only the head start is lost."""
+        voice loop does this while the user pauses, the web page while they pause typing,
+        so the reply starts sooner. Stores nothing; if the conversation or the message
+        changes meanwhile, only the head start is lost."""
         window = await asyncio.to_thread(self.window, user, conversation_id, content)
         await self.model.prefill(window.prompt, session=f"c{conversation_id}", user=user.id)
 

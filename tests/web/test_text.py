@@ -293,6 +293,34 @@ def test_chat_streams_regenerates_swipes_edits_and_deletes(
     assert page.locator("#messages .message").last.get_attribute("data-role") == "assistant"
 
 
+def test_the_message_being_typed_is_prepared_when_typing_pauses(
+        logged_in_page: Any, web_server: WebServer) -> None:
+    page = logged_in_page
+    conversation = open_chat(page)
+    drafts: list[str] = []
+    page.on("request", lambda r: drafts.append(json.loads(r.post_data)["content"])
+            if r.url.endswith(f"/api/conversations/{conversation}/prepare") else None)
+    with api(web_server) as client:
+        before = client.get(f"/api/conversations/{conversation}/messages").json()
+    text = "My neighbour lent me a ladder for the apple tree."
+    page.type("#composer-input", text, delay=20)
+    for _ in range(50):  # once typing pauses: the whole message
+        if text in drafts:
+            break
+        page.wait_for_timeout(200)
+    # (a busy machine may pause mid-word first: a draft is then the start of the message)
+    assert drafts and drafts[-1] == text and all(text.startswith(d) for d in drafts), drafts
+    with api(web_server) as client:  # a draft is stored nowhere
+        assert client.get(f"/api/conversations/{conversation}/messages").json() == before
+    page.click("#send")
+    page.wait_for_selector("#messages [data-streaming='true']", state="attached")
+    page.wait_for_selector("#messages [data-streaming]", state="detached", timeout=120_000)
+    with api(web_server) as client:
+        stored = client.get(f"/api/conversations/{conversation}/messages").json()
+    assert [m["role"] for m in stored[len(before):]] == ["user", "assistant"]
+    assert stored[len(before)]["content"] == text
+
+
 def test_why_panel_shows_the_window(logged_in_page: Any, web_server: WebServer) -> None:
     page = logged_in_page
     open_chat(page)

@@ -133,6 +133,10 @@ class MessageIn(BaseModel):
     stream: bool = True
 
 
+class DraftIn(BaseModel):
+    content: str = Field(description="The message as typed so far.")
+
+
 class RegenerateIn(BaseModel):
     stream: bool = True
 

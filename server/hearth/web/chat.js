@@ -216,9 +216,37 @@ function store(message) {
 const REASONS = ['follow_up', 'milestone', 'birthday', 'absence'];
 const reason = (kind) => t(REASONS.includes(kind) ? `reason.${kind}` : 'reason.unasked');
 
+// While the person types, the server evaluates the prompt their message would get, so
+// the reply starts sooner: sent when typing pauses, one at a time, and only a head start
+// (a failure is not shown; the message is sent as usual).
+const TYPING_PAUSE_MS = 300;
+let typingTimer = null;
+let prepared = ''; // the text the server last evaluated, or is evaluating
+let preparing = false;
+
+function prepareSoon() {
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(prepareDraft, TYPING_PAUSE_MS);
+}
+
+async function prepareDraft() {
+  const content = input.value;
+  if (!conv || busy || preparing || !content.trim() || content === prepared) return;
+  [preparing, prepared] = [true, content];
+  try {
+    await fetch(`/api/conversations/${conv.id}/prepare`, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ content }) });
+  } catch { /* offline: the send will say so */ }
+  preparing = false;
+  if (input.value !== prepared) prepareSoon(); // typed on meanwhile
+}
+
 async function sendMessage() {
   const content = input.value;
   if (busy || !content.trim()) return;
+  clearTimeout(typingTimer);
+  prepared = '';
   input.value = '';
   const pending = h('li', { class: 'message', 'data-role': 'user', 'data-pending': 'true' },
     h('div', { class: 'meta' }, h('span', { class: 'who' }, t('chat.you'))),
@@ -287,6 +315,7 @@ $('#composer').addEventListener('submit', (event) => {
   event.preventDefault();
   sendMessage();
 });
+input.addEventListener('input', prepareSoon);
 input.addEventListener('keydown', (event) => {
   if (isEnter(event) && !event.shiftKey) {
     event.preventDefault();

@@ -151,3 +151,26 @@ def test_facts_follow_an_edited_then_deleted_message(client: httpx.Client, serve
     assert client.delete(f"/api/messages/{said}").status_code == 204
     left = facts()
     assert [said] not in left.values() and left[by_hand["id"]] == []
+
+
+def test_a_message_prepared_while_it_is_typed_starts_without_evaluating_its_prompt(
+    client: httpx.Client
+) -> None:
+    conversation = new_conversation(client)
+    url = f"/api/conversations/{conversation['id']}"
+    text = "I planted tulips and daffodils along the garden fence this afternoon."
+    # The web page's typing pauses: part of the message, then all of it.
+    for typed in (text[:30], text):
+        r = client.post(f"{url}/prepare", json={"content": typed})
+        assert r.status_code == 204, r.text
+    assert len(client.get(f"{url}/messages").json()) == 1  # nothing stored: the greeting
+
+    reply = client.post(f"{url}/messages", json={"content": text, "stream": False}).json()
+    assert reply["usage"]["prompt_tokens_evaluated"] <= 1  # the last token, for its logits
+    assert reply["usage"]["prompt_tokens"] > 100
+
+    # Nothing to prepare, or no such conversation: said so.
+    empty = client.post(f"{url}/prepare", json={"content": "  "})
+    assert empty.status_code == 422 and "empty" in empty.json()["error"]["message"]
+    missing = client.post("/api/conversations/999999/prepare", json={"content": "Hi"})
+    assert missing.status_code == 404

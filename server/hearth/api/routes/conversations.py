@@ -10,6 +10,7 @@ from hearth.api.schemas import (
     ConversationIn,
     ConversationOut,
     ConversationWithMessages,
+    DraftIn,
     Id,
     MessageIn,
     MessageOut,
@@ -106,6 +107,18 @@ async def send_message(
 ) -> Response | ReplyOut:
     events = services.chat.send(user, conversation_id, body.content)
     return await respond(events, NativeEvents(), stream=body.stream)
+
+
+@router.post("/{conversation_id}/prepare", status_code=204)
+async def prepare_message(
+    services: ServicesDep, user: CurrentUser, conversation_id: Id, body: DraftIn
+) -> Response:
+    """The message the person is typing, as far as it goes: the prompt it would get is
+    evaluated now and stored nowhere, so sending it soon after starts the reply sooner
+    (only what changed since is evaluated then). The web page sends it when typing
+    pauses. Skipped when anyone is waiting for the model."""
+    await services.chat.prepare(user, conversation_id, body.content)
+    return Response(status_code=204)
 
 
 @router.post(
