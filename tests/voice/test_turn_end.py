@@ -55,6 +55,7 @@ def test_windows_follow_the_words_and_smart_turn_must_agree_for_the_short_one() 
     assert ends.window("I think so.") == 400
     assert ends.window("Tell me a joke.", finished=0.9) == 200
     assert ends.window("Tell me a joke.", finished=0.2) == 1000  # the voice goes on
+    assert ends.window("Tell me a joke.", finished=0.6) == 1000  # not sure enough to cut
     assert ends.window("I think so.", finished=0.9) == 1000  # with an ear, unsure waits
 
 
