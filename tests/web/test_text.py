@@ -298,8 +298,12 @@ def test_the_message_being_typed_is_prepared_when_typing_pauses(
     page = logged_in_page
     conversation = open_chat(page)
     drafts: list[str] = []
-    page.on("request", lambda r: drafts.append(json.loads(r.post_data)["content"])
-            if r.url.endswith(f"/api/conversations/{conversation}/prepare") else None)
+
+    def sent(request: Any) -> None:
+        if request.url.endswith(f"/api/conversations/{conversation}/prepare"):
+            drafts.append(json.loads(request.post_data)["content"])
+
+    page.on("request", sent)
     with api(web_server) as client:
         before = client.get(f"/api/conversations/{conversation}/messages").json()
     text = "My neighbour lent me a ladder for the apple tree."
