@@ -87,10 +87,15 @@ def run_hearth(client: httpx.Client, character_id: int, prompt: str,
     url = f"/api/conversations/{conversation_id}/messages"
     start = time.perf_counter()
     times: list[float] = []
+    events = []
     with client.stream("POST", url, json={"content": prompt}) as r:
-        for event, _data in sse_events(r):
+        for event, data in sse_events(r):
             if event == "delta":
                 times.append(time.perf_counter())
+            events.append((event, data))
+        if not times:  # say what came instead (an error event, an empty reply)
+            raise RuntimeError(f"no text streamed for {prompt!r}: HTTP {r.status_code}, "
+                               f"last events {events[-2:]}")
     return measure(start, times)
 
 
