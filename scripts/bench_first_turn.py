@@ -103,13 +103,16 @@ def main() -> int:
                 await asyncio.sleep(args.typing)
                 return
             words = text.split()
-            await asyncio.sleep(args.typing * 0.6)
-            started = time.perf_counter()
-            await chat.prepare(user, conversation_id, " ".join(words[: len(words) * 2 // 3]))
-            await asyncio.sleep(max(0.0, args.typing * 0.4 - 0.5 - (time.perf_counter() - started)))
-            started = time.perf_counter()
-            await chat.prepare(user, conversation_id, text)
-            await asyncio.sleep(max(0.0, 0.5 - (time.perf_counter() - started)))
+            part = " ".join(words[: len(words) * 2 // 3])
+            began = time.perf_counter()
+
+            async def until(at: float) -> None:  # seconds into the typing
+                await asyncio.sleep(max(0.0, began + at - time.perf_counter()))
+
+            for at, draft in ((args.typing * 0.6, part), (args.typing - 0.5, text)):
+                await until(at)
+                await chat.prepare(user, conversation_id, draft)
+            await until(args.typing)
 
         async def run() -> None:
             past = chat.start_conversation(user, 1)

@@ -90,6 +90,8 @@ export function leave() {
   abort?.abort();
   conv = null;
   opening = null;
+  clearTimeout(typingTimer);
+  prepared = ''; // the next conversation has evaluated none of it
   document.title = 'Hearth';
 }
 
