@@ -68,9 +68,16 @@ class SpeechDetector:
 
     def reset(self) -> None:
         """Forget the stream: the next frame starts a new one."""
+        self.refresh()
+        self._context = np.zeros(CONTEXT, np.float32)
+
+    def refresh(self) -> None:
+        """Forget what the model's memory (its LSTM state) made of the stream so far, and
+        keep the stream going. Long background noise wears that state down: after a
+        minute of quiet room noise, speech scores about 0.6 where a fresh state gives 0.85,
+        and the first words of the next utterance go unheard."""
         self._h = np.zeros((1, 1, 128), np.float32)
         self._c = np.zeros((1, 1, 128), np.float32)
-        self._context = np.zeros(CONTEXT, np.float32)
 
     def probability(self, frame: np.ndarray) -> float:
         """The next `FRAME` samples of the stream → probability that they are speech."""
@@ -148,6 +155,8 @@ class Endpointer:
     stays speech down to `threshold - 0.15` (hysteresis, as Silero's own
     segmenter does), and after a pause only `threshold` resumes it. Times are
     seconds of stream time since the first sample fed (or the last `reset`).
+    Between utterances the detector is refreshed every `refresh_s` of quiet
+    (`SpeechDetector.refresh`), so a turn after a long silence starts on its first word.
     """
 
     def __init__(
@@ -159,6 +168,7 @@ class Endpointer:
         *,
         pad_ms: int = 200,
         max_speech_s: float = 30.0,
+        refresh_s: float = 3.0,
         detector: SpeechDetector | None = None,
     ) -> None:
         def frames(ms: float) -> int:
@@ -174,6 +184,7 @@ class Endpointer:
         # Trailing padding no longer than the pause, so a paused utterance is complete.
         self._tail = min(self._pad, self._pause)
         self._max_speech = frames(max_speech_s * 1000)
+        self._refresh = frames(refresh_s * 1000)
         self._detector = detector or SpeechDetector()
         self.reset()
 
@@ -184,6 +195,7 @@ class Endpointer:
         self._frames: list[np.ndarray] = []  # audio kept, frame by frame
         self._first = 0  # stream index of self._frames[0]
         self._n = 0  # frames processed
+        self._idle = 0  # frames since the detector was refreshed, none of them in an utterance
         self._start: int | None = None  # first frame of the (candidate) utterance
         self._last_speech = 0
         self._speech_frames = 0
@@ -216,15 +228,30 @@ class Endpointer:
             return []
         events: list[VadEvent] = []
         frames = audio[:whole].reshape(-1, FRAME)
-        for frame, p in zip(frames, self._detector.probabilities(audio[:whole]), strict=True):
-            self._frames.append(frame)
-            events += self._step(float(p))
-            self._n += 1
-            if self._start is None:  # idle: keep only the leading padding
-                keep = len(self._frames) - self._pad
-                if keep > 0:
-                    del self._frames[:keep]
-                    self._first += keep
+        while len(frames):
+            # The detector runs on many frames at once; where a refresh is due, split there.
+            due = len(frames) if self._start is not None else max(1, self._refresh - self._idle)
+            batch, frames = frames[:due], frames[due:]
+            for frame, p in zip(batch, self._detector.probabilities(batch.reshape(-1)),
+                                strict=True):
+                events += self._next(frame, float(p))
+            if self._idle >= self._refresh:
+                self._detector.refresh()
+                self._idle = 0
+        return events
+
+    def _next(self, frame: np.ndarray, p: float) -> list[VadEvent]:
+        self._frames.append(frame)
+        events = self._step(p)
+        self._n += 1
+        if self._start is None:  # idle: keep only the leading padding
+            self._idle += 1
+            keep = len(self._frames) - self._pad
+            if keep > 0:
+                del self._frames[:keep]
+                self._first += keep
+        else:
+            self._idle = 0
         return events
 
     def _step(self, p: float) -> list[VadEvent]:
