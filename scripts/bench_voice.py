@@ -88,7 +88,9 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
         ready = json.loads(await ws.recv())
         assert ready["type"] == "ready", ready
         out_rate = ready["output"]["sample_rate"]
-        state: dict[str, Any] = {"turn": None, "first_audio": None, "audio_s": 0.0,
+        # `played_until`: when the reply's audio ends, played as it comes, gaps included (a
+        # piece that comes after the one before has finished starts when it comes).
+        state: dict[str, Any] = {"turn": None, "first_audio": None, "played_until": 0.0,
                                  "finished": False, "result": None}
 
         async def receive() -> None:
@@ -99,7 +101,8 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
                     if int.from_bytes(message[:4], "little") != state["turn"]:
                         continue
                     state["first_audio"] = state["first_audio"] or now
-                    state["audio_s"] += (len(message) - 4) / 2 / out_rate
+                    state["played_until"] = (max(now, state["played_until"])
+                                             + (len(message) - 4) / 2 / out_rate)
                     continue
                 event = json.loads(message)
                 kind = event["type"]
@@ -126,7 +129,8 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
 
         for utterance in utterances:
             result = TurnResult(utterance.text)
-            state.update(turn=None, first_audio=None, audio_s=0.0, finished=False, result=result)
+            state.update(turn=None, first_audio=None, played_until=0.0, finished=False,
+                         result=result)
             start = time.perf_counter()
             await send_realtime(ws, utterance.audio + room(noise, len(utterance.audio) / RATE),
                                 start)
@@ -134,9 +138,7 @@ async def converse(url: str, conversation: int, utterances: list[Utterance],
             # Room silence while waiting for, then hearing, the reply.
             clock = time.perf_counter()
             while time.perf_counter() - clock < timeout:
-                first = state["first_audio"]
-                if state["finished"] and (first is None or
-                                          time.perf_counter() > first + state["audio_s"]):
+                if state["finished"] and time.perf_counter() > state["played_until"]:
                     break
                 await send_realtime(ws, room(noise, 0.1))
             if state["first_audio"] is not None:
