@@ -111,3 +111,39 @@ def test_an_admitted_request_is_not_refused_when_the_queue_fills_meanwhile(
         return finished
 
     assert sorted(asyncio.run(run())) == ["a1", "b1", "c1"]
+
+
+def test_a_hold_stops_background_work_at_once_and_keeps_it_waiting(llama: LlamaModel) -> None:
+    # A voice call holds background work while the person speaks (`hold_background`).
+    async def run() -> None:
+        owner = ModelOwner(llama)
+        params = SamplingParams(max_tokens=200, temperature=0.0)
+
+        async def background(tokens: list[str]) -> str:
+            prompt = _prompt(owner, "Count from 1 to 500, separated by commas.")
+            async for item in owner.stream(prompt, params, background=True):
+                if isinstance(item, Finished):
+                    return item.usage.finish_reason
+                tokens.append(item.text)
+            raise AssertionError("no Finished")
+
+        running: list[str] = []
+        task = asyncio.create_task(background(running))
+        while not running:
+            await asyncio.sleep(0.01)
+        release = owner.hold_background()
+        assert await task == "cancelled" and len(running) < 200
+
+        waiting: list[str] = []
+        task = asyncio.create_task(background(waiting))
+        await asyncio.sleep(0.5)
+        assert not waiting and not task.done()  # held: it has not started
+        second = owner.hold_background()
+        release()
+        release()  # a second call does nothing: the other hold still counts
+        await asyncio.sleep(0.3)
+        assert not waiting and not task.done()
+        second()
+        assert await task in ("stop", "length") and waiting
+
+    asyncio.run(run())

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from hearth.engines.llm import ChatMessage, SamplingParams
 from hearth.store import Message
 from hearth.voice.events import ReplyDelta, Transcript, TurnFinished, VoiceEvent
-from hearth.voice.session import VoiceSession
+from hearth.voice.session import FIRST_PIECE_WORDS, VoiceSession
 from hearth.voice.speakable import SentenceSplitter
 from tests.utils.speech import RATE, SpeechMaker, silence
 
@@ -74,7 +75,7 @@ def spoken(speech: SpeechMaker, *parts: tuple[str, float]) -> np.ndarray:
 
 
 def first_piece(text: str) -> str:
-    splitter = SentenceSplitter()
+    splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
     return (splitter.feed(text) + splitter.flush())[0]
 
 
@@ -154,3 +155,50 @@ def test_speech_that_resumes_after_a_pause_drops_what_the_pause_began(
     assert messages[-2].content == transcript.text
     assert messages[-1].id == finished.message_id
     assert messages[-1].content.startswith(ahead.reply.strip())
+
+
+def test_while_the_person_speaks_their_words_so_far_are_prepared_and_background_waits(
+    start_services: Any, speech: SpeechMaker
+) -> None:
+    audio = spoken(speech, ("I was thinking about the long walk we took along the river "
+                            "with my sister last summer.", 1.5))
+    services = start_services()
+    services.settings.voice.begin_in_pause = True
+    output = Recorder()
+    prepared: list[tuple[int, str]] = []  # (events seen by then, the words prepared)
+    prepare = services.chat.prepare
+
+    async def spy(user: Any, conversation_id: int, content: str) -> None:
+        prepared.append((len(output.events), content))
+        await prepare(user, conversation_id, content)
+
+    services.chat.prepare = spy
+    background: list[int] = []  # events seen when held background work got the model
+
+    async def summary_meanwhile(session: VoiceSession) -> None:
+        while session._held is None:  # the person has started speaking
+            await asyncio.sleep(0.01)
+        model = services.chat.model
+        prompt = model.render([ChatMessage("user", "Summarise: a walk by a river.")])
+        async for _ in model.stream(prompt, SamplingParams(max_tokens=2), background=True):
+            background.append(len(output.events))
+
+    async def run() -> None:
+        character = services.store.characters.list()[0]
+        conversation = services.chat.start_conversation(services.user, character.id)
+        await services.jobs.join()  # the new conversation's own preparation is done
+        session = VoiceSession(services, services.user, conversation.id, output)
+        meanwhile = asyncio.create_task(summary_meanwhile(session))
+        await talk(session, audio)
+        await asyncio.wait_for(meanwhile, 60)
+        await session.close()
+
+    asyncio.run(run())
+    (transcript,) = output.of(Transcript)
+    # Read while they spoke (before their turn's transcript), from their first words on.
+    assert prepared and prepared[0][0] < output.events.index(transcript), prepared
+    heard = transcript.text.lower().split()
+    assert prepared[0][1].lower().split()[:2] == heard[:2], (prepared, heard)
+    # The background request waited until the turn was answered.
+    (finished,) = output.of(TurnFinished)
+    assert background and background[0] > output.events.index(finished), background

@@ -208,6 +208,11 @@ class Endpointer:
         """Whether a turn has started and not yet ended."""
         return self._started
 
+    def heard_so_far(self) -> np.ndarray:
+        """The turn in progress as it stands (padded as `SpeechEnded.audio` is); empty
+        between turns."""
+        return self._utterance() if self._started else np.zeros(0, np.float32)
+
     def end_after(self, silence_ms: float) -> list[VadEvent]:
         """End the current pause once its silence reaches `silence_ms` instead of the
         `silence_ms` given at construction: the caller has read what was said. If it has

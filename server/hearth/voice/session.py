@@ -8,7 +8,9 @@ Every turn has an id; its audio goes out tagged with it, and an interrupted turn
 is cancelled whole (generation, queued sentences, queued audio). The reply that
 stays stored is what the user heard, marked `interrupted`.
 
-Work starts before the user is done when it can: a pause in the speech starts
+Work starts before the user is done when it can. While they speak, what they said
+so far is transcribed now and then and its prompt evaluated (`_listen_ahead`), and
+background work (summaries, facts) waits. A pause in the speech starts
 transcription, and if the pause turns out to be the end of the turn, that
 transcript is used. In the same pause the reply is begun ahead (`_think_ahead`):
 its prompt evaluated and, with `voice.begin_in_pause`, its first speakable piece
@@ -73,6 +75,12 @@ if TYPE_CHECKING:
     from hearth.store import Store
 
 log = logging.getLogger(__name__)
+
+LISTEN_EVERY_S = 0.5  # while the person speaks, how often their words so far are read
+LISTEN_FROM_S = 0.6  # the least audio worth reading
+# The first piece of a spoken reply may end at a clause after this many words ("Oh, …",
+# "You're welcome, …"): the sooner it is written and synthesised, the sooner it is heard.
+FIRST_PIECE_WORDS = 1
 
 
 class VoiceServices(Protocol):
@@ -147,6 +155,7 @@ class _Turn:
     spoken: list[_Spoken] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     finished: bool = False
+    release: Callable[[], None] | None = None  # the utterance's hold on background work
 
     def audible_until(self) -> float:
         return max((s.start + s.seconds for s in self.spoken), default=0.0)
@@ -226,6 +235,8 @@ class VoiceSession:
         # The reply begun ahead in the same pause: its first piece, spoken if the pause ends it.
         self._ahead: asyncio.Task[_Ahead | None] | None = None
         self._deciding: asyncio.Task[None] | None = None  # how long this pause may last
+        self._listening: asyncio.Task[None] | None = None  # `_listen_ahead`, while they speak
+        self._held: Callable[[], None] | None = None  # background work held for this utterance
         self._quiet = asyncio.Event()  # set while the person is not in an utterance
         self._quiet.set()
         self._following = asyncio.create_task(self._follow_feed())
@@ -255,12 +266,15 @@ class VoiceSession:
     async def _on(self, event: vad.VadEvent) -> None:
         if isinstance(event, vad.SpeechStarted):
             self._quiet.clear()
+            self._held = self._held or self.services.chat.model.hold_background()
             await self.output.event(SpeechStarted())
             self._stop_warming()
             await self.interrupt()
+            self._listen()
         elif isinstance(event, vad.SpeechPaused):
             # Perhaps the end: transcribe now, and begin the reply to the transcript, so
             # that if the silence lasts, its first words are ready to play.
+            self._stop_listening()
             self._early = asyncio.create_task(self._transcribe(event.audio))
             self._ahead = asyncio.create_task(self._think_ahead(self._early))
             if self.turn_end is not None:
@@ -269,7 +283,9 @@ class VoiceSession:
         elif isinstance(event, vad.SpeechResumed):
             self._early = None  # the pause was not the end; its transcript is stale
             self._stop_warming()
+            self._listen()
         elif isinstance(event, vad.SpeechEnded):
+            self._stop_listening()
             now = time.time()
             speech_end = now - (self.samples / RATE - event.speech_end)
             await self.output.event(SpeechStopped())
@@ -277,7 +293,9 @@ class VoiceSession:
             ahead, self._ahead = self._ahead, None  # the turn takes over the pause's work
             transcript = early if early is not None else self._transcribe(event.audio)
             timings = Timings(endpoint_ms=(event.at - event.speech_end) * 1000)
-            self._start_turn(transcript, speech_end, timings, ahead)
+            # Background work stays held until the turn is answered.
+            self._start_turn(transcript, speech_end, timings, ahead, release=self._held)
+            self._held = None
             self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
     async def _choose_window(self, early: asyncio.Task[_Heard], audio: np.ndarray) -> None:
@@ -297,6 +315,33 @@ class VoiceSession:
                 self.turn_end.window(said.text, self.language, finished, said.stop_p)):
             await self._on(event)  # the pause was already long enough
 
+    def _listen(self) -> None:
+        self._stop_listening()
+        self._listening = asyncio.create_task(self._listen_ahead())
+
+    def _stop_listening(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            self._listening = None
+
+    async def _listen_ahead(self) -> None:
+        """While the person speaks, transcribe what they said so far every half second and
+        evaluate the prompt it would get (`Chat.prepare`): when they pause, most of the
+        prompt is in the cache, and the pause evaluates only what changed (their last
+        words; the memories recalled for them, where those differ). Cancelled when they
+        pause or finish."""
+        said = ""
+        while True:
+            await asyncio.sleep(LISTEN_EVERY_S)
+            audio = self.endpointer.heard_so_far()
+            if len(audio) < LISTEN_FROM_S * RATE:
+                continue
+            text = (await self._transcribe(audio)).text
+            if text and text != said:
+                said = text
+                with contextlib.suppress(HearthError):  # the turn itself will report it
+                    await self.services.chat.prepare(self.user, self.conversation_id, text)
+
     async def _think_ahead(self, transcript: asyncio.Task[_Heard]) -> _Ahead | None:
         """Begin the reply to the pause's transcript: evaluate its prompt and, with
         `voice.begin_in_pause`, write it up to its first speakable piece and synthesise
@@ -312,7 +357,7 @@ class VoiceSession:
             except HearthError:
                 pass  # the turn itself will report it
             return None
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
         reply, pieces = "", []
         try:
             drafted = self.services.chat.draft(self.user, self.conversation_id, text)
@@ -375,9 +420,10 @@ class VoiceSession:
     # -- turns -----------------------------------------------------------------------
 
     def _start_turn(self, transcript: Awaitable[_Heard], speech_end: float,
-                    timings: Timings, ahead: asyncio.Task[_Ahead | None] | None = None
-                    ) -> None:
+                    timings: Timings, ahead: asyncio.Task[_Ahead | None] | None = None,
+                    release: Callable[[], None] | None = None) -> None:
         turn = self._new_turn(timings)
+        turn.release = release
         turn.task = asyncio.create_task(self._guarded(
             turn, functools.partial(self._run, turn, transcript, speech_end, ahead)))
 
@@ -418,6 +464,8 @@ class VoiceSession:
                              turn=turn.id))
         finally:
             turn.finished = True
+            if turn.release is not None:
+                turn.release()
 
     async def _converse(self, turn: _Turn, text: str, speech_end: float,
                         begun: _Ahead | None = None) -> None:
@@ -431,7 +479,7 @@ class VoiceSession:
         heard_first = asyncio.Event()
         speaking = asyncio.create_task(
             self._speak(turn, sentences, since, speech_end, heard_first))
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
         # Begun in the pause: its first piece plays as soon as the turn has started (a
         # client learns the audio's rate there); the splitter, fed the same text, cuts
         # that piece again, and it is skipped.
@@ -565,8 +613,12 @@ class VoiceSession:
         self._following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._following
+        self._stop_listening()
         self._stop_warming()
         await self.interrupt()
+        if self._held is not None:  # they were speaking when the call ended
+            self._held()
+            self._held = None
 
     # -- what the character starts -------------------------------------------------------
 

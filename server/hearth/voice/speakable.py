@@ -171,6 +171,9 @@ _ENDS = ".!?…"
 # Words that open a clause: the first piece may end before one, to start speaking sooner.
 _CONJUNCTION = re.compile(
     r"(?:and|but|so|because|that|when|while|if|which|who|where|or)(?=\s)", re.IGNORECASE)
+# A first piece without a clause mark may end before a conjunction after more words
+# than this: not "I'm | so glad", but "I'm so glad to hear | that …".
+_BEFORE_CONJUNCTION = 4
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st sr jr mt vs e.g i.e cf approx dept fig".split()
 )
@@ -287,7 +290,7 @@ class SentenceSplitter:
                 clause = pos
             else:
                 if (not self._spoke and _CONJUNCTION.match(self._buf, pos)
-                        and len(speakable(self._buf[:pos]).split()) > self.first_words):
+                        and len(speakable(self._buf[:pos]).split()) > _BEFORE_CONJUNCTION):
                     return pos  # "I'm so glad to hear | that ...": a clause starts here
                 space = pos
         if final and len(self._buf) > self.max_chars:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field, replace
 
 from hearth.engines.fairlock import FairLock
@@ -37,6 +37,7 @@ class ModelOwner:
     _running: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
     _foreground: int = 0  # user-facing requests waiting or running
     _background_cancel: threading.Event | None = None
+    _holds: int = 0  # people speaking in a voice call (`hold_background`)
     generation: int = 0  # how many times the model was switched (`swap`)
     # Prompt tokens evaluated per second, a running mean over real evaluations (None: not yet).
     prompt_speed: float | None = None
@@ -100,6 +101,28 @@ class ModelOwner:
     def idle(self) -> bool:
         return self._foreground == 0
 
+    @property
+    def _background_waits(self) -> bool:
+        return not self.idle or self._holds > 0
+
+    def hold_background(self) -> Callable[[], None]:
+        """Stop background work now and keep it waiting until the returned function is
+        called (once; more calls do nothing). A voice call holds it while the person
+        speaks and their turn is answered: when they pause, the transcript and the reply
+        begun in the pause get the CPU that a summary would otherwise share."""
+        self._holds += 1
+        if self._background_cancel is not None:
+            self._background_cancel.set()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._holds -= 1
+
+        return release
+
     async def stream(
         self, prompt: Prompt, params: SamplingParams, *, session: str | None = None,
         user: Hashable = None, background: bool = False,
@@ -110,12 +133,13 @@ class ModelOwner:
         `session` names whose KV cache this prompt extends (a conversation). Users take
         turns: `user`'s requests wait behind at most one request of each other user, and
         share cached prompt state only with each other. Background work (summaries,
-        facts) waits until no user is waiting and gives way at once to a user's request:
-        it then ends with finish_reason "cancelled".
+        facts) waits until no user is waiting (and no one holds it, `hold_background`)
+        and gives way at once to a user's request: it then ends with finish_reason
+        "cancelled".
         """
         cancel = threading.Event()
         if background:
-            while not self.idle:
+            while self._background_waits:
                 await asyncio.sleep(0.05)
             self._background_cancel = cancel
         else:
@@ -129,7 +153,7 @@ class ModelOwner:
                 self._foreground -= 1
             raise
         try:
-            if background and not self.idle:
+            if background and self._background_waits:
                 cancel.set()  # a user arrived while we queued: don't start at all
             async for item in self._pull(prompt, params, session, user, cancel, background):
                 yield item
