@@ -155,7 +155,6 @@ class _Turn:
     spoken: list[_Spoken] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     finished: bool = False
-    release: Callable[[], None] | None = None  # the utterance's hold on background work
 
     def audible_until(self) -> float:
         return max((s.start + s.seconds for s in self.spoken), default=0.0)
@@ -423,9 +422,10 @@ class VoiceSession:
                     timings: Timings, ahead: asyncio.Task[_Ahead | None] | None = None,
                     release: Callable[[], None] | None = None) -> None:
         turn = self._new_turn(timings)
-        turn.release = release
         turn.task = asyncio.create_task(self._guarded(
             turn, functools.partial(self._run, turn, transcript, speech_end, ahead)))
+        if release is not None:  # however the task ends, even cancelled before it began
+            turn.task.add_done_callback(lambda _: release())
 
     def _new_turn(self, timings: Timings) -> _Turn:
         self._turns += 1
@@ -464,8 +464,6 @@ class VoiceSession:
                              turn=turn.id))
         finally:
             turn.finished = True
-            if turn.release is not None:
-                turn.release()
 
     async def _converse(self, turn: _Turn, text: str, speech_end: float,
                         begun: _Ahead | None = None) -> None:
