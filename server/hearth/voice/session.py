@@ -63,7 +63,7 @@ from hearth.voice.events import (
     VoiceEvent,
 )
 from hearth.voice.speakable import SentenceSplitter
-from hearth.voice.turn_end import TurnEnd
+from hearth.voice.turn_end import TurnEnd, Verdict, verdict
 
 if TYPE_CHECKING:
     from hearth.chat import Chat
@@ -298,15 +298,21 @@ class VoiceSession:
             self._quiet.set()  # only now: their turn goes before anything waiting to be said
 
     async def _choose_window(self, early: asyncio.Task[_Heard], audio: np.ndarray) -> None:
-        """Read the pause (its transcript; with Smart Turn, its sound too, at the same
-        time) and end the turn after the silence that calls for: at once if the pause
-        has lasted that long already. Cancelled if speech resumes first."""
+        """Read the pause (its transcript; with Smart Turn, then its sound too) and end
+        the turn after the silence that calls for: at once if the pause has lasted that
+        long already. Cancelled if speech resumes first."""
         assert self.turn_end is not None
-        heard = (asyncio.ensure_future(asyncio.to_thread(self.smart_turn.finished, audio))
-                 if self.smart_turn is not None else None)
         try:
             said = await asyncio.shield(early)
-            finished = await heard if heard is not None else None
+            finished = None
+            if self.smart_turn is not None:
+                # Only words that sound finished need the ear (else the long window holds,
+                # whatever it hears: 0.0 says so). After the transcript, not beside it:
+                # on two cores they slowed each other, and the reply begun in the pause
+                # waits for the transcript.
+                finished = (await asyncio.to_thread(self.smart_turn.finished, audio)
+                            if verdict(said.text, self.language, said.stop_p)
+                            is Verdict.FINISHED else 0.0)
         except Exception:  # the turn reports a failed transcription; the long window holds
             log.exception("could not read the pause")
             return
