@@ -19,7 +19,7 @@ import numpy as np
 from hearth.engines.llm import ChatMessage, SamplingParams
 from hearth.store import Message
 from hearth.voice.events import ReplyDelta, Transcript, TurnFinished, VoiceEvent
-from hearth.voice.session import FIRST_PIECE_WORDS, VoiceSession
+from hearth.voice.session import FIRST_PIECE, VoiceSession
 from hearth.voice.speakable import SentenceSplitter
 from tests.utils.speech import RATE, SpeechMaker, silence
 
@@ -75,7 +75,7 @@ def spoken(speech: SpeechMaker, *parts: tuple[str, float]) -> np.ndarray:
 
 
 def first_piece(text: str) -> str:
-    splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
+    splitter = SentenceSplitter(**FIRST_PIECE)
     return (splitter.feed(text) + splitter.flush())[0]
 
 

@@ -112,6 +112,22 @@ def test_splitter(text: str, pieces: list[str]) -> None:
     assert split(text) == pieces
 
 
+@pytest.mark.parametrize(
+    "text, pieces",
+    [
+        ("Oh, hi there! How are you?", ["Oh,", "hi there!", "How are you?"]),
+        ("You're welcome, I'm glad you came.", ["You're welcome,", "I'm glad you came."]),
+        ("I'm so glad that you're here, and well.", ["I'm so glad", "that you're here, and well."]),
+        ("I think that you are right.", ["I think that you are right."]),
+        ("That is so lovely.", ["That is so lovely."]),
+    ],
+)
+def test_the_voice_loops_first_piece_ends_sooner(text: str, pieces: list[str]) -> None:
+    # The voice loop's setting (`hearth.voice.session.FIRST_PIECE`): one word before a
+    # clause mark, three before a clause-opening word; later pieces are cut as ever.
+    assert split(text, first_words=1, conjunction_words=2) == pieces
+
+
 def test_long_sentences_are_cut_at_clauses_then_spaces() -> None:
     clauses = "Then " + ", ".join(f"the {n}th thing happened to us" for n in range(12)) + "."
     pieces = split("Intro sentence here. " + clauses)

@@ -78,9 +78,10 @@ log = logging.getLogger(__name__)
 
 LISTEN_EVERY_S = 0.5  # while the person speaks, how often their words so far are read
 LISTEN_FROM_S = 0.6  # the least audio worth reading
-# The first piece of a spoken reply may end at a clause after this many words ("Oh, …",
-# "You're welcome, …"): the sooner it is written and synthesised, the sooner it is heard.
-FIRST_PIECE_WORDS = 1
+# How soon the first piece of a spoken reply may end: at a clause after one word ("Oh, …",
+# "You're welcome, …"), before a clause-opening word after three ("I'm so glad | that …").
+# The sooner it is written and synthesised, the sooner it is heard.
+FIRST_PIECE = {"first_words": 1, "conjunction_words": 2}
 
 
 class VoiceServices(Protocol):
@@ -362,7 +363,7 @@ class VoiceSession:
             except HearthError:
                 pass  # the turn itself will report it
             return None
-        splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
+        splitter = SentenceSplitter(**FIRST_PIECE)
         reply, pieces = "", []
         try:
             drafted = self.services.chat.draft(self.user, self.conversation_id, text)
@@ -483,7 +484,7 @@ class VoiceSession:
         heard_first = asyncio.Event()
         speaking = asyncio.create_task(
             self._speak(turn, sentences, since, speech_end, heard_first))
-        splitter = SentenceSplitter(first_words=FIRST_PIECE_WORDS)
+        splitter = SentenceSplitter(**FIRST_PIECE)
         # Begun in the pause: its first piece plays as soon as the turn has started (a
         # client learns the audio's rate there); the splitter, fed the same text, cuts
         # that piece again, and it is skipped.

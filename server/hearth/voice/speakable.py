@@ -171,9 +171,6 @@ _ENDS = ".!?…"
 # Words that open a clause: the first piece may end before one, to start speaking sooner.
 _CONJUNCTION = re.compile(
     r"(?:and|but|so|because|that|when|while|if|which|who|where|or)(?=\s)", re.IGNORECASE)
-# A first piece without a clause mark may end before a conjunction after more words
-# than this: not "I'm | so glad", but "I'm so glad to hear | that …".
-_BEFORE_CONJUNCTION = 4
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st sr jr mt vs e.g i.e cf approx dept fig".split()
 )
@@ -248,8 +245,12 @@ class SentenceSplitter:
     Use one per reply: `feed` every delta, then `flush` once at the end.
     """
 
-    def __init__(self, *, first_words: int = 4, max_chars: int = 200) -> None:
+    def __init__(self, *, first_words: int = 4, conjunction_words: int = 4,
+                 max_chars: int = 200) -> None:
         self.first_words = first_words  # the first piece may end at a clause after this many
+        # ... or before a clause-opening word after more than this many ("I'm so glad to
+        # hear | that …"; never "I'm | so glad")
+        self.conjunction_words = conjunction_words
         self.max_chars = max_chars  # longer sentences are cut at a clause, else a space
         self._buf = ""
         self._spoke = False
@@ -290,7 +291,7 @@ class SentenceSplitter:
                 clause = pos
             else:
                 if (not self._spoke and _CONJUNCTION.match(self._buf, pos)
-                        and len(speakable(self._buf[:pos]).split()) > _BEFORE_CONJUNCTION):
+                        and len(speakable(self._buf[:pos]).split()) > self.conjunction_words):
                     return pos  # "I'm so glad to hear | that ...": a clause starts here
                 space = pos
         if final and len(self._buf) > self.max_chars:
