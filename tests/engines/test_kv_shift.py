@@ -36,9 +36,9 @@ def test_find_gap_finds_the_dropped_stretch() -> None:
 
 
 def _generate(model: LlamaModel, messages: list[ChatMessage], session: str, user: str,
-              ) -> tuple[str, Finished]:
+              max_tokens: int = 12) -> tuple[str, Finished]:
     prompt = model.render(messages)
-    params = SamplingParams(max_tokens=12, temperature=0.0, repeat_penalty=1.0)
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.0)
     *items, done = model.generate(prompt, params, threading.Event(), session=session, user=user)
     assert isinstance(done, Finished)
     return "".join(t.text for t in items if isinstance(t, Token)), done
@@ -77,3 +77,19 @@ def test_another_users_prompt_never_reuses_a_shifted_cache(llama: LlamaModel) ->
     _generate(llama, [system, *turns], f"{owner}/a", owner)
     _, done = _generate(llama, [system, *turns[4:]], f"{other}/b", other)
     assert done.usage.prompt_tokens_reused == 0
+
+
+def test_a_prompt_found_whole_in_the_moved_cache_is_answered_from_fresh_logits(
+        llama: LlamaModel) -> None:
+    # A new conversation started from another's cache: its prompt (the system text, then
+    # the other's later turns) is that cache less a stretch, up to its very last token.
+    # llama.cpp keeps no logits for moved cells: sampling at once gave the token after the
+    # other's reply, its end, and the reply came out empty (bench_llm, twice).
+    user = uuid.uuid4().hex
+    system = ChatMessage("system", SYSTEM)
+    turns = [ChatMessage(role, text) for role, text in TURNS]  # type: ignore[arg-type]
+    _, first = _generate(llama, [system, *turns], f"{user}/a", user, max_tokens=200)
+    assert first.usage.finish_reason == "stop"  # the cache ends where the reply ended
+    text, done = _generate(llama, [system, *turns[4:]], f"{user}/b", user)
+    assert done.usage.prompt_tokens_reused > len(llama.render([system]).tokens)  # moved
+    assert done.usage.completion_tokens > 0 and text.strip(), done.usage

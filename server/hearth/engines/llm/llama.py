@@ -175,6 +175,10 @@ class LlamaModel:
         kept = cached[: gap.start] + cached[gap.end: gap.end + gap.kept]
         llama.input_ids[: len(kept)] = kept
         llama.n_tokens = len(kept)
+        # The logits are of the last token decoded, not of `kept`: where `kept` is the whole
+        # prompt, llama-cpp-python would sample from them (the end of the reply that was
+        # cached, so an empty reply). It then evaluates the last token again.
+        llama._requires_eval = True
 
     def _clear(self) -> None:
         self._llama._ctx.kv_cache_seq_rm(-1, 0, -1)
