@@ -63,7 +63,7 @@ from hearth.voice.events import (
     VoiceEvent,
 )
 from hearth.voice.speakable import SentenceSplitter
-from hearth.voice.turn_end import TurnEnd, Verdict, verdict
+from hearth.voice.turn_end import TurnEnd
 
 if TYPE_CHECKING:
     from hearth.chat import Chat
@@ -307,13 +307,11 @@ class VoiceSession:
             said = await asyncio.shield(early)
             finished = None
             if self.smart_turn is not None:
-                # Only words that sound finished need the ear (else the long window holds,
-                # whatever it hears: 0.0 says so). After the transcript, not beside it:
-                # on two cores they slowed each other, and the reply begun in the pause
-                # waits for the transcript.
+                # After the transcript, not beside it: on two cores they slowed each
+                # other, and the reply begun in the pause waits for the transcript.
                 finished = (await asyncio.to_thread(self.smart_turn.finished, audio)
-                            if verdict(said.text, self.language, said.stop_p)
-                            is Verdict.FINISHED else 0.0)
+                            if self.turn_end.needs_voice(said.text, self.language, said.stop_p)
+                            else 0.0)
         except Exception:  # the turn reports a failed transcription; the long window holds
             log.exception("could not read the pause")
             return

@@ -162,6 +162,14 @@ class TurnEnd:
     base_ms: int = 400
     long_ms: int = 1000
 
+    @staticmethod
+    def needs_voice(text: str, language: str | None = "en", stop_p: float | None = None
+                    ) -> bool:
+        """Whether Smart Turn's probability could change `window`'s answer for `text`: only
+        where the words sound finished. Elsewhere, with it, the window is long whatever it
+        hears (0.0 gives the same answer without running it)."""
+        return verdict(text, language, stop_p) is Verdict.FINISHED
+
     def window(self, text: str, language: str | None = "en",
                finished: float | None = None, stop_p: float | None = None) -> int:
         """The window for `text` (`stop_p` as for `verdict`); `finished`, Smart Turn's
