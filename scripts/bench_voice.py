@@ -23,6 +23,12 @@ had finished. Turns whose first piece was written and synthesised during the pau
 
 from __future__ import annotations
 
+import os
+
+# The standalone speeds are measured in this process: the same BLAS threads as the
+# server (hearth/__init__.py), set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import asyncio
 import json
