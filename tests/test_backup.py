@@ -209,7 +209,7 @@ def test_export_holds_one_persons_data_and_nobody_elses(start_services: Any,
     for character in (ember, mira):
         theirs = services.chat.start_conversation(bob, character.id)
         secret = store.messages.add(conversation_id=theirs.id, role="user",
-                                    content="Bob's secret: the safe code is 4711.")
+                                    content="Bob's secret: the safe code is heron-4711.")
         store.summaries.set(theirs.id, text="Bob has a safe.", upto_message_id=secret.id)
     store.facts.add(user_id=bob.id, character_id=mira.id, text="Bob owns a safe.",
                     source_message_ids=[], said_at=time.time())
@@ -229,7 +229,8 @@ def test_export_holds_one_persons_data_and_nobody_elses(start_services: Any,
     assert last["swipes"] == ["Tomatoes!", "What kind of tomatoes?"] and last["swipe_index"] == 1
     assert last["status"] == "interrupted"
     assert [f["text"] for f in exported["facts"]] == ["User grows tomatoes."]
-    for foreign in ("Bob", "4711", "has a safe", "owns a safe", mira.name, "scrypt", "d1g3st"):
+    for foreign in ("Bob", "heron-4711", "has a safe", "owns a safe", mira.name, "scrypt",
+                    "d1g3st"):
         assert foreign not in r.stdout
 
     # Bob's own export is his alone; to a file, which is not overwritten without --force.
